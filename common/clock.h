@@ -1,0 +1,13 @@
+/* Monotonic and wall-clock time in milliseconds. */
+#ifndef RP_CLOCK_H
+#define RP_CLOCK_H
+
+#include <stdint.h>
+
+/* Milliseconds from CLOCK_MONOTONIC: for timeouts and intervals. */
+int64_t clock_mono_ms(void);
+
+/* Milliseconds since the Unix epoch: for timestamps written to tables. */
+int64_t clock_wall_ms(void);
+
+#endif

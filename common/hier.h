@@ -1,0 +1,45 @@
+/* Hierarchy levels and aggregation paths. A path is the trade's level values
+ * joined by "::" ("Delta::AMER::FXSpot"); every prefix of it is a row of the
+ * aggregate table. Level values are validated so that joining is unambiguous. */
+#ifndef RP_HIER_H
+#define RP_HIER_H
+
+#include <stddef.h>
+
+#define HIER_MAX_LEVELS 8
+#define HIER_MAX_VALUE 64 /* bytes per level value */
+#define HIER_SEP "::"
+#define HIER_PATH_MAX (HIER_MAX_LEVELS * (HIER_MAX_VALUE + 2))
+#define HIER_DEFAULT "RiskType,Region,TradeDesk"
+
+typedef struct {
+    int n;
+    char name[HIER_MAX_LEVELS][HIER_MAX_VALUE + 1];
+} hier_levels_t;
+
+/* Parses a comma-separated list of 1..HIER_MAX_LEVELS distinct level names
+ * into *out. Returns 0, or RP_EINVAL with a reason in why[whylen]. */
+int hier_levels_parse(const char *list, hier_levels_t *out, char *why, size_t whylen);
+
+/* Writes the levels back as a comma-separated list into buf. Returns length. */
+size_t hier_levels_format(const hier_levels_t *h, char *buf, size_t cap);
+
+/* Checks one level value of len bytes: non-empty, at most HIER_MAX_VALUE
+ * bytes, valid UTF-8, no control characters, no "::", no leading or trailing
+ * ':' (which would make the joined path ambiguous). Returns NULL when valid,
+ * else a static reason. */
+const char *hier_check_value(const char *s, size_t len);
+
+/* Returns 1 if s[0..len) is valid UTF-8 (no overlongs, no surrogates). */
+int hier_utf8_valid(const char *s, size_t len);
+
+/* Joins n values into buf with "::". buf must hold HIER_PATH_MAX bytes.
+ * Returns the length (no NUL is written). */
+size_t hier_join(const char *const *vals, const size_t *lens, int n, char *buf);
+
+/* Splits a joined path into the lengths of its prefixes: lens[0] is the first
+ * level's length, lens[k] the length of the first k+1 levels. Returns the
+ * number of levels (at most max). */
+int hier_prefixes(const char *path, size_t len, size_t *lens, int max);
+
+#endif

@@ -1,0 +1,169 @@
+/* LMDB environment handling shared by the state and reducer processes and by
+ * riskctl's read-only views. */
+#include "store.h"
+#include "log.h"
+#include "rperr.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct store_t {
+    MDB_env *env;
+    MDB_dbi dbi[STORE_MAX_DBS];
+    int ndbs;
+};
+
+int store_rc(int rc, const char *what)
+{
+    if (rc == MDB_SUCCESS) return 0;
+    if (rc == MDB_NOTFOUND) return RP_ENOTFOUND;
+    log_error("%s: %s", what, mdb_strerror(rc));
+    if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT) return RP_EFULL;
+    return RP_EDB;
+}
+
+static int s_mkdirs(const char *dir)
+{
+    char buf[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof buf) return RP_EINVAL;
+    memcpy(buf, dir, n + 1);
+    for (size_t i = 1; i <= n; i++)
+        if (buf[i] == '/' || buf[i] == 0) {
+            char c = buf[i];
+            buf[i] = 0;
+            if (mkdir(buf, 0750) != 0 && errno != EEXIST) {
+                log_error("mkdir %s: %s", buf, strerror(errno));
+                return RP_EIO;
+            }
+            buf[i] = c;
+        }
+    return 0;
+}
+
+store_t *store_open(const char *dir, const char *const *dbnames, size_t mapsize, int readonly,
+                    int *err)
+{
+    int rc = RP_ENOMEM;
+    MDB_txn *txn = NULL;
+    store_t *self = calloc(1, sizeof *self);
+    if (!self) goto fail;
+    if (!readonly && (rc = s_mkdirs(dir)) != 0) goto fail;
+    rc = RP_EDB;
+    if (store_rc(mdb_env_create(&self->env), "mdb_env_create")) goto fail;
+    if (store_rc(mdb_env_set_maxdbs(self->env, STORE_MAX_DBS), "mdb_env_set_maxdbs")) goto fail;
+    if (mapsize && store_rc(mdb_env_set_mapsize(self->env, mapsize), "mdb_env_set_mapsize"))
+        goto fail;
+    /* Default flags: every commit is fsynced (durable acknowledgements). */
+    int r = mdb_env_open(self->env, dir, readonly ? MDB_RDONLY : 0, 0640);
+    if (r) {
+        log_error("cannot open LMDB environment %s: %s", dir, mdb_strerror(r));
+        rc = r == ENOENT ? RP_ENOTFOUND : RP_EDB;
+        goto fail;
+    }
+    if ((rc = store_begin(self, readonly, &txn)) != 0) goto fail;
+    for (; dbnames[self->ndbs] && self->ndbs < STORE_MAX_DBS; self->ndbs++) {
+        r = mdb_dbi_open(txn, dbnames[self->ndbs], readonly ? 0 : MDB_CREATE,
+                         &self->dbi[self->ndbs]);
+        if (r) {
+            log_error("cannot open database '%s' in %s: %s", dbnames[self->ndbs], dir,
+                      mdb_strerror(r));
+            rc = r == MDB_NOTFOUND ? RP_ENOTFOUND : RP_EDB;
+            goto fail;
+        }
+    }
+    if ((rc = store_commit(&txn)) != 0) goto fail;
+    return self;
+fail:
+    store_abort(&txn);
+    if (self && self->env) mdb_env_close(self->env);
+    free(self);
+    if (err) *err = rc;
+    return NULL;
+}
+
+void store_destroy(store_t **self_p)
+{
+    if (!self_p || !*self_p) return;
+    mdb_env_close((*self_p)->env);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+MDB_env *store_env(store_t *self)
+{
+    return self->env;
+}
+
+MDB_dbi store_dbi(store_t *self, int idx)
+{
+    return self->dbi[idx];
+}
+
+int store_begin(store_t *self, int readonly, MDB_txn **txn)
+{
+    return store_rc(mdb_txn_begin(self->env, NULL, readonly ? MDB_RDONLY : 0, txn),
+                    "mdb_txn_begin");
+}
+
+int store_commit(MDB_txn **txn)
+{
+    int rc = mdb_txn_commit(*txn);
+    *txn = NULL;
+    return store_rc(rc, "mdb_txn_commit");
+}
+
+void store_abort(MDB_txn **txn)
+{
+    if (txn && *txn) mdb_txn_abort(*txn);
+    if (txn) *txn = NULL;
+}
+
+void store_u64_put(uint8_t out[8], uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8) out[i] = (uint8_t)v;
+}
+
+uint64_t store_u64_get(const void *in)
+{
+    const uint8_t *p = in;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = (v << 8) | p[i];
+    return v;
+}
+
+int store_meta_get(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out)
+{
+    MDB_val k = {strlen(key), (void *)key}, v;
+    int rc = mdb_get(txn, dbi, &k, &v);
+    if (rc == MDB_NOTFOUND) return RP_ENOTFOUND;
+    if (rc) return store_rc(rc, "meta get");
+    if (v.mv_size != 8) {
+        log_error("meta key '%s' has %zu bytes, expected 8", key, v.mv_size);
+        return RP_EDB;
+    }
+    *out = store_u64_get(v.mv_data);
+    return 0;
+}
+
+int store_meta_put(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t val)
+{
+    uint8_t buf[8];
+    store_u64_put(buf, val);
+    MDB_val k = {strlen(key), (void *)key}, v = {8, buf};
+    return store_rc(mdb_put(txn, dbi, &k, &v, 0), "meta put");
+}
+
+int store_grow(store_t *self, size_t max_bytes)
+{
+    MDB_envinfo info;
+    int rc = store_rc(mdb_env_info(self->env, &info), "mdb_env_info");
+    if (rc) return rc;
+    if (info.me_mapsize >= max_bytes) return RP_EFULL;
+    size_t next = info.me_mapsize * 2 > max_bytes ? max_bytes : info.me_mapsize * 2;
+    if ((rc = store_rc(mdb_env_set_mapsize(self->env, next), "mdb_env_set_mapsize"))) return rc;
+    log_info("LMDB map grown from %zu to %zu MiB", info.me_mapsize >> 20, next >> 20);
+    return 0;
+}

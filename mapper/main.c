@@ -1,0 +1,143 @@
+/* riskpipe-mapper: stateless worker. Pulls WORK batches from the state
+ * process, pre-aggregates each into per-path deltas and pushes one RESULT per
+ * batch to the reducer. Start or kill any number at any time: an unfinished
+ * batch is re-sent by the state process and de-duplicated by the reducer. */
+#include "preagg.h"
+#include "../common/config.h"
+#include "../common/daemon.h"
+#include "../common/log.h"
+#include "../common/rperr.h"
+#include "../proto/frame.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static config_opt_t s_opts[] = {
+    {"work", "tcp://localhost:5557", "batches from the state process (PULL, connect)", NULL},
+    {"results", "tcp://localhost:5558", "deltas to the reducer (PUSH, connect)", NULL},
+    {"log-level", "info", "error, warn, info or debug", NULL},
+    {NULL, NULL, NULL, NULL}};
+
+typedef struct {
+    preagg_t *agg;
+    msgpack_sbuffer sb;
+    char id[FRAME_MAPPER_ID_MAX + 1];
+    long long batches, changes, bad_frames;
+} mapper_t;
+
+/* Builds the RESULT frame for one WORK frame into m->sb. Returns 0 or RP_*. */
+static int s_map(mapper_t *m, const char *buf, size_t len)
+{
+    char why[160];
+    msgpack_unpacked unp;
+    work_t w;
+    int rc = frame_work_decode(buf, len, &unp, &w, why, sizeof why);
+    if (rc) {
+        m->bad_frames++;
+        log_warn("dropping bad WORK frame (%zu bytes): %s", len, why);
+        goto done;
+    }
+    preagg_reset(m->agg);
+    for (uint32_t i = 0; i < w.n && rc == 0; i++) {
+        change_t c;
+        frame_change_get(&w.changes[i], &c); /* validated by frame_work_decode */
+        rc = preagg_add(m->agg, &c);
+    }
+    if (rc) goto done;
+    msgpack_sbuffer_clear(&m->sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &m->sb, msgpack_sbuffer_write);
+    frame_result_head(&pk, w.batch_id, w.watermark, m->id, w.n, (uint32_t)preagg_count(m->agg));
+    size_t it = 0, plen;
+    const char *path;
+    money_sum_t delta;
+    int64_t count;
+    while (preagg_next(m->agg, &it, &path, &plen, &delta, &count))
+        frame_delta_pack(&pk, path, plen, delta, count);
+    m->batches++;
+    m->changes += w.n;
+    log_debug("batch %llu: %u changes -> %zu deltas", (unsigned long long)w.batch_id, w.n,
+              preagg_count(m->agg));
+done:
+    msgpack_unpacked_destroy(&unp);
+    return rc;
+}
+
+/* Sends m->sb, waiting for the reducer as long as we are not stopping. */
+static int s_send(mapper_t *m, void *results)
+{
+    while (!daemon_stopping()) {
+        if (zmq_send(results, m->sb.data, m->sb.size, ZMQ_DONTWAIT) >= 0) return 0;
+        if (errno != EAGAIN && errno != EINTR) {
+            log_error("results send: %s", zmq_strerror(errno));
+            return RP_EZMQ;
+        }
+        zmq_pollitem_t it = {results, 0, ZMQ_POLLOUT, 0};
+        zmq_poll(&it, 1, 200);
+    }
+    return RP_ETIMEDOUT;
+}
+
+int main(int argc, char **argv)
+{
+    int npos;
+    int rc = config_parse(s_opts, argc, argv, 1, &npos,
+                          "usage: riskpipe-mapper [options]\n\n"
+                          "Pre-aggregates batches of changes into per-path deltas. Run any "
+                          "number of them.");
+    if (rc) return rc > 0 ? 0 : 2;
+    if (npos) {
+        fprintf(stderr, "unexpected argument '%s' (see --help)\n", argv[1]);
+        return 2;
+    }
+    if (log_init("mapper", config_get(s_opts, "log-level"))) {
+        fprintf(stderr, "--log-level must be error, warn, info or debug\n");
+        return 2;
+    }
+    mapper_t m;
+    memset(&m, 0, sizeof m);
+    msgpack_sbuffer_init(&m.sb);
+    char host[48] = "host";
+    gethostname(host, sizeof host - 1);
+    snprintf(m.id, sizeof m.id, "%.40s:%d", host, (int)getpid());
+    int exit_code = 1;
+    daemon_signals();
+    /* A small receive queue keeps a stopped or slow mapper from hoarding
+     * batches that others could process. */
+    zsock_t *work = daemon_socket(ZMQ_PULL, config_get(s_opts, "work"), 0, 2, 0, "work");
+    zsock_t *results = daemon_socket(ZMQ_PUSH, config_get(s_opts, "results"), 0, 100, 2000,
+                                     "results");
+    m.agg = preagg_new();
+    if (!work || !results || !m.agg) goto out;
+    log_info("ready as %s", m.id);
+    zmq_pollitem_t items[] = {{zsock_resolve(work), 0, ZMQ_POLLIN, 0}};
+    while (!daemon_stopping()) {
+        if (zmq_poll(items, 1, 1000) < 0 && errno != EINTR) {
+            log_error("poll: %s", zmq_strerror(errno));
+            goto out;
+        }
+        for (int burst = 0; burst < 64 && !daemon_stopping(); burst++) {
+            zmq_msg_t msg;
+            zmq_msg_init(&msg);
+            if (zmq_msg_recv(&msg, zsock_resolve(work), ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&msg);
+                break;
+            }
+            rc = s_map(&m, zmq_msg_data(&msg), zmq_msg_size(&msg));
+            zmq_msg_close(&msg);
+            if (rc == 0 && m.sb.size && s_send(&m, zsock_resolve(results)) == RP_EZMQ) goto out;
+            msgpack_sbuffer_clear(&m.sb);
+        }
+    }
+    log_info("stopping: %lld batches, %lld changes mapped, %lld bad frames", m.batches,
+             m.changes, m.bad_frames);
+    exit_code = 0;
+out:
+    preagg_destroy(&m.agg);
+    zsock_destroy(&results);
+    zsock_destroy(&work);
+    msgpack_sbuffer_destroy(&m.sb);
+    return exit_code;
+}

@@ -1,0 +1,286 @@
+/* Encoding and validating decoding of the inter-process frames. */
+#include "frame.h"
+#include "mp.h"
+#include "../common/hier.h"
+#include "../common/rperr.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Unpacks and checks [version, type, ...] with exactly nfields elements. */
+static int s_open(const char *buf, size_t len, int type, uint32_t nfields, uint32_t max_items,
+                  msgpack_unpacked *unp, const msgpack_object **f, char *why, size_t whylen)
+{
+    int rc = mp_unpack(buf, len, 4, max_items, unp, why, whylen);
+    if (rc) return rc;
+    const msgpack_object *o = &unp->data;
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < 2) {
+        snprintf(why, whylen, "frame is not a [version, type, ...] array");
+        return RP_EPROTO;
+    }
+    f[0] = o->via.array.ptr;
+    int64_t ver, ty;
+    if (mp_get_i64(&f[0][0], &ver) || ver != FRAME_VERSION) {
+        snprintf(why, whylen, "unsupported frame version (expected %d)", FRAME_VERSION);
+        return RP_EPROTO;
+    }
+    if (mp_get_i64(&f[0][1], &ty) || ty != type) {
+        snprintf(why, whylen, "unexpected frame type (expected %d)", type);
+        return RP_EPROTO;
+    }
+    if (o->via.array.size != nfields) {
+        snprintf(why, whylen, "frame type %d has %u fields, expected %u", type,
+                 o->via.array.size, nfields);
+        return RP_EPROTO;
+    }
+    return 0;
+}
+
+static int s_u64(const msgpack_object *o, uint64_t *out)
+{
+    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER) return RP_EPROTO;
+    *out = o->via.u64;
+    return 0;
+}
+
+static void s_head(msgpack_packer *pk, int type, uint32_t nfields)
+{
+    msgpack_pack_array(pk, nfields);
+    msgpack_pack_int(pk, FRAME_VERSION);
+    msgpack_pack_int(pk, type);
+}
+
+void frame_change_pack(msgpack_packer *pk, const change_t *c)
+{
+    msgpack_pack_array(pk, 4);
+    if (c->has_old) {
+        msgpack_pack_int64(pk, c->old_value);
+        mp_pack_str(pk, c->old_path, c->old_len);
+    } else {
+        msgpack_pack_nil(pk);
+        msgpack_pack_nil(pk);
+    }
+    if (c->has_new) {
+        msgpack_pack_int64(pk, c->new_value);
+        mp_pack_str(pk, c->new_path, c->new_len);
+    } else {
+        msgpack_pack_nil(pk);
+        msgpack_pack_nil(pk);
+    }
+}
+
+/* One side of a change: (value, path) both present and valid, or both nil. */
+static int s_side(const msgpack_object *v, const msgpack_object *p, int *has, money_t *val,
+                  const char **path, size_t *len)
+{
+    if (v->type == MSGPACK_OBJECT_NIL && p->type == MSGPACK_OBJECT_NIL) {
+        *has = 0;
+        return 0;
+    }
+    int64_t x;
+    if (mp_get_i64(v, &x) || x > MONEY_MAX || x < -MONEY_MAX) return RP_EPROTO;
+    if (p->type != MSGPACK_OBJECT_STR || p->via.str.size == 0 ||
+        p->via.str.size > HIER_PATH_MAX)
+        return RP_EPROTO;
+    *has = 1;
+    *val = x;
+    *path = p->via.str.ptr;
+    *len = p->via.str.size;
+    return 0;
+}
+
+int frame_change_get(const msgpack_object *o, change_t *out)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 4) return RP_EPROTO;
+    const msgpack_object *a = o->via.array.ptr;
+    if (s_side(&a[0], &a[1], &out->has_old, &out->old_value, &out->old_path, &out->old_len) ||
+        s_side(&a[2], &a[3], &out->has_new, &out->new_value, &out->new_path, &out->new_len))
+        return RP_EPROTO;
+    return 0;
+}
+
+void frame_work_head(msgpack_packer *pk, uint64_t batch_id, uint64_t watermark,
+                     uint64_t first_seq, uint32_t n)
+{
+    s_head(pk, FRAME_WORK, 6);
+    msgpack_pack_uint64(pk, batch_id);
+    msgpack_pack_uint64(pk, watermark);
+    msgpack_pack_uint64(pk, first_seq);
+    msgpack_pack_array(pk, n);
+}
+
+int frame_work_decode(const char *buf, size_t len, msgpack_unpacked *unp, work_t *out,
+                      char *why, size_t whylen)
+{
+    const msgpack_object *f;
+    int rc = s_open(buf, len, FRAME_WORK, 6, FRAME_MAX_CHANGES, unp, &f, why, whylen);
+    if (rc) return rc;
+    if (s_u64(&f[2], &out->batch_id) || s_u64(&f[3], &out->watermark) ||
+        s_u64(&f[4], &out->first_seq) || f[5].type != MSGPACK_OBJECT_ARRAY) {
+        snprintf(why, whylen, "WORK frame has a field of the wrong type");
+        return RP_EPROTO;
+    }
+    out->n = f[5].via.array.size;
+    out->changes = f[5].via.array.ptr;
+    for (uint32_t i = 0; i < out->n; i++) {
+        change_t c;
+        if (frame_change_get(&out->changes[i], &c)) {
+            snprintf(why, whylen, "WORK frame change %u is malformed", i);
+            return RP_EPROTO;
+        }
+    }
+    return 0;
+}
+
+void frame_result_head(msgpack_packer *pk, uint64_t batch_id, uint64_t watermark,
+                       const char *mapper_id, uint64_t nchanges, uint32_t n)
+{
+    s_head(pk, FRAME_RESULT, 7);
+    msgpack_pack_uint64(pk, batch_id);
+    msgpack_pack_uint64(pk, watermark);
+    mp_pack_cstr(pk, mapper_id);
+    msgpack_pack_uint64(pk, nchanges);
+    msgpack_pack_array(pk, n);
+}
+
+void frame_delta_pack(msgpack_packer *pk, const char *path, size_t len, money_sum_t delta,
+                      int64_t count)
+{
+    msgpack_pack_array(pk, 3);
+    mp_pack_str(pk, path, len);
+    if (delta >= INT64_MIN && delta <= INT64_MAX) {
+        msgpack_pack_int64(pk, (int64_t)delta);
+    } else { /* 16 bytes, two's complement, big-endian */
+        unsigned char b[16];
+        unsigned __int128 u = (unsigned __int128)delta;
+        for (int i = 15; i >= 0; i--, u >>= 8) b[i] = (unsigned char)u;
+        msgpack_pack_bin(pk, 16);
+        msgpack_pack_bin_body(pk, b, 16);
+    }
+    msgpack_pack_int64(pk, count);
+}
+
+static int s_delta(const msgpack_object *o, delta_t *out)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 3) return RP_EPROTO;
+    const msgpack_object *a = o->via.array.ptr;
+    if (a[0].type != MSGPACK_OBJECT_STR || a[0].via.str.size == 0 ||
+        a[0].via.str.size > HIER_PATH_MAX)
+        return RP_EPROTO;
+    out->path = a[0].via.str.ptr;
+    out->path_len = a[0].via.str.size;
+    int64_t x;
+    if (mp_get_i64(&a[1], &x) == 0) {
+        out->delta = x;
+    } else if (a[1].type == MSGPACK_OBJECT_BIN && a[1].via.bin.size == 16) {
+        unsigned __int128 u = 0;
+        for (int i = 0; i < 16; i++) u = (u << 8) | (unsigned char)a[1].via.bin.ptr[i];
+        out->delta = (money_sum_t)u;
+    } else {
+        return RP_EPROTO;
+    }
+    return mp_get_i64(&a[2], &out->count);
+}
+
+int frame_result_decode(const char *buf, size_t len, msgpack_unpacked *unp, result_t *out,
+                        char *why, size_t whylen)
+{
+    const msgpack_object *f;
+    int rc = s_open(buf, len, FRAME_RESULT, 7, FRAME_MAX_DELTAS, unp, &f, why, whylen);
+    if (rc) return rc;
+    if (s_u64(&f[2], &out->batch_id) || s_u64(&f[3], &out->watermark) ||
+        f[4].type != MSGPACK_OBJECT_STR || f[4].via.str.size > FRAME_MAPPER_ID_MAX ||
+        s_u64(&f[5], &out->nchanges) || f[6].type != MSGPACK_OBJECT_ARRAY) {
+        snprintf(why, whylen, "RESULT frame has a field of the wrong type");
+        return RP_EPROTO;
+    }
+    out->mapper_id = f[4].via.str.ptr;
+    out->mapper_id_len = f[4].via.str.size;
+    out->n = f[6].via.array.size;
+    out->deltas = f[6].via.array.ptr;
+    for (uint32_t i = 0; i < out->n; i++) {
+        delta_t d;
+        if (s_delta(&out->deltas[i], &d)) {
+            snprintf(why, whylen, "RESULT frame delta %u is malformed", i);
+            return RP_EPROTO;
+        }
+    }
+    return 0;
+}
+
+void frame_delta_at(const result_t *r, uint32_t i, delta_t *out)
+{
+    s_delta(&r->deltas[i], out); /* validated by frame_result_decode */
+}
+
+void frame_ack_encode(msgpack_sbuffer *sb, const uint64_t *ids, uint32_t n)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    s_head(&pk, FRAME_ACK, 3);
+    msgpack_pack_array(&pk, n);
+    for (uint32_t i = 0; i < n; i++) msgpack_pack_uint64(&pk, ids[i]);
+}
+
+int frame_ack_decode(const char *buf, size_t len, msgpack_unpacked *unp,
+                     const msgpack_object **ids, uint32_t *n, char *why, size_t whylen)
+{
+    const msgpack_object *f;
+    int rc = s_open(buf, len, FRAME_ACK, 3, FRAME_MAX_ACKS, unp, &f, why, whylen);
+    if (rc) return rc;
+    if (f[2].type != MSGPACK_OBJECT_ARRAY) {
+        snprintf(why, whylen, "ACK frame ids are not an array");
+        return RP_EPROTO;
+    }
+    for (uint32_t i = 0; i < f[2].via.array.size; i++)
+        if (f[2].via.array.ptr[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+            snprintf(why, whylen, "ACK frame id %u is not a positive integer", i);
+            return RP_EPROTO;
+        }
+    *ids = f[2].via.array.ptr;
+    *n = f[2].via.array.size;
+    return 0;
+}
+
+void frame_ctl_req_encode(msgpack_sbuffer *sb, const char *command)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    s_head(&pk, FRAME_CTL_REQ, 3);
+    mp_pack_cstr(&pk, command);
+}
+
+int frame_ctl_req_decode(const char *buf, size_t len, msgpack_unpacked *unp, const char **cmd,
+                         size_t *cmd_len, char *why, size_t whylen)
+{
+    const msgpack_object *f;
+    int rc = s_open(buf, len, FRAME_CTL_REQ, 3, 16, unp, &f, why, whylen);
+    if (rc) return rc;
+    if (f[2].type != MSGPACK_OBJECT_STR) {
+        snprintf(why, whylen, "control command is not a string");
+        return RP_EPROTO;
+    }
+    *cmd = f[2].via.str.ptr;
+    *cmd_len = f[2].via.str.size;
+    return 0;
+}
+
+void frame_ctl_rep_head(msgpack_packer *pk, uint32_t n)
+{
+    s_head(pk, FRAME_CTL_REP, 3);
+    msgpack_pack_map(pk, n);
+}
+
+int frame_ctl_rep_decode(const char *buf, size_t len, msgpack_unpacked *unp,
+                         const msgpack_object **map, char *why, size_t whylen)
+{
+    const msgpack_object *f;
+    int rc = s_open(buf, len, FRAME_CTL_REP, 3, 4096, unp, &f, why, whylen);
+    if (rc) return rc;
+    if (f[2].type != MSGPACK_OBJECT_MAP) {
+        snprintf(why, whylen, "control reply is not a map");
+        return RP_EPROTO;
+    }
+    *map = &f[2];
+    return 0;
+}

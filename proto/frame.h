@@ -1,0 +1,112 @@
+/* Inter-process frames between state, mappers, reducer and riskctl. Every
+ * frame is a msgpack array [version, type, ...]; decoders validate version,
+ * type, sizes and every field type before the caller touches anything.
+ *
+ *   WORK    state -> mapper   [1, 1, batch_id, watermark, first_seq, [change...]]
+ *   RESULT  mapper -> reducer [1, 2, batch_id, watermark, mapper_id, nchanges,
+ *                              [[path, delta, count_delta]...]]
+ *   ACK     reducer -> state  [1, 3, [batch_id...]]
+ *   CTL_REQ riskctl -> daemon [1, 4, command]
+ *   CTL_REP daemon -> riskctl [1, 5, {name: value...}]
+ *
+ * A change is [old_value|nil, old_path|nil, new_value|nil, new_path|nil]
+ * (micro-units and "::"-joined paths); it is also the value format of the
+ * state process's durable change log, so a WORK frame is built by copying log
+ * values verbatim. watermark: every batch id below it has been applied. */
+#ifndef RP_FRAME_H
+#define RP_FRAME_H
+
+#include "../common/money.h"
+
+#include <msgpack.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FRAME_VERSION 1
+#define FRAME_MAX_CHANGES 65536 /* changes in one WORK frame */
+#define FRAME_MAX_DELTAS 1000000
+#define FRAME_MAX_ACKS 4096
+#define FRAME_MAPPER_ID_MAX 64
+
+enum { FRAME_WORK = 1, FRAME_RESULT = 2, FRAME_ACK = 3, FRAME_CTL_REQ = 4, FRAME_CTL_REP = 5 };
+
+/* One change; the path pointers are borrowed (from the decoded frame's zone
+ * or from the caller when encoding). has_old/has_new = 0 means nil. */
+typedef struct {
+    int has_old, has_new;
+    money_t old_value, new_value;
+    const char *old_path, *new_path;
+    size_t old_len, new_len;
+} change_t;
+
+typedef struct {
+    uint64_t batch_id, watermark, first_seq;
+    uint32_t n;
+    const msgpack_object *changes; /* n validated change arrays, borrowed */
+} work_t;
+
+typedef struct {
+    const char *path; /* borrowed */
+    size_t path_len;
+    money_sum_t delta;
+    int64_t count;
+} delta_t;
+
+typedef struct {
+    uint64_t batch_id, watermark, nchanges;
+    const char *mapper_id; /* borrowed */
+    size_t mapper_id_len;
+    uint32_t n;
+    const msgpack_object *deltas; /* n validated delta arrays, borrowed */
+} result_t;
+
+/* Appends one change record to sb (the log value / WORK element). */
+void frame_change_pack(msgpack_packer *pk, const change_t *c);
+
+/* Decodes a validated change object (from a decoded WORK frame, or a log
+ * value after mp_unpack). Returns 0 or RP_EPROTO. */
+int frame_change_get(const msgpack_object *o, change_t *out);
+
+/* Writes the head of a WORK frame announcing n changes; the caller then
+ * appends exactly n change records (raw log values or frame_change_pack). */
+void frame_work_head(msgpack_packer *pk, uint64_t batch_id, uint64_t watermark,
+                     uint64_t first_seq, uint32_t n);
+
+/* Decodes a WORK frame into *out, borrowing from *unp (initialised here;
+ * destroy it in every case). Returns 0, or RP_EPROTO with a reason. */
+int frame_work_decode(const char *buf, size_t len, msgpack_unpacked *unp, work_t *out,
+                      char *why, size_t whylen);
+
+/* Writes the head of a RESULT frame with n deltas to follow (frame_delta_pack). */
+void frame_result_head(msgpack_packer *pk, uint64_t batch_id, uint64_t watermark,
+                       const char *mapper_id, uint64_t nchanges, uint32_t n);
+void frame_delta_pack(msgpack_packer *pk, const char *path, size_t len, money_sum_t delta,
+                      int64_t count);
+
+/* Decodes a RESULT frame (all deltas validated) into *out. Returns 0 or
+ * RP_EPROTO. frame_delta_at reads delta i of a decoded frame. */
+int frame_result_decode(const char *buf, size_t len, msgpack_unpacked *unp, result_t *out,
+                        char *why, size_t whylen);
+void frame_delta_at(const result_t *r, uint32_t i, delta_t *out);
+
+/* Encodes an ACK frame for n batch ids into sb. */
+void frame_ack_encode(msgpack_sbuffer *sb, const uint64_t *ids, uint32_t n);
+
+/* Decodes an ACK frame; on success *ids points at *n validated positive
+ * integer objects borrowed from *unp. Returns 0 or RP_EPROTO. */
+int frame_ack_decode(const char *buf, size_t len, msgpack_unpacked *unp,
+                     const msgpack_object **ids, uint32_t *n, char *why, size_t whylen);
+
+/* Control request: encodes [1, 4, command] / decodes it into a borrowed
+ * command string. Returns 0 or RP_EPROTO. */
+void frame_ctl_req_encode(msgpack_sbuffer *sb, const char *command);
+int frame_ctl_req_decode(const char *buf, size_t len, msgpack_unpacked *unp, const char **cmd,
+                         size_t *cmd_len, char *why, size_t whylen);
+
+/* Control reply: frame_ctl_rep_head starts [1, 5, map of n entries]; the
+ * caller packs n key/value pairs. frame_ctl_rep_decode yields the map. */
+void frame_ctl_rep_head(msgpack_packer *pk, uint32_t n);
+int frame_ctl_rep_decode(const char *buf, size_t len, msgpack_unpacked *unp,
+                         const msgpack_object **map, char *why, size_t whylen);
+
+#endif

@@ -1,0 +1,45 @@
+/* The acknowledged-ingest reply, part of the public wire contract:
+ *   {"accepted": n, "duplicates": n, "conflicts": n, "rejected": n,
+ *    "errors": [{"index": i, "reason": "..."}...]}
+ * plus, when nothing in the frame was committed and the producer should send
+ * it again, "retry": true and "error": "<why>". duplicates counts stale and
+ * repeated versions and includes conflicts (same version, other payload), so
+ * accepted + duplicates + rejected = messages in the frame. */
+#ifndef RP_REPLY_H
+#define RP_REPLY_H
+
+#include <msgpack.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define REPLY_MAX_ERRORS 100 /* error entries listed per reply; counts stay exact */
+
+typedef struct {
+    uint64_t accepted, duplicates, conflicts, rejected;
+    int retry;                /* 1: nothing committed, send the frame again */
+    char error[160];          /* set with retry */
+    uint32_t nerrors;         /* entries in errors (<= REPLY_MAX_ERRORS) */
+    msgpack_sbuffer errors;   /* packed {"index","reason"} maps, owned */
+} reply_t;
+
+/* Initialises an empty reply (owns an empty buffer). */
+void reply_init(reply_t *r);
+
+/* Frees the reply's buffer; the struct may be re-initialised afterwards. */
+void reply_destroy(reply_t *r);
+
+/* Counts one rejected message and, while there is room, records its index and
+ * reason (copied). */
+void reply_reject(reply_t *r, uint64_t index, const char *reason);
+
+/* Turns the reply into "nothing committed, retry: <error>" for n messages. */
+void reply_fail(reply_t *r, uint64_t n, const char *error);
+
+/* Encodes the reply into sb (appending). */
+void reply_encode(const reply_t *r, msgpack_sbuffer *sb);
+
+/* Decodes a reply; first_reason (if non-NULL) receives the first error
+ * reason or the retry error. Returns 0 or RP_EPROTO. */
+int reply_decode(const char *buf, size_t len, reply_t *out, char *first_reason, size_t cap);
+
+#endif

@@ -1,0 +1,134 @@
+/* Aggregate updates. Rows whose count and value both reach zero are deleted,
+ * so the table holds only paths with live trades. */
+#include "apply.h"
+#include "../common/clock.h"
+#include "../common/log.h"
+#include "../common/rperr.h"
+#include "../proto/tables.h"
+
+#include <stdlib.h>
+
+const char *const apply_dbnames[] = {"reduce", "aggregate", "meta", NULL};
+
+struct apply_t {
+    store_t *store;
+    uint64_t floor, p_floor;
+    msgpack_sbuffer sb;
+};
+
+apply_t *apply_new(store_t *store, int *err)
+{
+    apply_t *self = calloc(1, sizeof *self);
+    MDB_txn *txn = NULL;
+    int rc = RP_ENOMEM;
+    if (!self) goto fail;
+    self->store = store;
+    msgpack_sbuffer_init(&self->sb);
+    if ((rc = store_begin(store, 1, &txn))) goto fail;
+    rc = store_meta_get(txn, store_dbi(store, RDB_META), "floor", &self->floor);
+    if (rc == RP_ENOTFOUND) self->floor = 0;
+    else if (rc) goto fail;
+    self->p_floor = self->floor;
+    store_abort(&txn);
+    return self;
+fail:
+    store_abort(&txn);
+    if (self) msgpack_sbuffer_destroy(&self->sb);
+    free(self);
+    if (err) *err = rc;
+    return NULL;
+}
+
+void apply_destroy(apply_t **self_p)
+{
+    if (!self_p || !*self_p) return;
+    msgpack_sbuffer_destroy(&(*self_p)->sb);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+static int s_delta(apply_t *self, MDB_txn *txn, const delta_t *d)
+{
+    MDB_dbi adb = store_dbi(self->store, RDB_AGGREGATE);
+    MDB_val k = {d->path_len, (void *)d->path}, v;
+    money_sum_t value = 0;
+    int64_t count = 0;
+    int rc = mdb_get(txn, adb, &k, &v);
+    if (rc == 0) {
+        if (tables_agg_decode(v.mv_data, v.mv_size, &value, &count)) {
+            log_error("aggregate row '%.*s' is unreadable", (int)d->path_len, d->path);
+            return RP_EDB;
+        }
+    } else if (rc != MDB_NOTFOUND) {
+        return store_rc(rc, "aggregate get");
+    }
+    value += d->delta;
+    count += d->count;
+    if (value == 0 && count == 0)
+        return rc == 0 ? store_rc(mdb_del(txn, adb, &k, NULL), "aggregate delete") : 0;
+    msgpack_sbuffer_clear(&self->sb);
+    tables_agg_encode(&self->sb, value, count);
+    v.mv_size = self->sb.size;
+    v.mv_data = self->sb.data;
+    return store_rc(mdb_put(txn, adb, &k, &v, 0), "aggregate put");
+}
+
+int apply_result(apply_t *self, MDB_txn *txn, const result_t *r, int *duplicate)
+{
+    MDB_dbi rdb = store_dbi(self->store, RDB_REDUCE);
+    uint8_t key[8];
+    store_u64_put(key, r->batch_id);
+    MDB_val k = {8, key}, v;
+    *duplicate = 1;
+    if (r->batch_id < self->p_floor) return 0;
+    int rc = mdb_get(txn, rdb, &k, &v);
+    if (rc == 0) return 0;
+    if (rc != MDB_NOTFOUND) return store_rc(rc, "reduce get");
+    *duplicate = 0;
+    for (uint32_t i = 0; i < r->n; i++) {
+        delta_t d;
+        frame_delta_at(r, i, &d);
+        if ((rc = s_delta(self, txn, &d))) return rc;
+    }
+    msgpack_sbuffer_clear(&self->sb);
+    tables_reduce_encode(&self->sb, r->batch_id, r->mapper_id, r->mapper_id_len, r->nchanges,
+                         r->n, clock_wall_ms());
+    v.mv_size = self->sb.size;
+    v.mv_data = self->sb.data;
+    return store_rc(mdb_put(txn, rdb, &k, &v, 0), "reduce put");
+}
+
+int apply_prune(apply_t *self, MDB_txn *txn, uint64_t watermark, uint64_t *pruned)
+{
+    *pruned = 0;
+    if (watermark <= self->p_floor) return 0;
+    MDB_cursor *cur;
+    int rc = store_rc(mdb_cursor_open(txn, store_dbi(self->store, RDB_REDUCE), &cur), "cursor");
+    if (rc) return rc;
+    MDB_val k, v;
+    int r;
+    while ((r = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == 0 && k.mv_size == 8 &&
+           store_u64_get(k.mv_data) < watermark) {
+        if ((r = mdb_cursor_del(cur, 0))) break;
+        (*pruned)++;
+    }
+    mdb_cursor_close(cur);
+    if (r != 0 && r != MDB_NOTFOUND) return store_rc(r, "reduce prune");
+    self->p_floor = watermark;
+    return store_meta_put(txn, store_dbi(self->store, RDB_META), "floor", watermark);
+}
+
+void apply_committed(apply_t *self)
+{
+    self->floor = self->p_floor;
+}
+
+void apply_aborted(apply_t *self)
+{
+    self->p_floor = self->floor;
+}
+
+uint64_t apply_floor(const apply_t *self)
+{
+    return self->floor;
+}

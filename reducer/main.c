@@ -1,0 +1,221 @@
+/* riskpipe-reducer: the single writer of the aggregate table. Pulls RESULT
+ * frames from the mappers, applies each batch exactly once (group commit:
+ * every frame waiting is applied in one transaction), then acknowledges the
+ * batch ids to the state process. */
+#include "apply.h"
+#include "../common/config.h"
+#include "../common/daemon.h"
+#include "../common/log.h"
+#include "../common/rperr.h"
+#include "../proto/frame.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static config_opt_t s_opts[] = {
+    {"data", "./data/reducer", "LMDB environment directory", NULL},
+    {"results", "tcp://*:5558", "results from the mappers (PULL, bind)", NULL},
+    {"acks", "tcp://localhost:5559", "acknowledgements to the state process (PUSH, connect)",
+     NULL},
+    {"control", "tcp://*:5561", "stats endpoint for riskctl (REP, bind)", NULL},
+    {"group-max", "256", "most result frames applied in one commit", NULL},
+    {"map-size", "256", "initial LMDB map size in MiB (grows on demand)", NULL},
+    {"map-max", "65536", "largest LMDB map size in MiB", NULL},
+    {"log-level", "info", "error, warn, info or debug", NULL},
+    {NULL, NULL, NULL, NULL}};
+
+typedef struct {
+    store_t *store;
+    apply_t *apply;
+    zsock_t *results, *acks, *control;
+    zmq_msg_t *msgs;
+    int nmsgs, group_max;
+    size_t map_max;
+    uint64_t *ids;
+    uint32_t nids;
+    long long frames, applied, duplicates, bad_frames, deltas, changes, commits,
+        commit_failures, pruned, acks_sent;
+} reducer_t;
+
+static void s_collect(reducer_t *r)
+{
+    while (r->nmsgs < r->group_max) {
+        zmq_msg_t *m = &r->msgs[r->nmsgs];
+        zmq_msg_init(m);
+        if (zmq_msg_recv(m, zsock_resolve(r->results), ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(m);
+            return;
+        }
+        r->nmsgs++;
+    }
+}
+
+/* Applies every collected frame in one transaction; fills r->ids with the
+ * batch ids to acknowledge. */
+static int s_apply_group(reducer_t *r, long long *applied, long long *dups, long long *deltas,
+                         long long *changes, long long *bad, uint64_t *pruned)
+{
+    MDB_txn *txn = NULL;
+    uint64_t watermark = 0;
+    int rc = store_begin(r->store, 0, &txn);
+    r->nids = 0;
+    *applied = *dups = *deltas = *changes = *bad = 0;
+    *pruned = 0;
+    for (int i = 0; rc == 0 && i < r->nmsgs; i++) {
+        char why[160];
+        msgpack_unpacked unp;
+        result_t res;
+        if (frame_result_decode(zmq_msg_data(&r->msgs[i]), zmq_msg_size(&r->msgs[i]), &unp, &res,
+                                why, sizeof why)) {
+            (*bad)++;
+            log_warn("dropping bad RESULT frame (%zu bytes): %s", zmq_msg_size(&r->msgs[i]), why);
+        } else {
+            int dup;
+            rc = apply_result(r->apply, txn, &res, &dup);
+            if (rc == 0) {
+                r->ids[r->nids++] = res.batch_id;
+                if (dup) {
+                    (*dups)++;
+                } else {
+                    (*applied)++;
+                    *deltas += res.n;
+                    *changes += (long long)res.nchanges;
+                }
+                if (res.watermark > watermark) watermark = res.watermark;
+            }
+        }
+        msgpack_unpacked_destroy(&unp);
+    }
+    if (rc == 0) rc = apply_prune(r->apply, txn, watermark, pruned);
+    if (rc == 0) rc = store_commit(&txn);
+    store_abort(&txn);
+    if (rc) apply_aborted(r->apply);
+    else apply_committed(r->apply);
+    return rc;
+}
+
+static void s_send_acks(reducer_t *r)
+{
+    for (uint32_t off = 0; off < r->nids; off += FRAME_MAX_ACKS) {
+        uint32_t n = r->nids - off > FRAME_MAX_ACKS ? FRAME_MAX_ACKS : r->nids - off;
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        frame_ack_encode(&sb, r->ids + off, n);
+        /* Never block: a lost ack only causes a re-send that is de-duplicated. */
+        if (zmq_send(zsock_resolve(r->acks), sb.data, sb.size, ZMQ_DONTWAIT) < 0)
+            log_warn("ack send: %s (the batches will be re-sent and skipped)",
+                     zmq_strerror(errno));
+        else
+            r->acks_sent += n;
+        msgpack_sbuffer_destroy(&sb);
+    }
+}
+
+static void s_cycle(reducer_t *r)
+{
+    s_collect(r);
+    if (!r->nmsgs) return;
+    long long applied, dups, deltas, changes, bad;
+    uint64_t pruned;
+    int rc = s_apply_group(r, &applied, &dups, &deltas, &changes, &bad, &pruned);
+    while (rc == RP_EFULL && store_grow(r->store, r->map_max) == 0)
+        rc = s_apply_group(r, &applied, &dups, &deltas, &changes, &bad, &pruned);
+    r->frames += r->nmsgs;
+    r->bad_frames += bad;
+    if (rc) {
+        /* Nothing acknowledged: the state process re-sends these batches. */
+        r->commit_failures++;
+        log_error("commit failed (%s); %d result frame(s) dropped for redelivery",
+                  rp_strerror(rc), r->nmsgs);
+    } else {
+        r->commits++;
+        r->applied += applied;
+        r->duplicates += dups;
+        r->deltas += deltas;
+        r->changes += changes;
+        r->pruned += (long long)pruned;
+        s_send_acks(r);
+    }
+    for (int i = 0; i < r->nmsgs; i++) zmq_msg_close(&r->msgs[i]);
+    r->nmsgs = 0;
+}
+
+static int s_stats(void *arg, const char **names, long long *values, int cap)
+{
+    reducer_t *r = arg;
+    const char *n[] = {"result_frames", "batches_applied", "batches_duplicate", "bad_frames",
+                       "deltas_applied", "changes_applied", "commits", "commit_failures",
+                       "reduce_rows_pruned", "acks_sent", "floor"};
+    long long v[] = {r->frames, r->applied, r->duplicates, r->bad_frames, r->deltas, r->changes,
+                     r->commits, r->commit_failures, r->pruned, r->acks_sent,
+                     (long long)apply_floor(r->apply)};
+    int k = (int)(sizeof n / sizeof n[0]);
+    for (int i = 0; i < k && i < cap; i++) names[i] = n[i], values[i] = v[i];
+    return k < cap ? k : cap;
+}
+
+int main(int argc, char **argv)
+{
+    int npos;
+    int rc = config_parse(s_opts, argc, argv, 1, &npos,
+                          "usage: riskpipe-reducer [options]\n\n"
+                          "Applies mapper results exactly once to the aggregate table.");
+    if (rc) return rc > 0 ? 0 : 2;
+    if (npos) {
+        fprintf(stderr, "unexpected argument '%s' (see --help)\n", argv[1]);
+        return 2;
+    }
+    if (log_init("reducer", config_get(s_opts, "log-level"))) {
+        fprintf(stderr, "--log-level must be error, warn, info or debug\n");
+        return 2;
+    }
+    int64_t group_max, map_mb, map_max;
+    if (config_int(s_opts, "group-max", 1, 100000, &group_max) ||
+        config_int(s_opts, "map-size", 1, 1 << 24, &map_mb) ||
+        config_int(s_opts, "map-max", 1, 1 << 24, &map_max))
+        return 2;
+    reducer_t r;
+    memset(&r, 0, sizeof r);
+    r.group_max = (int)group_max;
+    r.map_max = (size_t)(map_max < map_mb ? map_mb : map_max) << 20;
+    int exit_code = 1;
+    daemon_signals();
+    const char *dir = config_get(s_opts, "data");
+    r.store = store_open(dir, apply_dbnames, (size_t)map_mb << 20, 0, &rc);
+    r.apply = r.store ? apply_new(r.store, &rc) : NULL;
+    r.msgs = calloc((size_t)group_max, sizeof *r.msgs);
+    r.ids = calloc((size_t)group_max, sizeof *r.ids);
+    if (!r.apply || !r.msgs || !r.ids) goto out;
+    r.results = daemon_socket(ZMQ_PULL, config_get(s_opts, "results"), 1, 1000, 0, "results");
+    r.acks = daemon_socket(ZMQ_PUSH, config_get(s_opts, "acks"), 0, 10000, 1000, "acks");
+    r.control = daemon_socket(ZMQ_REP, config_get(s_opts, "control"), 1, 100, 0, "control");
+    if (!r.results || !r.acks || !r.control) goto out;
+    log_info("ready: data %s, batches below %llu already applied", dir,
+             (unsigned long long)apply_floor(r.apply));
+    zmq_pollitem_t items[] = {{zsock_resolve(r.results), 0, ZMQ_POLLIN, 0},
+                              {zsock_resolve(r.control), 0, ZMQ_POLLIN, 0}};
+    while (!daemon_stopping()) {
+        if (zmq_poll(items, 2, 1000) < 0 && errno != EINTR) {
+            log_error("poll: %s", zmq_strerror(errno));
+            break;
+        }
+        if (items[1].revents & ZMQ_POLLIN)
+            daemon_serve_control(zsock_resolve(r.control), s_stats, &r);
+        s_cycle(&r);
+    }
+    s_cycle(&r); /* apply what already arrived before exiting */
+    log_info("stopping: %lld batches applied, %lld duplicates skipped", r.applied, r.duplicates);
+    exit_code = 0;
+out:
+    if (exit_code && rc) log_error("start-up failed: %s", rp_strerror(rc));
+    zsock_destroy(&r.control);
+    zsock_destroy(&r.acks);
+    zsock_destroy(&r.results);
+    free(r.msgs);
+    free(r.ids);
+    apply_destroy(&r.apply);
+    store_destroy(&r.store);
+    return exit_code;
+}

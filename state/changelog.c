@@ -1,0 +1,215 @@
+/* Change log and batch boundaries in LMDB. Keys are 8-byte big-endian
+ * integers so cursors walk them in numeric order. */
+#include "changelog.h"
+#include "../common/log.h"
+#include "../common/rperr.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char *const changelog_dbnames[] = {"state", "log", "batches", "meta", "dlq", NULL};
+
+struct changelog_t {
+    store_t *store;
+    uint32_t batch_max;
+    /* committed values, and provisional ones inside the open transaction */
+    uint64_t next_seq, next_batch, cut_seq;
+    uint64_t p_next_seq, p_next_batch, p_cut_seq;
+    msgpack_sbuffer sb;
+};
+
+changelog_t *changelog_new(store_t *store, uint32_t batch_max, int *err)
+{
+    changelog_t *self = calloc(1, sizeof *self);
+    MDB_txn *txn = NULL;
+    int rc = RP_ENOMEM;
+    if (!self) goto fail;
+    self->store = store;
+    self->batch_max = batch_max ? batch_max : 1;
+    msgpack_sbuffer_init(&self->sb);
+    if ((rc = store_begin(store, 1, &txn))) goto fail;
+    MDB_dbi meta = store_dbi(store, SDB_META);
+    const char *keys[] = {"next_seq", "next_batch", "cut_seq"};
+    uint64_t *vals[] = {&self->next_seq, &self->next_batch, &self->cut_seq};
+    for (int i = 0; i < 3; i++) {
+        rc = store_meta_get(txn, meta, keys[i], vals[i]);
+        if (rc == RP_ENOTFOUND) *vals[i] = i < 2 ? 1 : 0; /* ids start at 1 */
+        else if (rc) goto fail;
+    }
+    store_abort(&txn);
+    changelog_aborted(self);
+    return self;
+fail:
+    store_abort(&txn);
+    if (self) msgpack_sbuffer_destroy(&self->sb);
+    free(self);
+    if (err) *err = rc;
+    return NULL;
+}
+
+void changelog_destroy(changelog_t **self_p)
+{
+    if (!self_p || !*self_p) return;
+    msgpack_sbuffer_destroy(&(*self_p)->sb);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+int changelog_append(changelog_t *self, MDB_txn *txn, const change_t *c)
+{
+    uint8_t key[8];
+    msgpack_packer pk;
+    msgpack_sbuffer_clear(&self->sb);
+    msgpack_packer_init(&pk, &self->sb, msgpack_sbuffer_write);
+    frame_change_pack(&pk, c);
+    store_u64_put(key, self->p_next_seq);
+    MDB_val k = {8, key}, v = {self->sb.size, self->sb.data};
+    /* Sequence numbers only grow, so MDB_APPEND is valid and fast. */
+    int rc = store_rc(mdb_put(txn, store_dbi(self->store, SDB_LOG), &k, &v, MDB_APPEND),
+                      "log append");
+    if (rc == 0) self->p_next_seq++;
+    return rc;
+}
+
+int changelog_cut(changelog_t *self, MDB_txn *txn)
+{
+    uint64_t last = self->p_next_seq - 1;
+    MDB_dbi bdb = store_dbi(self->store, SDB_BATCHES);
+    while (self->p_cut_seq < last) {
+        uint64_t first = self->p_cut_seq + 1;
+        uint64_t end = last - first + 1 > self->batch_max ? first + self->batch_max - 1 : last;
+        uint8_t key[8], val[16];
+        store_u64_put(key, self->p_next_batch);
+        store_u64_put(val, first);
+        store_u64_put(val + 8, end);
+        MDB_val k = {8, key}, v = {16, val};
+        int rc = store_rc(mdb_put(txn, bdb, &k, &v, MDB_APPEND), "batch put");
+        if (rc) return rc;
+        self->p_next_batch++;
+        self->p_cut_seq = end;
+    }
+    MDB_dbi meta = store_dbi(self->store, SDB_META);
+    int rc;
+    if ((rc = store_meta_put(txn, meta, "next_seq", self->p_next_seq)) ||
+        (rc = store_meta_put(txn, meta, "next_batch", self->p_next_batch)) ||
+        (rc = store_meta_put(txn, meta, "cut_seq", self->p_cut_seq)))
+        return rc;
+    return 0;
+}
+
+int changelog_ack(changelog_t *self, MDB_txn *txn, uint64_t id, int *pruned)
+{
+    uint8_t key[8];
+    store_u64_put(key, id);
+    MDB_val k = {8, key}, v;
+    MDB_dbi bdb = store_dbi(self->store, SDB_BATCHES);
+    *pruned = 0;
+    int rc = mdb_get(txn, bdb, &k, &v);
+    if (rc == MDB_NOTFOUND) return 0;
+    if (rc || v.mv_size != 16) return store_rc(rc ? rc : MDB_CORRUPTED, "batch get");
+    uint64_t first = store_u64_get(v.mv_data), last = store_u64_get((char *)v.mv_data + 8);
+    if ((rc = store_rc(mdb_del(txn, bdb, &k, NULL), "batch delete"))) return rc;
+
+    MDB_cursor *cur;
+    if ((rc = store_rc(mdb_cursor_open(txn, store_dbi(self->store, SDB_LOG), &cur), "cursor")))
+        return rc;
+    uint8_t sk[8];
+    store_u64_put(sk, first);
+    MDB_val ck = {8, sk}, cv;
+    int r = mdb_cursor_get(cur, &ck, &cv, MDB_SET_RANGE);
+    while (r == 0 && ck.mv_size == 8 && store_u64_get(ck.mv_data) <= last) {
+        if ((r = mdb_cursor_del(cur, 0))) break;
+        /* Re-seek rather than rely on cursor position semantics after a delete. */
+        ck.mv_size = 8;
+        ck.mv_data = sk;
+        r = mdb_cursor_get(cur, &ck, &cv, MDB_SET_RANGE);
+    }
+    mdb_cursor_close(cur);
+    if (r != 0 && r != MDB_NOTFOUND) return store_rc(r, "log prune");
+    *pruned = 1;
+    return 0;
+}
+
+void changelog_committed(changelog_t *self)
+{
+    self->next_seq = self->p_next_seq;
+    self->next_batch = self->p_next_batch;
+    self->cut_seq = self->p_cut_seq;
+}
+
+void changelog_aborted(changelog_t *self)
+{
+    self->p_next_seq = self->next_seq;
+    self->p_next_batch = self->next_batch;
+    self->p_cut_seq = self->cut_seq;
+}
+
+int changelog_batch_next(changelog_t *self, MDB_txn *txn, uint64_t from, uint64_t *id,
+                         uint64_t *first, uint64_t *last)
+{
+    MDB_cursor *cur;
+    int rc = store_rc(mdb_cursor_open(txn, store_dbi(self->store, SDB_BATCHES), &cur), "cursor");
+    if (rc) return rc;
+    uint8_t key[8];
+    store_u64_put(key, from);
+    MDB_val k = {8, key}, v;
+    int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (r == 0 && (k.mv_size != 8 || v.mv_size != 16)) r = MDB_CORRUPTED;
+    if (r == 0) {
+        *id = store_u64_get(k.mv_data);
+        *first = store_u64_get(v.mv_data);
+        *last = store_u64_get((char *)v.mv_data + 8);
+    }
+    mdb_cursor_close(cur);
+    return store_rc(r, "batch lookup");
+}
+
+int changelog_work_frame(changelog_t *self, MDB_txn *txn, uint64_t id, uint64_t first,
+                         uint64_t last, uint64_t watermark, msgpack_sbuffer *sb)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    uint64_t n = last - first + 1;
+    frame_work_head(&pk, id, watermark, first, (uint32_t)n);
+    MDB_cursor *cur;
+    int rc = store_rc(mdb_cursor_open(txn, store_dbi(self->store, SDB_LOG), &cur), "cursor");
+    if (rc) return rc;
+    uint8_t key[8];
+    store_u64_put(key, first);
+    MDB_val k = {8, key}, v;
+    uint64_t got = 0;
+    int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    for (; r == 0 && got < n; got++) {
+        if (k.mv_size != 8 || store_u64_get(k.mv_data) != first + got) break;
+        msgpack_sbuffer_write(sb, v.mv_data, v.mv_size);
+        r = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    if (got == n) return 0;
+    if (got == 0) return RP_ENOTFOUND; /* acknowledged and pruned meanwhile */
+    log_error("change log is missing records of batch %llu (%llu of %llu present)",
+              (unsigned long long)id, (unsigned long long)got, (unsigned long long)n);
+    return RP_EDB;
+}
+
+int changelog_progress(changelog_t *self, MDB_txn *txn, changelog_progress_t *out)
+{
+    MDB_stat st;
+    uint64_t id, first, last;
+    out->committed = self->next_seq - 1;
+    out->next_batch = self->next_batch;
+    int rc = changelog_batch_next(self, txn, 0, &id, &first, &last);
+    if (rc == RP_ENOTFOUND) {
+        out->applied = out->committed;
+        out->watermark = self->next_batch;
+    } else if (rc) {
+        return rc;
+    } else {
+        out->applied = first - 1;
+        out->watermark = id;
+    }
+    if ((rc = store_rc(mdb_stat(txn, store_dbi(self->store, SDB_BATCHES), &st), "stat")))
+        return rc;
+    out->unacked_batches = st.ms_entries;
+    return 0;
+}

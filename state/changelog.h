@@ -1,0 +1,68 @@
+/* The state process's durable change log: every accepted version gets a
+ * sequence number and a change record (old and new value and path) in the
+ * same transaction that updates its state row; changes are cut into batches
+ * whose boundaries are stored too, so a re-sent batch is always identical.
+ * Acknowledged batches are pruned from both tables. */
+#ifndef RP_CHANGELOG_H
+#define RP_CHANGELOG_H
+
+#include "../common/store.h"
+#include "../proto/frame.h"
+
+#include <msgpack.h>
+#include <stdint.h>
+
+/* Databases of the state environment, in store_open order. */
+enum { SDB_STATE, SDB_LOG, SDB_BATCHES, SDB_META, SDB_DLQ, SDB_COUNT };
+extern const char *const changelog_dbnames[]; /* NULL-terminated, SDB_* order */
+
+typedef struct changelog_t changelog_t;
+
+/* Loads the sequence counters from the meta table. batch_max is the largest
+ * number of changes in one batch. Returns a new changelog or NULL (*err set).
+ * The store is borrowed and must outlive the changelog. */
+changelog_t *changelog_new(store_t *store, uint32_t batch_max, int *err);
+
+/* Frees the changelog; accepts NULL and sets *self_p to NULL. */
+void changelog_destroy(changelog_t **self_p);
+
+/* Appends one change under the next sequence number inside the caller's
+ * write transaction. Counters advance provisionally until
+ * changelog_committed/changelog_aborted. Returns 0 or an RP_* store code. */
+int changelog_append(changelog_t *self, MDB_txn *txn, const change_t *c);
+
+/* Cuts every change appended since the last cut into batches of at most
+ * batch_max changes and stores their boundaries. Returns 0 or an RP_* code. */
+int changelog_cut(changelog_t *self, MDB_txn *txn);
+
+/* Marks batch id applied: deletes its boundary row and its log records.
+ * An id already pruned is not an error (*pruned = 0). Returns 0 or RP_*. */
+int changelog_ack(changelog_t *self, MDB_txn *txn, uint64_t id, int *pruned);
+
+/* Makes the provisional counters final after a successful commit, or
+ * restores them after an aborted transaction. */
+void changelog_committed(changelog_t *self);
+void changelog_aborted(changelog_t *self);
+
+/* Finds the first stored batch with id >= from. Returns 0 with its id and
+ * sequence range, RP_ENOTFOUND when there is none, or RP_EDB. */
+int changelog_batch_next(changelog_t *self, MDB_txn *txn, uint64_t from, uint64_t *id,
+                         uint64_t *first, uint64_t *last);
+
+/* Appends a complete WORK frame for batch id [first, last] to sb by copying
+ * its log records. Returns 0, RP_ENOTFOUND if the batch was pruned meanwhile,
+ * or RP_EDB if log records are missing (logged). */
+int changelog_work_frame(changelog_t *self, MDB_txn *txn, uint64_t id, uint64_t first,
+                         uint64_t last, uint64_t watermark, msgpack_sbuffer *sb);
+
+/* Progress as of the last commit: committed = last sequence number given out;
+ * applied = every change up to it is acknowledged as applied; watermark =
+ * lowest batch id not yet acknowledged; next_batch = next id to be cut. */
+typedef struct {
+    uint64_t committed, applied, watermark, next_batch, unacked_batches;
+} changelog_progress_t;
+
+/* Computes progress from the tables in txn (a read transaction is enough). */
+int changelog_progress(changelog_t *self, MDB_txn *txn, changelog_progress_t *out);
+
+#endif

@@ -1,0 +1,109 @@
+/* Latest-version-wins ingest into the state table. One call handles one
+ * frame; the caller groups frames into one transaction (group commit). */
+#include "ingest.h"
+#include "../common/log.h"
+#include "../common/rperr.h"
+#include "../proto/risk.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct ingest_t {
+    store_t *store;
+    changelog_t *log;
+    hier_levels_t levels;
+    uint32_t max_batch;
+    msgpack_sbuffer row;
+};
+
+ingest_t *ingest_new(store_t *store, changelog_t *log, const hier_levels_t *levels,
+                     uint32_t max_batch)
+{
+    ingest_t *self = calloc(1, sizeof *self);
+    if (!self) return NULL;
+    self->store = store;
+    self->log = log;
+    self->levels = *levels;
+    self->max_batch = max_batch;
+    msgpack_sbuffer_init(&self->row);
+    return self;
+}
+
+void ingest_destroy(ingest_t **self_p)
+{
+    if (!self_p || !*self_p) return;
+    msgpack_sbuffer_destroy(&(*self_p)->row);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+/* Applies one validated message. Returns 0 or an RP_* store error. */
+static int s_apply(ingest_t *self, MDB_txn *txn, const risk_msg_t *m, size_t index,
+                   reply_t *reply)
+{
+    char path[HIER_PATH_MAX];
+    size_t plen = risk_msg_path(m, &self->levels, path);
+    msgpack_sbuffer_clear(&self->row);
+    if (risk_row_encode(m, &self->row)) return RP_ENOMEM;
+
+    MDB_dbi sdb = store_dbi(self->store, SDB_STATE);
+    MDB_val k = {m->trade_id_len, (void *)m->trade_id}, old;
+    change_t c = {.has_new = 1, .new_value = m->value, .new_path = path, .new_len = plen};
+    risk_row_t prev;
+    int rc = mdb_get(txn, sdb, &k, &old);
+    if (rc == 0) {
+        if (risk_row_decode(old.mv_data, old.mv_size, &self->levels, &prev)) {
+            /* A corrupt row cannot be subtracted from the totals; refuse the
+             * update loudly rather than silently skewing aggregates. */
+            log_error("state row for trade '%.*s' is unreadable; update refused",
+                      (int)m->trade_id_len, m->trade_id);
+            reply_reject(reply, index, "stored state row is unreadable");
+            return 0;
+        }
+        if (m->version < prev.version) {
+            reply->duplicates++;
+            return 0;
+        }
+        if (m->version == prev.version) {
+            reply->duplicates++;
+            if (old.mv_size != self->row.size || memcmp(old.mv_data, self->row.data, old.mv_size))
+                reply->conflicts++;
+            return 0;
+        }
+        c.has_old = 1;
+        c.old_value = prev.value;
+        c.old_path = prev.path;
+        c.old_len = prev.path_len;
+    } else if (rc != MDB_NOTFOUND) {
+        return store_rc(rc, "state get");
+    }
+    MDB_val v = {self->row.size, self->row.data};
+    if ((rc = store_rc(mdb_put(txn, sdb, &k, &v, 0), "state put"))) return rc;
+    if ((rc = changelog_append(self->log, txn, &c))) return rc;
+    reply->accepted++;
+    return 0;
+}
+
+int ingest_frame(ingest_t *self, MDB_txn *txn, const char *buf, size_t len, reply_t *reply)
+{
+    char why[RISK_WHY_MAX];
+    msgpack_unpacked unp;
+    const msgpack_object *msgs = NULL;
+    size_t n = 0;
+    int rc = 0;
+    if (risk_frame_open(buf, len, self->max_batch, &unp, &msgs, &n, why, sizeof why)) {
+        reply_reject(reply, 0, why);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        risk_msg_t m;
+        if (risk_msg_decode(&msgs[i], &self->levels, &m, why, sizeof why)) {
+            reply_reject(reply, i, why);
+            continue;
+        }
+        if ((rc = s_apply(self, txn, &m, i, reply))) break;
+    }
+done:
+    msgpack_unpacked_destroy(&unp);
+    return rc;
+}

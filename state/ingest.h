@@ -1,0 +1,33 @@
+/* Applying ingest frames to the state table: where a risk message is
+ * checked against the stored version (latest version wins, duplicates and
+ * stale versions have no effect, same-version conflicts keep the first) and
+ * where each accepted version becomes a change-log record. */
+#ifndef RP_INGEST_H
+#define RP_INGEST_H
+
+#include "changelog.h"
+#include "../common/hier.h"
+#include "../common/store.h"
+#include "../proto/reply.h"
+
+#include <msgpack.h>
+#include <stddef.h>
+
+typedef struct ingest_t ingest_t;
+
+/* Creates an ingester for the configured levels (copied); max_batch bounds
+ * messages per frame. store and log are borrowed. NULL on allocation failure. */
+ingest_t *ingest_new(store_t *store, changelog_t *log, const hier_levels_t *levels,
+                     uint32_t max_batch);
+
+/* Frees the ingester; accepts NULL and sets *self_p to NULL. */
+void ingest_destroy(ingest_t **self_p);
+
+/* Validates and applies every message of one frame inside the caller's write
+ * transaction, filling *reply (initialised by the caller) with counts and
+ * per-message rejections. An undecodable frame is one rejection with the
+ * reason. Returns 0, or an RP_* store error after which the transaction must
+ * be aborted (the reply is then meaningless). */
+int ingest_frame(ingest_t *self, MDB_txn *txn, const char *buf, size_t len, reply_t *reply);
+
+#endif
