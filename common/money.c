@@ -17,13 +17,33 @@ int money_from_int(int64_t units, money_t *out)
 int money_from_double(double v, money_t *out)
 {
     if (!isfinite(v) || fabs(v) > 1e12) return RP_ERANGE;
-    /* glibc prints the exact binary value correctly rounded; 40 fractional
-     * digits are far more than needed to decide any micro-unit tie for
-     * |v| <= 1e12 (a double is never closer than ~1e-29 to a tie). */
-    char buf[80];
-    int n = snprintf(buf, sizeof buf, "%.40f", v);
-    if (n <= 0 || (size_t)n >= sizeof buf) return RP_ERANGE;
-    return money_from_str(buf, (size_t)n, out);
+    /* Exact: v = m * 2^e with integer m, so v * 1e6 = m * 1e6 / 2^-e and the
+     * rounding decision is an integer comparison of the remainder. */
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    int neg = (int)(bits >> 63), bexp = (int)((bits >> 52) & 0x7ff);
+    uint64_t m = bits & ((1ULL << 52) - 1);
+    int e;
+    if (bexp == 0) {
+        e = -1074; /* subnormal */
+    } else {
+        m |= 1ULL << 52;
+        e = bexp - 1075;
+    }
+    unsigned __int128 n = (unsigned __int128)m * MONEY_SCALE, mag;
+    if (e >= 0) {
+        mag = n << e; /* |v| <= 1e12 keeps this far below 2^127 */
+    } else if (-e >= 100) {
+        mag = 0; /* n < 2^73: less than half a micro-unit */
+    } else {
+        int s = -e;
+        unsigned __int128 rem = n & ((((unsigned __int128)1) << s) - 1);
+        mag = n >> s;
+        if (rem >= ((unsigned __int128)1) << (s - 1)) mag++; /* ties away from zero */
+    }
+    if (mag > (unsigned __int128)MONEY_MAX) return RP_ERANGE;
+    *out = neg ? -(money_t)mag : (money_t)mag;
+    return 0;
 }
 
 int money_from_str(const char *s, size_t len, money_t *out)

@@ -90,16 +90,17 @@ static int s_hierarchy(const msgpack_object *hv, const hier_levels_t *h, risk_ms
                      "bytes without control characters", HIER_MAX_VALUE);
             return RP_EINVAL;
         }
-        s_quote(k, q, sizeof q);
         for (uint32_t j = 0; j < i; j++) {
             const msgpack_object *kj = &hv->via.map.ptr[j].key;
             if (kj->via.str.size == k->via.str.size &&
                 memcmp(kj->via.str.ptr, k->via.str.ptr, k->via.str.size) == 0) {
+                s_quote(k, q, sizeof q);
                 snprintf(why, whylen, "Hierarchy key '%s' appears twice", q);
                 return RP_EINVAL;
             }
         }
         if (v->type != MSGPACK_OBJECT_STR) {
+            s_quote(k, q, sizeof q);
             snprintf(why, whylen, "Hierarchy.%s must be a string", q);
             return RP_EINVAL;
         }
@@ -111,6 +112,7 @@ static int s_hierarchy(const msgpack_object *hv, const hier_levels_t *h, risk_ms
         if (level >= 0) {
             const char *bad = hier_check_value(v->via.str.ptr, v->via.str.size);
             if (bad) {
+                s_quote(k, q, sizeof q);
                 snprintf(why, whylen, "Hierarchy.%s: %s", q, bad);
                 return RP_EINVAL;
             }
@@ -118,6 +120,7 @@ static int s_hierarchy(const msgpack_object *hv, const hier_levels_t *h, risk_ms
             out->level_len[level] = v->via.str.size;
         } else if (v->via.str.size > HIER_MAX_VALUE ||
                    !s_text_ok(v->via.str.ptr, v->via.str.size)) {
+            s_quote(k, q, sizeof q);
             snprintf(why, whylen, "Hierarchy.%s must be UTF-8 of at most %d bytes without "
                      "control characters", q, HIER_MAX_VALUE);
             return RP_EINVAL;

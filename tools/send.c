@@ -196,7 +196,7 @@ int cmd_send(int argc, char **argv)
     config_opt_t opts[] = {
         {"ingest", "tcp://localhost:5555", "state process acknowledged ingest endpoint", NULL},
         {"batch", "1000", "messages per frame", NULL},
-        {"window", "8", "frames in flight before waiting for answers", NULL},
+        {"window", "32", "frames in flight before waiting for answers", NULL},
         {"timeout-ms", "5000", "re-send a frame not answered within this time", NULL},
         {"retries", "30", "consecutive unanswered attempts before giving up", NULL},
         {"quiet", NULL, "print nothing but errors", NULL},
@@ -243,7 +243,9 @@ int cmd_send(int argc, char **argv)
         int ready = zmq_poll(items, want_input ? 2 : 1, wait_ms);
         if (ready > 0 && (items[0].revents & ZMQ_POLLIN))
             while (zsock_events(s.sock) & ZMQ_POLLIN) s_on_reply(&s);
-        int input_ready = want_input && ready > 0 && (items[1].revents & ZMQ_POLLIN);
+        /* A pipe at end of input reports POLLHUP, which zmq_poll maps to POLLERR. */
+        int input_ready =
+            want_input && ready > 0 && (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR));
         if (input_ready) {
             if (len == cap) {
                 char *nb = realloc(buf, cap *= 2);
