@@ -3,6 +3,7 @@
  * batch to the reducer. Start or kill any number at any time: an unfinished
  * batch is re-sent by the state process and de-duplicated by the reducer. */
 #include "preagg.h"
+#include "../common/chaos.h"
 #include "../common/config.h"
 #include "../common/daemon.h"
 #include "../common/log.h"
@@ -40,8 +41,10 @@ static int s_map(mapper_t *m, const char *buf, size_t len)
         goto done;
     }
     preagg_reset(m->agg);
+    chaos_roll(3);
     for (uint32_t i = 0; i < w.n && rc == 0; i++) {
         change_t c;
+        if (i == w.n / 2) chaos_point(0, "mid-batch");
         frame_change_get(&w.changes[i], &c); /* validated by frame_work_decode */
         rc = preagg_add(m->agg, &c);
     }
@@ -68,8 +71,12 @@ done:
 /* Sends m->sb, waiting for the reducer as long as we are not stopping. */
 static int s_send(mapper_t *m, void *results)
 {
+    chaos_point(1, "before sending a result");
     while (!daemon_stopping()) {
-        if (zmq_send(results, m->sb.data, m->sb.size, ZMQ_DONTWAIT) >= 0) return 0;
+        if (zmq_send(results, m->sb.data, m->sb.size, ZMQ_DONTWAIT) >= 0) {
+            chaos_point(2, "after sending a result");
+            return 0;
+        }
         if (errno != EAGAIN && errno != EINTR) {
             log_error("results send: %s", zmq_strerror(errno));
             return RP_EZMQ;
@@ -96,6 +103,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "--log-level must be error, warn, info or debug\n");
         return 2;
     }
+    if (chaos_init("mapper")) return 2;
     mapper_t m;
     memset(&m, 0, sizeof m);
     msgpack_sbuffer_init(&m.sb);

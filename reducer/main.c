@@ -3,6 +3,7 @@
  * every frame waiting is applied in one transaction), then acknowledges the
  * batch ids to the state process. */
 #include "apply.h"
+#include "../common/chaos.h"
 #include "../common/config.h"
 #include "../common/daemon.h"
 #include "../common/log.h"
@@ -89,6 +90,7 @@ static int s_apply_group(reducer_t *r, long long *applied, long long *dups, long
         msgpack_unpacked_destroy(&unp);
     }
     if (rc == 0) rc = apply_prune(r->apply, txn, watermark, pruned);
+    chaos_point(0, "mid-apply, before commit");
     if (rc == 0) rc = store_commit(&txn);
     store_abort(&txn);
     if (rc) apply_aborted(r->apply);
@@ -117,6 +119,7 @@ static void s_cycle(reducer_t *r)
 {
     s_collect(r);
     if (!r->nmsgs) return;
+    chaos_roll(3);
     long long applied, dups, deltas, changes, bad;
     uint64_t pruned;
     int rc = s_apply_group(r, &applied, &dups, &deltas, &changes, &bad, &pruned);
@@ -136,7 +139,9 @@ static void s_cycle(reducer_t *r)
         r->deltas += deltas;
         r->changes += changes;
         r->pruned += (long long)pruned;
+        chaos_point(1, "after commit, before acknowledging");
         s_send_acks(r);
+        chaos_point(2, "after acknowledging");
     }
     for (int i = 0; i < r->nmsgs; i++) zmq_msg_close(&r->msgs[i]);
     r->nmsgs = 0;
@@ -176,6 +181,7 @@ int main(int argc, char **argv)
         config_int(s_opts, "map-size", 1, 1 << 24, &map_mb) ||
         config_int(s_opts, "map-max", 1, 1 << 24, &map_max))
         return 2;
+    if (chaos_init("reducer")) return 2;
     reducer_t r;
     memset(&r, 0, sizeof r);
     r.group_max = (int)group_max;

@@ -11,18 +11,20 @@
 struct ingest_t {
     store_t *store;
     changelog_t *log;
+    dlq_t *dlq;
     hier_levels_t levels;
     uint32_t max_batch;
     msgpack_sbuffer row;
 };
 
-ingest_t *ingest_new(store_t *store, changelog_t *log, const hier_levels_t *levels,
+ingest_t *ingest_new(store_t *store, changelog_t *log, dlq_t *dlq, const hier_levels_t *levels,
                      uint32_t max_batch)
 {
     ingest_t *self = calloc(1, sizeof *self);
     if (!self) return NULL;
     self->store = store;
     self->log = log;
+    self->dlq = dlq;
     self->levels = *levels;
     self->max_batch = max_batch;
     msgpack_sbuffer_init(&self->row);
@@ -38,8 +40,8 @@ void ingest_destroy(ingest_t **self_p)
 }
 
 /* Applies one validated message. Returns 0 or an RP_* store error. */
-static int s_apply(ingest_t *self, MDB_txn *txn, const risk_msg_t *m, size_t index,
-                   reply_t *reply)
+static int s_apply(ingest_t *self, MDB_txn *txn, const msgpack_object *o, const risk_msg_t *m,
+                   size_t index, const char *source, reply_t *reply)
 {
     char path[HIER_PATH_MAX];
     size_t plen = risk_msg_path(m, &self->levels, path);
@@ -58,7 +60,8 @@ static int s_apply(ingest_t *self, MDB_txn *txn, const risk_msg_t *m, size_t ind
             log_error("state row for trade '%.*s' is unreadable; update refused",
                       (int)m->trade_id_len, m->trade_id);
             reply_reject(reply, index, "stored state row is unreadable");
-            return 0;
+            return dlq_add_object(self->dlq, txn, o, index, "stored state row is unreadable",
+                                  source);
         }
         if (m->version < prev.version) {
             reply->duplicates++;
@@ -84,7 +87,8 @@ static int s_apply(ingest_t *self, MDB_txn *txn, const risk_msg_t *m, size_t ind
     return 0;
 }
 
-int ingest_frame(ingest_t *self, MDB_txn *txn, const char *buf, size_t len, reply_t *reply)
+int ingest_frame(ingest_t *self, MDB_txn *txn, const char *buf, size_t len, const char *source,
+                 reply_t *reply)
 {
     char why[RISK_WHY_MAX];
     msgpack_unpacked unp;
@@ -93,15 +97,17 @@ int ingest_frame(ingest_t *self, MDB_txn *txn, const char *buf, size_t len, repl
     int rc = 0;
     if (risk_frame_open(buf, len, self->max_batch, &unp, &msgs, &n, why, sizeof why)) {
         reply_reject(reply, 0, why);
+        rc = dlq_add(self->dlq, txn, buf, len, 0, why, source);
         goto done;
     }
     for (size_t i = 0; i < n; i++) {
         risk_msg_t m;
         if (risk_msg_decode(&msgs[i], &self->levels, &m, why, sizeof why)) {
             reply_reject(reply, i, why);
+            if ((rc = dlq_add_object(self->dlq, txn, &msgs[i], i, why, source))) break;
             continue;
         }
-        if ((rc = s_apply(self, txn, &m, i, reply))) break;
+        if ((rc = s_apply(self, txn, &msgs[i], &m, i, source, reply))) break;
     }
 done:
     msgpack_unpacked_destroy(&unp);

@@ -6,6 +6,7 @@
 #define RP_INGEST_H
 
 #include "changelog.h"
+#include "dlq.h"
 #include "../common/hier.h"
 #include "../common/store.h"
 #include "../proto/reply.h"
@@ -16,8 +17,9 @@
 typedef struct ingest_t ingest_t;
 
 /* Creates an ingester for the configured levels (copied); max_batch bounds
- * messages per frame. store and log are borrowed. NULL on allocation failure. */
-ingest_t *ingest_new(store_t *store, changelog_t *log, const hier_levels_t *levels,
+ * messages per frame. store, log and dlq are borrowed. NULL on allocation
+ * failure. */
+ingest_t *ingest_new(store_t *store, changelog_t *log, dlq_t *dlq, const hier_levels_t *levels,
                      uint32_t max_batch);
 
 /* Frees the ingester; accepts NULL and sets *self_p to NULL. */
@@ -25,9 +27,11 @@ void ingest_destroy(ingest_t **self_p);
 
 /* Validates and applies every message of one frame inside the caller's write
  * transaction, filling *reply (initialised by the caller) with counts and
- * per-message rejections. An undecodable frame is one rejection with the
- * reason. Returns 0, or an RP_* store error after which the transaction must
- * be aborted (the reply is then meaningless). */
-int ingest_frame(ingest_t *self, MDB_txn *txn, const char *buf, size_t len, reply_t *reply);
+ * per-message rejections; every rejected message is dead-lettered with the
+ * source (e.g. "ingest 10.0.0.7"). An undecodable frame is one rejection with
+ * the reason. Returns 0, or an RP_* store error after which the transaction
+ * must be aborted (the reply is then meaningless). */
+int ingest_frame(ingest_t *self, MDB_txn *txn, const char *buf, size_t len, const char *source,
+                 reply_t *reply);
 
 #endif

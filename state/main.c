@@ -4,7 +4,9 @@
  * One poll loop; one write transaction (one fsync) per loop iteration. */
 #include "changelog.h"
 #include "dispatch.h"
+#include "dlq.h"
 #include "ingest.h"
+#include "../common/chaos.h"
 #include "../common/clock.h"
 #include "../common/config.h"
 #include "../common/daemon.h"
@@ -34,6 +36,9 @@ static config_opt_t s_opts[] = {
     {"max-frame", "16777216", "largest ingest frame in bytes", NULL},
     {"max-batch", "10000", "most messages in one ingest frame", NULL},
     {"group-max", "256", "most ingest frames in one commit (group commit)", NULL},
+    {"max-lag", "2000000", "changes committed but not yet aggregated before ingest answers busy",
+     NULL},
+    {"dlq-max", "100000", "dead-letter entries kept (oldest dropped first)", NULL},
     {"map-size", "256", "initial LMDB map size in MiB (grows on demand)", NULL},
     {"map-max", "65536", "largest LMDB map size in MiB", NULL},
     {"log-level", "info", "error, warn, info or debug", NULL},
@@ -43,6 +48,7 @@ typedef struct {
     zmq_msg_t parts[MAX_PARTS];
     int nparts;
     int acked; /* came in on the ROUTER socket: needs a reply */
+    char source[64];
     reply_t reply;
 } pending_t;
 
@@ -50,9 +56,10 @@ typedef struct {
     store_t *store;
     changelog_t *log;
     ingest_t *ingest;
+    dlq_t *dlq;
     dispatch_t *dispatch;
     zsock_t *router, *pull, *work, *acks, *control;
-    int64_t max_frame, group_max;
+    int64_t max_frame, group_max, max_lag;
     size_t map_max;
     pending_t *pend;
     int npend;
@@ -61,7 +68,7 @@ typedef struct {
     changelog_progress_t progress;
     /* counters since start */
     long long frames, accepted, duplicates, conflicts, rejected, commits, commit_failures,
-        acks_received, bad_ack_frames, batches_pruned;
+        acks_received, bad_ack_frames, batches_pruned, busy_replies;
 } state_t;
 
 static void s_pending_clear(state_t *s)
@@ -88,6 +95,9 @@ static void s_collect(state_t *s, zsock_t *sock, int acked)
         }
         p->nparts = n;
         p->acked = acked;
+        const char *peer = zmq_msg_gets(&p->parts[n - 1], "Peer-Address");
+        snprintf(p->source, sizeof p->source, "%s %s", acked ? "ingest" : "ingest-pull",
+                 peer ? peer : "local");
         reply_init(&p->reply);
         s->npend++;
     }
@@ -136,10 +146,12 @@ static int s_apply_group(state_t *s)
             snprintf(why, sizeof why, "frame of %zu bytes exceeds the limit of %lld bytes",
                      zmq_msg_size(payload), (long long)s->max_frame);
             reply_reject(&p->reply, 0, why);
+            rc = dlq_add(s->dlq, txn, zmq_msg_data(payload), zmq_msg_size(payload), 0, why,
+                         p->source);
             continue;
         }
         rc = ingest_frame(s->ingest, txn, zmq_msg_data(payload), zmq_msg_size(payload),
-                          &p->reply);
+                          p->source, &p->reply);
     }
     for (int i = 0; rc == 0 && i < s->nacks; i++) {
         int pruned;
@@ -147,10 +159,16 @@ static int s_apply_group(state_t *s)
         s->batches_pruned += pruned;
     }
     if (rc == 0) rc = changelog_cut(s->log, txn);
+    chaos_point(0, "before commit");
     if (rc == 0) rc = store_commit(&txn);
     store_abort(&txn);
-    if (rc) changelog_aborted(s->log);
-    else changelog_committed(s->log);
+    if (rc) {
+        changelog_aborted(s->log);
+        dlq_aborted(s->dlq);
+    } else {
+        changelog_committed(s->log);
+        dlq_committed(s->dlq);
+    }
     return rc;
 }
 
@@ -191,13 +209,35 @@ static int s_refresh_progress(state_t *s)
     return rc;
 }
 
+/* Over the lag limit, acknowledged frames are answered "busy, retry" without
+ * being read further, and fire-and-forget frames wait in their socket (whose
+ * high-water mark then pushes back on the producers): memory stays bounded
+ * while the mappers or the reducer are away. */
+static void s_refuse_busy(state_t *s)
+{
+    char why[160];
+    snprintf(why, sizeof why, "busy, retry: %llu changes wait for the mappers and reducer",
+             (unsigned long long)(s->progress.committed - s->progress.applied));
+    s_collect(s, s->router, 1);
+    for (int i = 0; i < s->npend; i++) reply_fail(&s->pend[i].reply, 0, why);
+    s->busy_replies += s->npend;
+    s_send_replies(s);
+    s_pending_clear(s);
+}
+
 /* One group commit: ingest frames + acks, then replies and dispatch. */
 static void s_cycle(state_t *s)
 {
-    s_collect(s, s->router, 1);
-    s_collect(s, s->pull, 0);
+    int busy = s->progress.committed - s->progress.applied >= (uint64_t)s->max_lag;
+    if (busy) {
+        s_refuse_busy(s);
+    } else {
+        s_collect(s, s->router, 1);
+        s_collect(s, s->pull, 0);
+    }
     s_collect_acks(s);
     if (s->npend || s->nacks) {
+        chaos_roll(3);
         int rc = s_apply_group(s);
         while (rc == RP_EFULL && store_grow(s->store, s->map_max) == 0)
             rc = s_apply_group(s);
@@ -214,11 +254,13 @@ static void s_cycle(state_t *s)
             s->commits++;
             for (int i = 0; i < s->nacks; i++) dispatch_acked(s->dispatch, s->ack_ids[i]);
         }
+        chaos_point(1, "after commit, before acknowledging the producers");
         s_send_replies(s);
         s_pending_clear(s);
         s->nacks = 0;
         if (s_refresh_progress(s)) log_error("cannot read progress");
     }
+    chaos_point(2, "before sending batches");
     int rc = dispatch_run(s->dispatch, s->progress.watermark, clock_mono_ms());
     if (rc) log_error("dispatch: %s", rp_strerror(rc));
 }
@@ -231,7 +273,8 @@ static int s_stats(void *arg, const char **names, long long *values, int cap)
                        "commit_failures", "committed_seq", "applied_seq", "lag",
                        "batches_next_id", "watermark", "batches_unacked", "batches_inflight",
                        "batches_dispatched", "batches_redelivered", "batches_acked",
-                       "acks_stale", "acks_received", "bad_ack_frames"};
+                       "acks_stale", "acks_received", "bad_ack_frames", "busy_replies",
+                       "dlq_added"};
     long long v[] = {s->frames, s->accepted, s->duplicates, s->conflicts, s->rejected, s->commits,
                      s->commit_failures, (long long)s->progress.committed,
                      (long long)s->progress.applied,
@@ -239,7 +282,8 @@ static int s_stats(void *arg, const char **names, long long *values, int cap)
                      (long long)s->progress.next_batch, (long long)s->progress.watermark,
                      (long long)s->progress.unacked_batches, dispatch_inflight(s->dispatch),
                      (long long)d->dispatched, (long long)d->redelivered, (long long)d->acked,
-                     (long long)d->stale_acks, s->acks_received, s->bad_ack_frames};
+                     (long long)d->stale_acks, s->acks_received, s->bad_ack_frames,
+                     s->busy_replies, (long long)dlq_added(s->dlq)};
     int k = (int)(sizeof n / sizeof n[0]);
     for (int i = 0; i < k && i < cap; i++) names[i] = n[i], values[i] = v[i];
     return k < cap ? k : cap;
@@ -292,7 +336,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "--log-level must be error, warn, info or debug\n");
         return 2;
     }
-    int64_t batch_size, window, redeliver, max_frame, max_batch, group_max, map_mb, map_max;
+    int64_t batch_size, window, redeliver, max_frame, max_batch, group_max, map_mb, map_max,
+        max_lag, dlq_max;
     if (config_int(s_opts, "batch-size", 1, FRAME_MAX_CHANGES, &batch_size) ||
         config_int(s_opts, "window", 1, 100000, &window) ||
         config_int(s_opts, "redeliver-ms", 10, 3600000, &redeliver) ||
@@ -300,8 +345,11 @@ int main(int argc, char **argv)
         config_int(s_opts, "max-batch", 1, 1000000, &max_batch) ||
         config_int(s_opts, "group-max", 1, 100000, &group_max) ||
         config_int(s_opts, "map-size", 1, 1 << 24, &map_mb) ||
-        config_int(s_opts, "map-max", 1, 1 << 24, &map_max))
+        config_int(s_opts, "map-max", 1, 1 << 24, &map_max) ||
+        config_int(s_opts, "max-lag", 1, INT64_MAX, &max_lag) ||
+        config_int(s_opts, "dlq-max", 1, INT64_MAX, &dlq_max))
         return 2;
+    if (chaos_init("state")) return 2;
     hier_levels_t levels;
     char why[160];
     if (hier_levels_parse(config_get(s_opts, "hierarchy"), &levels, why, sizeof why)) {
@@ -313,6 +361,7 @@ int main(int argc, char **argv)
     memset(&s, 0, sizeof s);
     s.max_frame = max_frame;
     s.group_max = group_max;
+    s.max_lag = max_lag;
     s.map_max = (size_t)(map_max < map_mb ? map_mb : map_max) << 20;
     int exit_code = 1;
     daemon_signals();
@@ -320,14 +369,18 @@ int main(int argc, char **argv)
     s.store = store_open(dir, changelog_dbnames, (size_t)map_mb << 20, 0, &rc);
     if (!s.store || s_check_hierarchy(s.store, &levels)) goto out;
     s.log = changelog_new(s.store, (uint32_t)batch_size, &rc);
-    s.ingest = s.log ? ingest_new(s.store, s.log, &levels, (uint32_t)max_batch) : NULL;
+    s.dlq = s.log ? dlq_new(s.store, store_dbi(s.store, SDB_DLQ), store_dbi(s.store, SDB_META),
+                            (uint64_t)dlq_max, &rc)
+                  : NULL;
+    s.ingest = s.dlq ? ingest_new(s.store, s.log, s.dlq, &levels, (uint32_t)max_batch) : NULL;
     s.pend = calloc((size_t)group_max, sizeof *s.pend);
     if (!s.ingest || !s.pend) goto out;
     /* The hard cap on messages protects memory; frames between --max-frame
      * and the cap are still read so that the producer gets a clear answer. */
     int64_t hard_cap = max_frame * 2 + (1 << 20);
-    s.router = daemon_socket(ZMQ_ROUTER, config_get(s_opts, "ingest"), 1, 10000, 1000, "ingest");
-    s.pull = daemon_socket(ZMQ_PULL, config_get(s_opts, "ingest-pull"), 1, 10000, 0, "ingest-pull");
+    /* Small receive queues bound memory: producers wait instead. */
+    s.router = daemon_socket(ZMQ_ROUTER, config_get(s_opts, "ingest"), 1, 256, 1000, "ingest");
+    s.pull = daemon_socket(ZMQ_PULL, config_get(s_opts, "ingest-pull"), 1, 64, 0, "ingest-pull");
     s.work = daemon_socket(ZMQ_PUSH, config_get(s_opts, "work"), 1, 4, 0, "work");
     s.acks = daemon_socket(ZMQ_PULL, config_get(s_opts, "acks"), 1, 10000, 0, "acks");
     s.control = daemon_socket(ZMQ_REP, config_get(s_opts, "control"), 1, 100, 0, "control");
@@ -372,6 +425,7 @@ out:
     zsock_destroy(&s.router);
     free(s.pend);
     ingest_destroy(&s.ingest);
+    dlq_destroy(&s.dlq);
     changelog_destroy(&s.log);
     store_destroy(&s.store);
     return exit_code;

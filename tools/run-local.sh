@@ -2,6 +2,8 @@
 # `make run`: starts state, $MAPPERS mappers and the reducer with data under
 # ./data, feeds a generated demo workload, shows the aggregate tree, and keeps
 # the pipeline running until Ctrl-C, which stops every process cleanly.
+# Each process runs under a restart loop, so `RISKPIPE_CHAOS=state:5,mapper:10,
+# reducer:10 make run` shows the pipeline ending exact through random aborts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
@@ -10,24 +12,40 @@ DEMO_COUNT=${DEMO_COUNT:-200000}
 DATA=${DATA:-./data}
 LOGS=$DATA/logs
 mkdir -p "$LOGS"
+STOP=$(mktemp -u)
 pids=()
+
+# Runs a process, restarting it after a crash (not after a clean exit or once
+# we are stopping).
+supervise() {
+  local name=$1; shift
+  while :; do
+    local rc=0
+    "$@" 2>>"$LOGS/$name.log" || rc=$?
+    [ -e "$STOP" ] || [ "$rc" -eq 0 ] && break
+    echo "riskpipe: $name exited with status $rc; restarting" >&2
+    sleep 0.2
+  done
+}
 
 stop_all() {
   trap - INT TERM EXIT
   echo
   echo "stopping riskpipe..."
-  [ ${#pids[@]} -gt 0 ] && kill -TERM "${pids[@]}" 2>/dev/null || true
+  touch "$STOP"
+  for p in "${pids[@]}"; do pkill -TERM -P "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  rm -f "$STOP"
   echo "stopped; data kept in $DATA (logs in $LOGS)"
 }
 trap stop_all INT TERM EXIT
 
-"$BIN/riskpipe-state" --data "$DATA/state" 2>>"$LOGS/state.log" &
+supervise state "$BIN/riskpipe-state" --data "$DATA/state" &
 pids+=($!)
-"$BIN/riskpipe-reducer" --data "$DATA/reducer" 2>>"$LOGS/reducer.log" &
+supervise reducer "$BIN/riskpipe-reducer" --data "$DATA/reducer" &
 pids+=($!)
 for i in $(seq 1 "$MAPPERS"); do
-  "$BIN/riskpipe-mapper" 2>>"$LOGS/mapper$i.log" &
+  supervise "mapper$i" "$BIN/riskpipe-mapper" &
   pids+=($!)
 done
 for p in state reducer; do
@@ -37,7 +55,7 @@ echo "riskpipe running: state, $MAPPERS mapper(s), reducer (logs in $LOGS)"
 
 echo "sending a demo workload of $DEMO_COUNT messages..."
 "$BIN/riskctl" gen --count "$DEMO_COUNT" --seed "$RANDOM" | "$BIN/riskctl" send
-"$BIN/riskctl" wait --timeout 120
+"$BIN/riskctl" wait --timeout 300
 echo
 "$BIN/riskctl" query | head -40
 echo "(first 40 rows; 'bin/riskctl query' for all, 'bin/riskctl stats' for counters)"
