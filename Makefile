@@ -12,7 +12,7 @@ MAPPERS ?= 2
 
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS := libzmq3-dev libczmq-dev liblmdb-dev lmdb-utils libmsgpack-dev libcriterion-dev \
-            libjansson-dev pkg-config gcc make
+            libjansson-dev pkg-config gcc make clang libclang-rt-14-dev valgrind
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 COMMON_SRC := $(wildcard common/*.c) $(wildcard proto/*.c)
@@ -30,7 +30,8 @@ ROLE_OBJ := $(filter-out %/main.o,$(STATE_OBJ) $(MAPPER_OBJ) $(REDUCER_OBJ))
 INTEG_SRC := $(wildcard tests/integration/*.c)
 INTEG_BIN := $(BUILD)/tests/integration-tests
 
-.PHONY: all deps test test-unit test-integration run clean install format
+.PHONY: all deps test test-unit test-integration test-faults run clean install format \
+        asan memcheck fuzz
 all: $(PROGS)
 
 deps:
@@ -70,6 +71,27 @@ test-unit: all $(UNIT_BIN)
 test-integration: all $(INTEG_BIN)
 	RISKPIPE_BIN=$(abspath $(BIN)) $(INTEG_BIN)
 
+# AddressSanitizer + UndefinedBehaviorSanitizer build of everything, then the
+# whole suite (compose excluded: images build from the normal tree) against it.
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+             -fno-sanitize-recover=undefined
+asan: deps
+	$(MAKE) BUILD=build-asan BIN=bin-asan CFLAGS="$(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" \
+	  all build-asan/tests/unit-tests build-asan/tests/integration-tests
+	BUILD=build-asan RISKPIPE_BIN=$(abspath bin-asan) RISKPIPE_SKIP_COMPOSE=1 \
+	  RISKPIPE_TEST_QUICK=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1 tests/run-all.sh
+
+# Unit tests under valgrind; any error fails the run.
+memcheck: all $(UNIT_BIN)
+	valgrind --quiet --trace-children=yes --error-exitcode=1 --leak-check=full \
+	  --errors-for-leak-kinds=definite $(UNIT_BIN) --jobs 1
+
+# Fuzz every decoder for FUZZ_SECONDS each (libFuzzer, clang).
+FUZZ_SECONDS ?= 300
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh
+
 run: deps
 	$(MAKE) all
 	MAPPERS=$(MAPPERS) tools/run-local.sh
@@ -82,7 +104,7 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(BIN)
+	rm -rf $(BUILD) $(BIN) build-asan bin-asan
 
 PREFIX ?= /usr/local
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

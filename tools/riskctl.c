@@ -17,6 +17,7 @@ static const struct {
     {"wait", cmd_wait, "wait until every change committed so far is aggregated"},
     {"stats", cmd_stats, "show the counters of the state process and the reducer"},
     {"ping", cmd_ping, "exit 0 if the state process or reducer answers (health check)"},
+    {"dlq", cmd_dlq, "list, show, replay or purge dead-lettered messages"},
 };
 
 static void s_usage(FILE *f)

@@ -10,5 +10,6 @@ int cmd_verify(int argc, char **argv); /* query.c: recompute rollup from state *
 int cmd_wait(int argc, char **argv);   /* ctl.c: wait until committed changes are applied */
 int cmd_stats(int argc, char **argv);  /* ctl.c: counters of state and reducer */
 int cmd_ping(int argc, char **argv);   /* ctl.c: health check */
+int cmd_dlq(int argc, char **argv);    /* dlq.c: dead-letter table */
 
 #endif
