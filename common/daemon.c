@@ -1,5 +1,6 @@
 /* Signals, sockets and the control (stats) endpoint shared by the daemons. */
 #include "daemon.h"
+#include "chaos.h"
 #include "log.h"
 #include "../proto/frame.h"
 #include "../proto/mp.h"
@@ -8,6 +9,22 @@
 #include <string.h>
 
 static volatile sig_atomic_t s_stop;
+
+int daemon_args(config_opt_t *opts, int argc, char **argv, const char *usage, const char *role)
+{
+    int npos;
+    int rc = config_parse(opts, argc, argv, 1, &npos, usage);
+    if (rc) return rc > 0 ? 0 : 2;
+    if (npos) {
+        fprintf(stderr, "unexpected argument '%s' (see --help)\n", argv[1]);
+        return 2;
+    }
+    if (log_init(role, config_get(opts, "log-level"))) {
+        fprintf(stderr, "--log-level must be error, warn, info or debug\n");
+        return 2;
+    }
+    return chaos_init(role) ? 2 : -1;
+}
 
 static void s_on_signal(int sig)
 {

@@ -3,9 +3,17 @@
 #ifndef RP_DAEMON_H
 #define RP_DAEMON_H
 
+#include "config.h"
+
 #include <czmq.h>
 #include <signal.h>
 #include <stddef.h>
+
+/* Start-up shared by the daemons: parses flags (no positional arguments),
+ * sets up logging with tag `role` from --log-level and chaos mode for role.
+ * Returns -1 to go on, or the exit code to return from main now (0 after
+ * --help, 2 after a usage error, which is printed). */
+int daemon_args(config_opt_t *opts, int argc, char **argv, const char *usage, const char *role);
 
 /* Installs SIGINT/SIGTERM handlers that only set a flag (and disables czmq's
  * own handler), and ignores SIGPIPE. Call before creating sockets. */

@@ -89,21 +89,12 @@ static int s_send(mapper_t *m, void *results)
 
 int main(int argc, char **argv)
 {
-    int npos;
-    int rc = config_parse(s_opts, argc, argv, 1, &npos,
-                          "usage: riskpipe-mapper [options]\n\n"
-                          "Pre-aggregates batches of changes into per-path deltas. Run any "
-                          "number of them.");
-    if (rc) return rc > 0 ? 0 : 2;
-    if (npos) {
-        fprintf(stderr, "unexpected argument '%s' (see --help)\n", argv[1]);
-        return 2;
-    }
-    if (log_init("mapper", config_get(s_opts, "log-level"))) {
-        fprintf(stderr, "--log-level must be error, warn, info or debug\n");
-        return 2;
-    }
-    if (chaos_init("mapper")) return 2;
+    int rc = daemon_args(s_opts, argc, argv,
+                         "usage: riskpipe-mapper [options]\n\n"
+                         "Pre-aggregates batches of changes into per-path deltas. Run any "
+                         "number of them.",
+                         "mapper");
+    if (rc >= 0) return rc;
     mapper_t m;
     memset(&m, 0, sizeof m);
     msgpack_sbuffer_init(&m.sb);

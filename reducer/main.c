@@ -163,25 +163,16 @@ static int s_stats(void *arg, const char **names, long long *values, int cap)
 
 int main(int argc, char **argv)
 {
-    int npos;
-    int rc = config_parse(s_opts, argc, argv, 1, &npos,
-                          "usage: riskpipe-reducer [options]\n\n"
-                          "Applies mapper results exactly once to the aggregate table.");
-    if (rc) return rc > 0 ? 0 : 2;
-    if (npos) {
-        fprintf(stderr, "unexpected argument '%s' (see --help)\n", argv[1]);
-        return 2;
-    }
-    if (log_init("reducer", config_get(s_opts, "log-level"))) {
-        fprintf(stderr, "--log-level must be error, warn, info or debug\n");
-        return 2;
-    }
+    int rc = daemon_args(s_opts, argc, argv,
+                         "usage: riskpipe-reducer [options]\n\n"
+                         "Applies mapper results exactly once to the aggregate table.",
+                         "reducer");
+    if (rc >= 0) return rc;
     int64_t group_max, map_mb, map_max;
     if (config_int(s_opts, "group-max", 1, 100000, &group_max) ||
         config_int(s_opts, "map-size", 1, 1 << 24, &map_mb) ||
         config_int(s_opts, "map-max", 1, 1 << 24, &map_max))
         return 2;
-    if (chaos_init("reducer")) return 2;
     reducer_t r;
     memset(&r, 0, sizeof r);
     r.group_max = (int)group_max;

@@ -322,20 +322,12 @@ static int s_check_hierarchy(store_t *store, const hier_levels_t *h)
 
 int main(int argc, char **argv)
 {
-    int npos;
-    int rc = config_parse(s_opts, argc, argv, 1, &npos,
-                          "usage: riskpipe-state [options]\n\n"
-                          "Persists risk messages (latest version per TradeID wins) and feeds "
-                          "the change log to the mappers.");
-    if (rc) return rc > 0 ? 0 : 2;
-    if (npos) {
-        fprintf(stderr, "unexpected argument '%s' (see --help)\n", argv[1]);
-        return 2;
-    }
-    if (log_init("state", config_get(s_opts, "log-level"))) {
-        fprintf(stderr, "--log-level must be error, warn, info or debug\n");
-        return 2;
-    }
+    int rc = daemon_args(s_opts, argc, argv,
+                         "usage: riskpipe-state [options]\n\n"
+                         "Persists risk messages (latest version per TradeID wins) and feeds "
+                         "the change log to the mappers.",
+                         "state");
+    if (rc >= 0) return rc;
     int64_t batch_size, window, redeliver, max_frame, max_batch, group_max, map_mb, map_max,
         max_lag, dlq_max;
     if (config_int(s_opts, "batch-size", 1, FRAME_MAX_CHANGES, &batch_size) ||
@@ -349,7 +341,6 @@ int main(int argc, char **argv)
         config_int(s_opts, "max-lag", 1, INT64_MAX, &max_lag) ||
         config_int(s_opts, "dlq-max", 1, INT64_MAX, &dlq_max))
         return 2;
-    if (chaos_init("state")) return 2;
     hier_levels_t levels;
     char why[160];
     if (hier_levels_parse(config_get(s_opts, "hierarchy"), &levels, why, sizeof why)) {
