@@ -53,13 +53,13 @@ int config_parse(config_opt_t *opts, int argc, char **argv, int first, int *npos
             while (++i < argc) argv[pos++] = argv[i];
             break;
         }
-        if (strncmp(a, "--", 2) != 0 || a[2] == 0) {
-            argv[pos++] = a;
-            continue;
-        }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             config_usage(opts, usage);
             return 1;
+        }
+        if (strncmp(a, "--", 2) != 0 || a[2] == 0) {
+            argv[pos++] = a;
+            continue;
         }
         const char *name = a + 2, *eq = strchr(name, '=');
         size_t len = eq ? (size_t)(eq - name) : strlen(name);

@@ -108,18 +108,23 @@ int money_sum_parse(const char *s, size_t len, money_sum_t *out)
     if (len && (s[0] == '-' || s[0] == '+')) neg = s[i++] == '-';
     unsigned __int128 mag = 0;
     size_t nint = 0, nfrac = 0;
+    /* Largest magnitude a money_sum_t holds (the negative side has one more). */
+    const unsigned __int128 max = ((unsigned __int128)1 << 127) - (neg ? 0 : 1);
     for (; i < len && s[i] >= '0' && s[i] <= '9'; i++, nint++) {
-        if (nint >= 32) return RP_EINVAL;
+        if (mag > (max - (unsigned)(s[i] - '0')) / 10) return RP_EINVAL;
         mag = mag * 10 + (unsigned)(s[i] - '0');
     }
     if (i < len && s[i] == '.')
         for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, nfrac++) {
-            if (nfrac >= 6) return RP_EINVAL;
+            if (nfrac >= 6 || mag > (max - (unsigned)(s[i] - '0')) / 10) return RP_EINVAL;
             mag = mag * 10 + (unsigned)(s[i] - '0');
         }
     if (i != len || nint + nfrac == 0) return RP_EINVAL;
-    for (; nfrac < 6; nfrac++) mag *= 10;
-    *out = neg ? -(money_sum_t)mag : (money_sum_t)mag;
+    for (; nfrac < 6; nfrac++) {
+        if (mag > max / 10) return RP_EINVAL;
+        mag *= 10;
+    }
+    *out = neg ? (money_sum_t)(0 - mag) : (money_sum_t)mag;
     return 0;
 }
 

@@ -5,6 +5,7 @@
 #include "rperr.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,11 +16,19 @@ struct store_t {
     int ndbs;
 };
 
+static char s_last_error[160];
+
+const char *store_last_error(void)
+{
+    return s_last_error;
+}
+
 int store_rc(int rc, const char *what)
 {
     if (rc == MDB_SUCCESS) return 0;
     if (rc == MDB_NOTFOUND) return RP_ENOTFOUND;
     log_error("%s: %s", what, mdb_strerror(rc));
+    snprintf(s_last_error, sizeof s_last_error, "%s: %s", what, mdb_strerror(rc));
     if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT) return RP_EFULL;
     return RP_EDB;
 }

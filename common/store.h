@@ -43,6 +43,10 @@ void store_abort(MDB_txn **txn);
  * for anything other than success and MDB_NOTFOUND (-> RP_ENOTFOUND). */
 int store_rc(int mdb_rc, const char *what);
 
+/* Text of the last LMDB error mapped by store_rc in this process (static
+ * buffer, "" when none), for messages sent to clients. */
+const char *store_last_error(void);
+
 /* Reads/writes unsigned 64-bit integers as 8 big-endian bytes, so LMDB's
  * lexical key order equals numeric order. */
 void store_u64_put(uint8_t out[8], uint64_t v);

@@ -99,13 +99,12 @@ int mp_check(const char *buf, size_t len, int max_depth, uint32_t max_items, cha
                          (unsigned long long)items, len - i);
                 return RP_EPROTO;
             }
-            if (items) {
-                if (depth + 1 > max_depth) {
-                    snprintf(why, whylen, "nested deeper than %d levels", max_depth);
-                    return RP_EPROTO;
-                }
-                left[++depth] = items;
+            /* An empty container still counts as a level of nesting. */
+            if (depth + 1 > max_depth) {
+                snprintf(why, whylen, "nested deeper than %d levels", max_depth);
+                return RP_EPROTO;
             }
+            if (items) left[++depth] = items;
         }
     }
     if (i != len) {

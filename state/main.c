@@ -245,11 +245,15 @@ static void s_cycle(state_t *s)
             s->commit_failures++;
             log_error("commit failed (%s); %d frame(s) answered with retry", rp_strerror(rc),
                       s->npend);
+            /* A full disk shows up as ENOSPC, or as EIO from a short write. */
+            char why[256];
+            snprintf(why, sizeof why, "storage %s (%s), retry later",
+                     rc == RP_EFULL ? "full" : "failing", store_last_error());
             for (int i = 0; i < s->npend; i++)
-                reply_fail(&s->pend[i].reply, s->pend[i].reply.accepted +
-                                                  s->pend[i].reply.duplicates +
-                                                  s->pend[i].reply.rejected,
-                           rc == RP_EFULL ? "storage full, retry later" : "storage error, retry");
+                reply_fail(&s->pend[i].reply,
+                           s->pend[i].reply.accepted + s->pend[i].reply.duplicates +
+                               s->pend[i].reply.rejected,
+                           why);
         } else {
             s->commits++;
             for (int i = 0; i < s->nacks; i++) dispatch_acked(s->dispatch, s->ack_ids[i]);

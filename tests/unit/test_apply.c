@@ -1,0 +1,382 @@
+/* Unit tests for reducer/apply.h on a real store in a mkdtemp directory:
+ * exactly-once application of RESULT frames, the pruning floor, deletion of
+ * rows that return to zero, and exact 128-bit aggregate values. */
+#include "../../common/rperr.h"
+#include "../../proto/mp.h"
+#include "../../proto/tables.h"
+#include "../../reducer/apply.h"
+
+#include <criterion/criterion.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char g_dir[256];
+static store_t *g_st;
+static apply_t *g_ap;
+
+typedef struct {
+    const char *path;
+    money_sum_t delta;
+    int64_t count;
+} d_t;
+
+static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void s_open(void)
+{
+    int err = 0;
+    g_st = store_open(g_dir, apply_dbnames, 16 << 20, 0, &err);
+    cr_assert_not_null(g_st, "store_open: %d %s", err, rp_strerror(err));
+    g_ap = apply_new(g_st, &err);
+    cr_assert_not_null(g_ap, "apply_new: %d %s", err, rp_strerror(err));
+}
+
+static void s_close(void)
+{
+    apply_destroy(&g_ap);
+    store_destroy(&g_st);
+}
+
+static void s_setup(void)
+{
+    snprintf(g_dir, sizeof g_dir, "/tmp/rp-apply-XXXXXX");
+    cr_assert_not_null(mkdtemp(g_dir));
+    s_open();
+}
+
+static void s_teardown(void)
+{
+    s_close();
+    nftw(g_dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(apply, .init = s_setup, .fini = s_teardown);
+
+/* Encodes a RESULT frame for batch id with n deltas, decodes it and applies it
+ * in its own transaction; commit = 0 aborts instead. Returns *duplicate. */
+static int s_apply(uint64_t id, const d_t *d, uint32_t n, int commit)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    frame_result_head(&pk, id, 0, "test:1", n, n);
+    for (uint32_t i = 0; i < n; i++)
+        frame_delta_pack(&pk, d[i].path, strlen(d[i].path), d[i].delta, d[i].count);
+    msgpack_unpacked u;
+    result_t r;
+    char why[160] = "";
+    int rc = frame_result_decode(sb.data, sb.size, &u, &r, why, sizeof why);
+    cr_assert_eq(rc, 0, "RESULT undecodable: %s", why);
+    MDB_txn *txn;
+    cr_assert_eq(store_begin(g_st, 0, &txn), 0);
+    int dup = -1;
+    rc = apply_result(g_ap, txn, &r, &dup);
+    cr_assert_eq(rc, 0, "apply_result: rc=%d %s", rc, rp_strerror(rc));
+    if (commit) {
+        rc = store_commit(&txn);
+        cr_assert_eq(rc, 0, "commit: rc=%d %s", rc, rp_strerror(rc));
+        apply_committed(g_ap);
+    } else {
+        store_abort(&txn);
+        apply_aborted(g_ap);
+    }
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&sb);
+    return dup;
+}
+
+static uint64_t s_prune(uint64_t watermark, int commit)
+{
+    MDB_txn *txn;
+    cr_assert_eq(store_begin(g_st, 0, &txn), 0);
+    uint64_t pruned = 0;
+    int rc = apply_prune(g_ap, txn, watermark, &pruned);
+    cr_assert_eq(rc, 0, "apply_prune: rc=%d %s", rc, rp_strerror(rc));
+    if (commit) {
+        cr_assert_eq(store_commit(&txn), 0);
+        apply_committed(g_ap);
+    } else {
+        store_abort(&txn);
+        apply_aborted(g_ap);
+    }
+    return pruned;
+}
+
+/* Reads an aggregate row with plain msgpack (independent of tables.c).
+ * Returns 0 with the exact value string and count, or RP_ENOTFOUND. */
+static int s_agg(const char *path, char *value, size_t cap, int64_t *count)
+{
+    MDB_txn *txn;
+    cr_assert_eq(store_begin(g_st, 1, &txn), 0);
+    MDB_val k = {strlen(path), (void *)path}, v;
+    int r = mdb_get(txn, store_dbi(g_st, RDB_AGGREGATE), &k, &v);
+    if (r == MDB_NOTFOUND) {
+        store_abort(&txn);
+        return RP_ENOTFOUND;
+    }
+    cr_assert_eq(r, 0, "%s", mdb_strerror(r));
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    cr_assert_eq(msgpack_unpack_next(&u, v.mv_data, v.mv_size, &off), MSGPACK_UNPACK_SUCCESS);
+    const msgpack_object *val = mp_map_get(&u.data, "value");
+    const msgpack_object *cnt = mp_map_get(&u.data, "count");
+    cr_assert(val && val->type == MSGPACK_OBJECT_STR, "'%s': value is not a string", path);
+    cr_assert(cnt, "'%s': no count", path);
+    cr_assert_lt(val->via.str.size, cap);
+    memcpy(value, val->via.str.ptr, val->via.str.size);
+    value[val->via.str.size] = 0;
+    cr_assert_eq(mp_get_i64(cnt, count), 0);
+    msgpack_unpacked_destroy(&u);
+    store_abort(&txn);
+    return 0;
+}
+
+static void s_expect_agg(const char *path, const char *value, int64_t count)
+{
+    char v[64];
+    int64_t c;
+    int rc = s_agg(path, v, sizeof v, &c);
+    cr_assert_eq(rc, 0, "'%s' has no aggregate row", path);
+    cr_assert_str_eq(v, value, "'%s': value %s, want %s", path, v, value);
+    cr_assert_eq(c, count, "'%s': count %lld, want %lld", path, (long long)c, (long long)count);
+}
+
+static size_t s_entries(int db)
+{
+    MDB_txn *txn;
+    MDB_stat st;
+    cr_assert_eq(store_begin(g_st, 1, &txn), 0);
+    cr_assert_eq(mdb_stat(txn, store_dbi(g_st, db), &st), 0);
+    store_abort(&txn);
+    return st.ms_entries;
+}
+
+Test(apply, result_creates_aggregate_rows)
+{
+    d_t d[] = {{"Delta", 12500000, 2}, {"Delta::AMER", -1, 1}};
+    cr_assert_eq(s_apply(1, d, 2, 1), 0);
+    s_expect_agg("Delta", "12.500000", 2);
+    s_expect_agg("Delta::AMER", "-0.000001", 1);
+    cr_assert_eq(s_entries(RDB_REDUCE), 1);
+}
+
+Test(apply, results_accumulate_on_existing_rows)
+{
+    d_t a[] = {{"p", 1000000, 1}};
+    d_t b[] = {{"p", 2500000, 2}};
+    cr_assert_eq(s_apply(1, a, 1, 1), 0);
+    cr_assert_eq(s_apply(2, b, 1, 1), 0);
+    s_expect_agg("p", "3.500000", 3);
+}
+
+Test(apply, same_result_twice_is_applied_once)
+{
+    d_t d[] = {{"p", 7000000, 1}};
+    cr_assert_eq(s_apply(5, d, 1, 1), 0, "first application flagged duplicate");
+    cr_assert_eq(s_apply(5, d, 1, 1), 1, "second application not flagged duplicate");
+    s_expect_agg("p", "7.000000", 1);
+}
+
+Test(apply, duplicate_is_detected_after_reopen)
+{
+    d_t d[] = {{"p", 7000000, 1}};
+    cr_assert_eq(s_apply(5, d, 1, 1), 0);
+    s_close();
+    s_open();
+    cr_assert_eq(s_apply(5, d, 1, 1), 1);
+    s_expect_agg("p", "7.000000", 1);
+}
+
+Test(apply, aborted_application_is_not_a_duplicate_later)
+{
+    d_t d[] = {{"p", 7000000, 1}};
+    cr_assert_eq(s_apply(5, d, 1, 0), 0);
+    cr_assert_eq(s_agg("p", (char[64]){0}, 64, &(int64_t){0}), RP_ENOTFOUND);
+    cr_assert_eq(s_apply(5, d, 1, 1), 0, "re-sent batch after abort treated as duplicate");
+    s_expect_agg("p", "7.000000", 1);
+}
+
+Test(apply, prune_deletes_reduce_rows_below_watermark)
+{
+    d_t d[] = {{"p", 1, 1}};
+    for (uint64_t id = 1; id <= 5; id++) cr_assert_eq(s_apply(id, d, 1, 1), 0);
+    cr_assert_eq(s_prune(4, 1), 3);
+    cr_assert_eq(s_entries(RDB_REDUCE), 2);
+    cr_assert_eq(apply_floor(g_ap), 4);
+}
+
+Test(apply, prune_at_or_below_floor_is_a_no_op)
+{
+    d_t d[] = {{"p", 1, 1}};
+    cr_assert_eq(s_apply(3, d, 1, 1), 0);
+    cr_assert_eq(s_prune(3, 1), 0);
+    cr_assert_eq(s_prune(2, 1), 0);
+    cr_assert_eq(s_prune(3, 1), 0);
+    cr_assert_eq(apply_floor(g_ap), 3);
+    cr_assert_eq(s_entries(RDB_REDUCE), 1);
+}
+
+Test(apply, batch_below_floor_is_a_duplicate)
+{
+    d_t d[] = {{"p", 1000000, 1}};
+    cr_assert_eq(s_apply(2, d, 1, 1), 0);
+    cr_assert_eq(s_prune(10, 1), 1);
+    cr_assert_eq(s_entries(RDB_REDUCE), 0);
+    cr_assert_eq(s_apply(2, d, 1, 1), 1, "pruned batch re-applied");
+    cr_assert_eq(s_apply(9, d, 1, 1), 1, "never-seen batch below the floor applied");
+    cr_assert_eq(s_apply(10, d, 1, 1), 0, "batch at the floor must apply");
+    s_expect_agg("p", "2.000000", 2);
+}
+
+Test(apply, floor_survives_reopen)
+{
+    cr_assert_eq(s_prune(7, 1), 0);
+    s_close();
+    s_open();
+    cr_assert_eq(apply_floor(g_ap), 7);
+    d_t d[] = {{"p", 1, 1}};
+    cr_assert_eq(s_apply(6, d, 1, 1), 1);
+}
+
+Test(apply, aborted_prune_keeps_old_floor)
+{
+    cr_assert_eq(s_prune(7, 0), 0);
+    cr_assert_eq(apply_floor(g_ap), 0);
+    d_t d[] = {{"p", 1, 1}};
+    cr_assert_eq(s_apply(6, d, 1, 1), 0, "batch below an aborted floor was skipped");
+}
+
+Test(apply, row_returning_to_zero_value_and_count_is_deleted)
+{
+    d_t a[] = {{"a", 5000000, 1}, {"a::b", 5000000, 1}};
+    d_t b[] = {{"a", -5000000, -1}, {"a::b", -5000000, -1}};
+    cr_assert_eq(s_apply(1, a, 2, 1), 0);
+    cr_assert_eq(s_apply(2, b, 2, 1), 0);
+    char v[64];
+    int64_t c;
+    cr_assert_eq(s_agg("a", v, sizeof v, &c), RP_ENOTFOUND, "row 'a' kept: %s/%lld", v,
+                 (long long)c);
+    cr_assert_eq(s_agg("a::b", v, sizeof v, &c), RP_ENOTFOUND);
+    cr_assert_eq(s_entries(RDB_AGGREGATE), 0);
+}
+
+Test(apply, row_with_zero_value_but_live_trades_is_kept)
+{
+    d_t a[] = {{"a", 5000000, 1}};
+    d_t b[] = {{"a", -5000000, 1}};
+    cr_assert_eq(s_apply(1, a, 1, 1), 0);
+    cr_assert_eq(s_apply(2, b, 1, 1), 0);
+    s_expect_agg("a", "0.000000", 2);
+}
+
+Test(apply, row_with_zero_count_but_value_is_kept)
+{
+    d_t a[] = {{"a", 5000000, 1}};
+    d_t b[] = {{"a", 1, -1}};
+    cr_assert_eq(s_apply(1, a, 1, 1), 0);
+    cr_assert_eq(s_apply(2, b, 1, 1), 0);
+    s_expect_agg("a", "5.000001", 0);
+}
+
+Test(apply, zero_delta_on_absent_row_creates_nothing)
+{
+    d_t a[] = {{"a", 0, 0}};
+    cr_assert_eq(s_apply(1, a, 1, 1), 0);
+    cr_assert_eq(s_entries(RDB_AGGREGATE), 0);
+    cr_assert_eq(s_entries(RDB_REDUCE), 1);
+}
+
+Test(apply, sums_beyond_int64_survive)
+{
+    d_t a[] = {{"p", INT64_MAX, 1}};
+    cr_assert_eq(s_apply(1, a, 1, 1), 0);
+    cr_assert_eq(s_apply(2, a, 1, 1), 0);
+    cr_assert_eq(s_apply(3, a, 1, 1), 0);
+    /* 3 * (2^63 - 1) = 27670116110564327421 micro-units */
+    s_expect_agg("p", "27670116110564.327421", 3);
+}
+
+Test(apply, huge_128_bit_deltas_round_trip_through_rows)
+{
+    money_sum_t p30 = 1;
+    for (int i = 0; i < 30; i++) p30 *= 10;
+    d_t a[] = {{"p", p30, 1}};
+    d_t b[] = {{"p", -p30 - 1, 1}};
+    cr_assert_eq(s_apply(1, a, 1, 1), 0);
+    s_expect_agg("p", "1000000000000000000000000.000000", 1);
+    cr_assert_eq(s_apply(2, b, 1, 1), 0);
+    s_expect_agg("p", "-0.000001", 2);
+}
+
+Test(apply, reduce_row_records_batch_and_mapper)
+{
+    d_t a[] = {{"p", 1, 1}, {"q", 1, 1}};
+    cr_assert_eq(s_apply(42, a, 2, 1), 0);
+    MDB_txn *txn;
+    cr_assert_eq(store_begin(g_st, 1, &txn), 0);
+    uint8_t k[8];
+    store_u64_put(k, 42);
+    MDB_val kv = {8, k}, v;
+    cr_assert_eq(mdb_get(txn, store_dbi(g_st, RDB_REDUCE), &kv, &v), 0);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    cr_assert_eq(msgpack_unpack_next(&u, v.mv_data, v.mv_size, &off), MSGPACK_UNPACK_SUCCESS);
+    const msgpack_object *b = mp_map_get(&u.data, "batch");
+    const msgpack_object *m = mp_map_get(&u.data, "mapper");
+    const msgpack_object *dl = mp_map_get(&u.data, "deltas");
+    cr_assert(b && b->via.u64 == 42);
+    cr_assert(m && mp_str_eq(m, "test:1"));
+    cr_assert(dl && dl->via.u64 == 2);
+    msgpack_unpacked_destroy(&u);
+    store_abort(&txn);
+}
+
+Test(apply, unreadable_aggregate_row_is_a_db_error)
+{
+    MDB_txn *txn;
+    cr_assert_eq(store_begin(g_st, 0, &txn), 0);
+    MDB_val k = {1, "p"}, v = {3, "bad"};
+    cr_assert_eq(mdb_put(txn, store_dbi(g_st, RDB_AGGREGATE), &k, &v, 0), 0);
+    cr_assert_eq(store_commit(&txn), 0);
+
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    frame_result_head(&pk, 1, 0, "m", 1, 1);
+    frame_delta_pack(&pk, "p", 1, 1, 1);
+    msgpack_unpacked u;
+    result_t r;
+    char why[160];
+    cr_assert_eq(frame_result_decode(sb.data, sb.size, &u, &r, why, sizeof why), 0);
+    cr_assert_eq(store_begin(g_st, 0, &txn), 0);
+    int dup;
+    int rc = apply_result(g_ap, txn, &r, &dup);
+    cr_assert_eq(rc, RP_EDB, "rc=%d %s", rc, rp_strerror(rc));
+    store_abort(&txn);
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+Test(apply, tables_agg_codec_round_trips)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    money_sum_t v = -((money_sum_t)INT64_MAX * 1000 + 17), back = 0;
+    int64_t c = 0;
+    tables_agg_encode(&sb, v, -3);
+    int rc = tables_agg_decode(sb.data, sb.size, &back, &c);
+    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    cr_assert(back == v);
+    cr_assert_eq(c, -3);
+    msgpack_sbuffer_destroy(&sb);
+}

@@ -1,0 +1,413 @@
+/* Unit tests for state/changelog.h on a real store in a mkdtemp directory:
+ * sequence numbers, cutting into batches, WORK frames rebuilt from the log,
+ * pruning on acknowledgement, rollback of counters on abort, and progress. */
+#include "../../common/rperr.h"
+#include "../../state/changelog.h"
+
+#include <criterion/criterion.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char g_dir[256];
+static store_t *g_st;
+static changelog_t *g_log;
+static char g_paths[64][24];
+
+static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void s_open(uint32_t batch_max)
+{
+    int err = 0;
+    g_st = store_open(g_dir, changelog_dbnames, 16 << 20, 0, &err);
+    cr_assert_not_null(g_st, "store_open: %d %s", err, rp_strerror(err));
+    g_log = changelog_new(g_st, batch_max, &err);
+    cr_assert_not_null(g_log, "changelog_new: %d %s", err, rp_strerror(err));
+}
+
+static void s_close(void)
+{
+    changelog_destroy(&g_log);
+    store_destroy(&g_st);
+}
+
+static void s_setup(void)
+{
+    snprintf(g_dir, sizeof g_dir, "/tmp/rp-changelog-XXXXXX");
+    cr_assert_not_null(mkdtemp(g_dir));
+    for (int i = 0; i < 64; i++) snprintf(g_paths[i], sizeof g_paths[i], "R%d::D%d", i % 3, i);
+    s_open(4);
+}
+
+static void s_teardown(void)
+{
+    s_close();
+    nftw(g_dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(changelog, .init = s_setup, .fini = s_teardown);
+
+/* The i-th test change: a move from path i-1 to path i (new trade for i=0). */
+static change_t s_change(int i)
+{
+    change_t c = {.has_new = 1, .new_value = (money_t)i * 1000001 - 7, .new_path = g_paths[i],
+                  .new_len = strlen(g_paths[i])};
+    if (i > 0) {
+        c.has_old = 1;
+        c.old_value = -(money_t)i;
+        c.old_path = g_paths[i - 1];
+        c.old_len = strlen(g_paths[i - 1]);
+    }
+    return c;
+}
+
+/* Appends changes [from, to) in one transaction, cuts and commits. */
+static void s_append(int from, int to)
+{
+    MDB_txn *txn;
+    int rc = store_begin(g_st, 0, &txn);
+    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    for (int i = from; i < to; i++) {
+        change_t c = s_change(i);
+        rc = changelog_append(g_log, txn, &c);
+        cr_assert_eq(rc, 0, "append %d: rc=%d %s", i, rc, rp_strerror(rc));
+    }
+    rc = changelog_cut(g_log, txn);
+    cr_assert_eq(rc, 0, "cut: rc=%d %s", rc, rp_strerror(rc));
+    rc = store_commit(&txn);
+    cr_assert_eq(rc, 0, "commit: rc=%d %s", rc, rp_strerror(rc));
+    changelog_committed(g_log);
+}
+
+static void s_ack(uint64_t id, int want_pruned)
+{
+    MDB_txn *txn;
+    cr_assert_eq(store_begin(g_st, 0, &txn), 0);
+    int pruned = -1;
+    int rc = changelog_ack(g_log, txn, id, &pruned);
+    cr_assert_eq(rc, 0, "ack %llu: rc=%d %s", (unsigned long long)id, rc, rp_strerror(rc));
+    cr_assert_eq(pruned, want_pruned, "ack %llu: pruned=%d", (unsigned long long)id, pruned);
+    rc = changelog_cut(g_log, txn);
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(store_commit(&txn), 0);
+    changelog_committed(g_log);
+}
+
+static size_t s_entries(int db)
+{
+    MDB_txn *txn;
+    MDB_stat st;
+    cr_assert_eq(store_begin(g_st, 1, &txn), 0);
+    cr_assert_eq(mdb_stat(txn, store_dbi(g_st, db), &st), 0);
+    store_abort(&txn);
+    return st.ms_entries;
+}
+
+static int s_batch(uint64_t from, uint64_t *id, uint64_t *first, uint64_t *last)
+{
+    MDB_txn *txn;
+    cr_assert_eq(store_begin(g_st, 1, &txn), 0);
+    int rc = changelog_batch_next(g_log, txn, from, id, first, last);
+    store_abort(&txn);
+    return rc;
+}
+
+static void s_progress(changelog_progress_t *p)
+{
+    MDB_txn *txn;
+    cr_assert_eq(store_begin(g_st, 1, &txn), 0);
+    int rc = changelog_progress(g_log, txn, p);
+    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    store_abort(&txn);
+}
+
+/* Builds the WORK frame of batch id into sb. */
+static int s_work(uint64_t id, uint64_t first, uint64_t last, uint64_t wm, msgpack_sbuffer *sb)
+{
+    MDB_txn *txn;
+    cr_assert_eq(store_begin(g_st, 1, &txn), 0);
+    int rc = changelog_work_frame(g_log, txn, id, first, last, wm, sb);
+    store_abort(&txn);
+    return rc;
+}
+
+static void s_expect_change(const msgpack_object *o, int i)
+{
+    change_t got, want = s_change(i);
+    cr_assert_eq(frame_change_get(o, &got), 0, "change %d undecodable", i);
+    cr_assert_eq(got.has_old, want.has_old, "change %d", i);
+    cr_assert_eq(got.has_new, want.has_new, "change %d", i);
+    cr_assert_eq(got.new_value, want.new_value, "change %d", i);
+    cr_assert_eq(got.new_len, want.new_len, "change %d", i);
+    cr_assert_eq(memcmp(got.new_path, want.new_path, got.new_len), 0, "change %d", i);
+    if (want.has_old) {
+        cr_assert_eq(got.old_value, want.old_value, "change %d", i);
+        cr_assert_eq(got.old_len, want.old_len, "change %d", i);
+        cr_assert_eq(memcmp(got.old_path, want.old_path, got.old_len), 0, "change %d", i);
+    }
+}
+
+Test(changelog, fresh_log_has_nothing_committed)
+{
+    changelog_progress_t p;
+    s_progress(&p);
+    cr_assert_eq(p.committed, 0);
+    cr_assert_eq(p.applied, 0);
+    cr_assert_eq(p.next_batch, 1);
+    cr_assert_eq(p.watermark, 1);
+    cr_assert_eq(p.unacked_batches, 0);
+    uint64_t id, f, l;
+    cr_assert_eq(s_batch(0, &id, &f, &l), RP_ENOTFOUND);
+}
+
+Test(changelog, ten_changes_with_batch_max_4_cut_into_4_4_2)
+{
+    s_append(0, 10);
+    const uint64_t want[3][3] = {{1, 1, 4}, {2, 5, 8}, {3, 9, 10}};
+    uint64_t from = 0;
+    for (int b = 0; b < 3; b++) {
+        uint64_t id, first, last;
+        int rc = s_batch(from, &id, &first, &last);
+        cr_assert_eq(rc, 0, "batch %d: rc=%d %s", b, rc, rp_strerror(rc));
+        cr_assert_eq(id, want[b][0], "batch %d id %llu", b, (unsigned long long)id);
+        cr_assert_eq(first, want[b][1], "batch %d first %llu", b, (unsigned long long)first);
+        cr_assert_eq(last, want[b][2], "batch %d last %llu", b, (unsigned long long)last);
+        from = id + 1;
+    }
+    uint64_t id, f, l;
+    cr_assert_eq(s_batch(from, &id, &f, &l), RP_ENOTFOUND);
+    cr_assert_eq(s_entries(SDB_LOG), 10);
+    cr_assert_eq(s_entries(SDB_BATCHES), 3);
+}
+
+Test(changelog, exact_multiple_of_batch_max_leaves_no_short_batch)
+{
+    s_append(0, 8);
+    cr_assert_eq(s_entries(SDB_BATCHES), 2);
+    uint64_t id, first, last;
+    cr_assert_eq(s_batch(2, &id, &first, &last), 0);
+    cr_assert_eq(first, 5);
+    cr_assert_eq(last, 8);
+}
+
+Test(changelog, separate_cuts_are_never_merged)
+{
+    s_append(0, 3);
+    s_append(3, 5);
+    uint64_t id, first, last;
+    cr_assert_eq(s_batch(0, &id, &first, &last), 0);
+    cr_assert_eq(id, 1);
+    cr_assert_eq(first, 1);
+    cr_assert_eq(last, 3);
+    cr_assert_eq(s_batch(2, &id, &first, &last), 0);
+    cr_assert_eq(id, 2);
+    cr_assert_eq(first, 4);
+    cr_assert_eq(last, 5);
+}
+
+Test(changelog, cut_with_nothing_new_creates_no_batch)
+{
+    s_append(0, 2);
+    s_append(2, 2);
+    cr_assert_eq(s_entries(SDB_BATCHES), 1);
+    changelog_progress_t p;
+    s_progress(&p);
+    cr_assert_eq(p.next_batch, 2);
+}
+
+Test(changelog, work_frame_carries_the_appended_changes)
+{
+    s_append(0, 10);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    int rc = s_work(2, 5, 8, 1, &sb);
+    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    msgpack_unpacked u;
+    work_t w;
+    char why[160] = "";
+    rc = frame_work_decode(sb.data, sb.size, &u, &w, why, sizeof why);
+    cr_assert_eq(rc, 0, "WORK frame undecodable: %s", why);
+    cr_assert_eq(w.batch_id, 2);
+    cr_assert_eq(w.watermark, 1);
+    cr_assert_eq(w.first_seq, 5);
+    cr_assert_eq(w.n, 4);
+    for (uint32_t i = 0; i < w.n; i++) s_expect_change(&w.changes[i], 4 + (int)i);
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+Test(changelog, work_frame_is_identical_when_rebuilt)
+{
+    s_append(0, 6);
+    msgpack_sbuffer a, b;
+    msgpack_sbuffer_init(&a);
+    msgpack_sbuffer_init(&b);
+    cr_assert_eq(s_work(1, 1, 4, 1, &a), 0);
+    s_append(6, 9); /* unrelated later activity */
+    cr_assert_eq(s_work(1, 1, 4, 1, &b), 0);
+    cr_assert_eq(a.size, b.size);
+    cr_assert_eq(memcmp(a.data, b.data, a.size), 0);
+    msgpack_sbuffer_destroy(&a);
+    msgpack_sbuffer_destroy(&b);
+}
+
+Test(changelog, ack_prunes_batch_and_its_log_records)
+{
+    s_append(0, 10);
+    s_ack(1, 1);
+    cr_assert_eq(s_entries(SDB_BATCHES), 2);
+    cr_assert_eq(s_entries(SDB_LOG), 6);
+    uint64_t id, first, last;
+    cr_assert_eq(s_batch(0, &id, &first, &last), 0);
+    cr_assert_eq(id, 2);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    cr_assert_eq(s_work(1, 1, 4, 1, &sb), RP_ENOTFOUND);
+    msgpack_sbuffer_destroy(&sb);
+    /* the remaining batches still build complete frames */
+    msgpack_sbuffer_init(&sb);
+    cr_assert_eq(s_work(2, 5, 8, 2, &sb), 0);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+Test(changelog, ack_of_middle_batch_keeps_neighbours_records)
+{
+    s_append(0, 10);
+    s_ack(2, 1);
+    cr_assert_eq(s_entries(SDB_LOG), 6);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    cr_assert_eq(s_work(1, 1, 4, 1, &sb), 0, "batch 1 lost records");
+    msgpack_sbuffer_clear(&sb);
+    cr_assert_eq(s_work(3, 9, 10, 1, &sb), 0, "batch 3 lost records");
+    msgpack_sbuffer_destroy(&sb);
+}
+
+Test(changelog, ack_of_unknown_or_pruned_batch_is_harmless)
+{
+    s_append(0, 5);
+    s_ack(7, 0);
+    s_ack(1, 1);
+    s_ack(1, 0);
+    cr_assert_eq(s_entries(SDB_LOG), 1);
+    cr_assert_eq(s_entries(SDB_BATCHES), 1);
+}
+
+Test(changelog, aborted_transaction_rolls_back_counters)
+{
+    MDB_txn *txn;
+    cr_assert_eq(store_begin(g_st, 0, &txn), 0);
+    for (int i = 0; i < 3; i++) {
+        change_t c = s_change(i);
+        cr_assert_eq(changelog_append(g_log, txn, &c), 0);
+    }
+    cr_assert_eq(changelog_cut(g_log, txn), 0);
+    store_abort(&txn);
+    changelog_aborted(g_log);
+    s_append(5, 6);
+    uint64_t id, first, last;
+    int rc = s_batch(0, &id, &first, &last);
+    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    cr_assert_eq(id, 1, "batch id %llu after abort", (unsigned long long)id);
+    cr_assert_eq(first, 1, "seq %llu after abort", (unsigned long long)first);
+    cr_assert_eq(last, 1);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    cr_assert_eq(s_work(1, 1, 1, 1, &sb), 0);
+    msgpack_unpacked u;
+    work_t w;
+    char why[160];
+    cr_assert_eq(frame_work_decode(sb.data, sb.size, &u, &w, why, sizeof why), 0, "%s", why);
+    s_expect_change(&w.changes[0], 5);
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+Test(changelog, counters_survive_reopen)
+{
+    s_append(0, 5);
+    s_close();
+    s_open(4);
+    s_append(5, 7);
+    uint64_t id, first, last;
+    cr_assert_eq(s_batch(3, &id, &first, &last), 0);
+    cr_assert_eq(id, 3);
+    cr_assert_eq(first, 6);
+    cr_assert_eq(last, 7);
+    changelog_progress_t p;
+    s_progress(&p);
+    cr_assert_eq(p.committed, 7);
+    cr_assert_eq(p.next_batch, 4);
+}
+
+Test(changelog, progress_tracks_acknowledged_prefix)
+{
+    s_append(0, 10);
+    changelog_progress_t p;
+    s_progress(&p);
+    cr_assert_eq(p.committed, 10);
+    cr_assert_eq(p.applied, 0);
+    cr_assert_eq(p.watermark, 1);
+    cr_assert_eq(p.next_batch, 4);
+    cr_assert_eq(p.unacked_batches, 3);
+    s_ack(1, 1);
+    s_progress(&p);
+    cr_assert_eq(p.applied, 4);
+    cr_assert_eq(p.watermark, 2);
+    cr_assert_eq(p.unacked_batches, 2);
+}
+
+Test(changelog, progress_with_out_of_order_ack_waits_for_the_gap)
+{
+    s_append(0, 10);
+    s_ack(2, 1);
+    s_ack(3, 1);
+    changelog_progress_t p;
+    s_progress(&p);
+    cr_assert_eq(p.applied, 0);
+    cr_assert_eq(p.watermark, 1);
+    cr_assert_eq(p.unacked_batches, 1);
+    s_ack(1, 1);
+    s_progress(&p);
+    cr_assert_eq(p.applied, 10);
+    cr_assert_eq(p.watermark, 4);
+    cr_assert_eq(p.unacked_batches, 0);
+}
+
+Test(changelog, work_frame_with_missing_records_is_a_db_error)
+{
+    s_append(0, 4);
+    MDB_txn *txn;
+    cr_assert_eq(store_begin(g_st, 0, &txn), 0);
+    uint8_t k[8];
+    store_u64_put(k, 3);
+    MDB_val kv = {8, k};
+    cr_assert_eq(mdb_del(txn, store_dbi(g_st, SDB_LOG), &kv, NULL), 0);
+    cr_assert_eq(store_commit(&txn), 0);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    int rc = s_work(1, 1, 4, 1, &sb);
+    cr_assert_eq(rc, RP_EDB, "rc=%d %s", rc, rp_strerror(rc));
+    msgpack_sbuffer_destroy(&sb);
+}
+
+Test(changelog, batch_max_zero_means_one_change_per_batch)
+{
+    s_close();
+    s_open(0);
+    s_append(0, 3);
+    cr_assert_eq(s_entries(SDB_BATCHES), 3);
+}
+
+Test(changelog, destroy_accepts_null)
+{
+    changelog_t *c = NULL;
+    changelog_destroy(&c);
+    changelog_destroy(NULL);
+    cr_assert_null(c);
+}

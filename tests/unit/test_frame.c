@@ -1,0 +1,725 @@
+/* Unit tests for proto/frame.h: round trips of every inter-process frame type
+ * (including 128-bit deltas in their 16-byte form) and rejection of wrong
+ * versions, types, field counts, field types, malformed changes and deltas. */
+#include "../../common/hier.h"
+#include "../../common/rperr.h"
+#include "../../proto/frame.h"
+#include "../../proto/mp.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+static msgpack_sbuffer g_sb;
+static msgpack_packer g_pk;
+static msgpack_unpacked g_unp;
+static char g_why[160];
+
+static void s_setup(void)
+{
+    msgpack_sbuffer_init(&g_sb);
+    msgpack_packer_init(&g_pk, &g_sb, msgpack_sbuffer_write);
+    msgpack_unpacked_init(&g_unp);
+    g_why[0] = 0;
+}
+
+static void s_teardown(void)
+{
+    msgpack_unpacked_destroy(&g_unp);
+    msgpack_sbuffer_destroy(&g_sb);
+}
+
+TestSuite(frame, .init = s_setup, .fini = s_teardown);
+
+static void s_str(msgpack_packer *pk, const char *s)
+{
+    msgpack_pack_str(pk, strlen(s));
+    msgpack_pack_str_body(pk, s, strlen(s));
+}
+
+static int s_work(work_t *w)
+{
+    msgpack_unpacked_destroy(&g_unp);
+    return frame_work_decode(g_sb.data, g_sb.size, &g_unp, w, g_why, sizeof g_why);
+}
+
+static int s_result(result_t *r)
+{
+    msgpack_unpacked_destroy(&g_unp);
+    return frame_result_decode(g_sb.data, g_sb.size, &g_unp, r, g_why, sizeof g_why);
+}
+
+/* Packs [1, 1, 7, 3, 100, [change]] around one raw change written by fn. */
+static void s_work_with(void (*fn)(msgpack_packer *))
+{
+    msgpack_pack_array(&g_pk, 6);
+    msgpack_pack_int(&g_pk, 1);
+    msgpack_pack_int(&g_pk, FRAME_WORK);
+    msgpack_pack_uint64(&g_pk, 7);
+    msgpack_pack_uint64(&g_pk, 3);
+    msgpack_pack_uint64(&g_pk, 100);
+    msgpack_pack_array(&g_pk, 1);
+    fn(&g_pk);
+}
+
+/* Packs a RESULT frame with one raw delta written by fn. */
+static void s_result_with(void (*fn)(msgpack_packer *))
+{
+    frame_result_head(&g_pk, 9, 8, "m1", 5, 1);
+    fn(&g_pk);
+}
+
+static void s_expect_bad_work(const char *needle)
+{
+    work_t w;
+    int rc = s_work(&w);
+    cr_assert_eq(rc, RP_EPROTO, "WORK accepted (rc=%d)", rc);
+    if (needle) cr_assert(strstr(g_why, needle), "why='%s' lacks '%s'", g_why, needle);
+}
+
+static void s_expect_bad_result(const char *needle)
+{
+    result_t r;
+    int rc = s_result(&r);
+    cr_assert_eq(rc, RP_EPROTO, "RESULT accepted (rc=%d)", rc);
+    if (needle) cr_assert(strstr(g_why, needle), "why='%s' lacks '%s'", g_why, needle);
+}
+
+Test(frame, work_round_trip)
+{
+    change_t in[3] = {
+        {.has_new = 1, .new_value = 12500000, .new_path = "Delta::AMER::FXSpot", .new_len = 19},
+        {.has_old = 1, .old_value = -MONEY_MAX, .old_path = "a::b", .old_len = 4,
+         .has_new = 1, .new_value = MONEY_MAX, .new_path = "c::d", .new_len = 4},
+        {.has_old = 1, .old_value = -1, .old_path = "x", .old_len = 1},
+    };
+    frame_work_head(&g_pk, 42, 40, 1001, 3);
+    for (int i = 0; i < 3; i++) frame_change_pack(&g_pk, &in[i]);
+    work_t w;
+    int rc = s_work(&w);
+    cr_assert_eq(rc, 0, "rc=%d %s: %s", rc, rp_strerror(rc), g_why);
+    cr_assert_eq(w.batch_id, 42);
+    cr_assert_eq(w.watermark, 40);
+    cr_assert_eq(w.first_seq, 1001);
+    cr_assert_eq(w.n, 3);
+    for (int i = 0; i < 3; i++) {
+        change_t c;
+        cr_assert_eq(frame_change_get(&w.changes[i], &c), 0, "change %d", i);
+        cr_assert_eq(c.has_old, in[i].has_old, "change %d", i);
+        cr_assert_eq(c.has_new, in[i].has_new, "change %d", i);
+        if (c.has_old) {
+            cr_assert_eq(c.old_value, in[i].old_value);
+            cr_assert_eq(c.old_len, in[i].old_len);
+            cr_assert_eq(memcmp(c.old_path, in[i].old_path, c.old_len), 0);
+        }
+        if (c.has_new) {
+            cr_assert_eq(c.new_value, in[i].new_value);
+            cr_assert_eq(c.new_len, in[i].new_len);
+            cr_assert_eq(memcmp(c.new_path, in[i].new_path, c.new_len), 0);
+        }
+    }
+}
+
+Test(frame, work_with_no_changes_round_trips)
+{
+    frame_work_head(&g_pk, 1, 1, 1, 0);
+    work_t w;
+    int rc = s_work(&w);
+    cr_assert_eq(rc, 0, "rc=%d %s", rc, g_why);
+    cr_assert_eq(w.n, 0);
+}
+
+Test(frame, work_round_trips_full_u64_ids)
+{
+    frame_work_head(&g_pk, UINT64_MAX, UINT64_MAX - 1, UINT64_MAX - 2, 0);
+    work_t w;
+    cr_assert_eq(s_work(&w), 0, "%s", g_why);
+    cr_assert_eq(w.batch_id, UINT64_MAX);
+    cr_assert_eq(w.watermark, UINT64_MAX - 1);
+    cr_assert_eq(w.first_seq, UINT64_MAX - 2);
+}
+
+Test(frame, result_round_trip_with_128_bit_deltas)
+{
+    money_sum_t big = 1;
+    for (int i = 0; i < 30; i++) big *= 10;
+    money_sum_t d[] = {0,
+                       -5,
+                       INT64_MAX,
+                       INT64_MIN,
+                       (money_sum_t)INT64_MAX + 1,
+                       (money_sum_t)INT64_MIN - 1,
+                       big,
+                       -big,
+                       (money_sum_t)(((unsigned __int128)1 << 127) - 1),
+                       -(money_sum_t)(((unsigned __int128)1 << 127) - 1) - 1};
+    int64_t cnt[] = {1, -1, 0, INT64_MAX, INT64_MIN, 2, 3, 4, 5, 6};
+    const uint32_t n = sizeof d / sizeof d[0];
+    char paths[10][8];
+    frame_result_head(&g_pk, 77, 70, "host:123", 1234, n);
+    for (uint32_t i = 0; i < n; i++) {
+        snprintf(paths[i], sizeof paths[i], "p%u", i);
+        frame_delta_pack(&g_pk, paths[i], strlen(paths[i]), d[i], cnt[i]);
+    }
+    result_t r;
+    int rc = s_result(&r);
+    cr_assert_eq(rc, 0, "rc=%d %s: %s", rc, rp_strerror(rc), g_why);
+    cr_assert_eq(r.batch_id, 77);
+    cr_assert_eq(r.watermark, 70);
+    cr_assert_eq(r.nchanges, 1234);
+    cr_assert_eq(r.mapper_id_len, 8);
+    cr_assert_eq(memcmp(r.mapper_id, "host:123", 8), 0);
+    cr_assert_eq(r.n, n);
+    for (uint32_t i = 0; i < n; i++) {
+        delta_t x;
+        frame_delta_at(&r, i, &x);
+        cr_assert_eq(x.path_len, strlen(paths[i]));
+        cr_assert_eq(memcmp(x.path, paths[i], x.path_len), 0);
+        cr_assert(x.delta == d[i], "delta %u differs", i);
+        cr_assert_eq(x.count, cnt[i], "count %u", i);
+    }
+}
+
+Test(frame, result_delta_beyond_int64_uses_16_byte_form)
+{
+    frame_result_head(&g_pk, 1, 1, "m", 1, 3);
+    frame_delta_pack(&g_pk, "a", 1, (money_sum_t)INT64_MAX + 1, 1);
+    frame_delta_pack(&g_pk, "b", 1, (money_sum_t)INT64_MIN - 1, 1);
+    frame_delta_pack(&g_pk, "c", 1, INT64_MIN, 1);
+    result_t r;
+    cr_assert_eq(s_result(&r), 0, "%s", g_why);
+    const msgpack_object *a = r.deltas[0].via.array.ptr;
+    cr_assert_eq(a[1].type, MSGPACK_OBJECT_BIN);
+    cr_assert_eq(a[1].via.bin.size, 16);
+    /* 2^63 as 16 bytes big-endian two's complement: 00..00 80 00..00 */
+    cr_assert_eq(memcmp(a[1].via.bin.ptr, "\0\0\0\0\0\0\0\0\x80\0\0\0\0\0\0\0", 16), 0);
+    const msgpack_object *b = r.deltas[1].via.array.ptr;
+    cr_assert_eq(b[1].type, MSGPACK_OBJECT_BIN);
+    cr_assert_eq(memcmp(b[1].via.bin.ptr,
+                        "\xff\xff\xff\xff\xff\xff\xff\xff\x7f\xff\xff\xff\xff\xff\xff\xff", 16), 0);
+    const msgpack_object *c = r.deltas[2].via.array.ptr;
+    cr_assert_eq(c[1].type, MSGPACK_OBJECT_NEGATIVE_INTEGER);
+}
+
+Test(frame, ack_round_trip)
+{
+    uint64_t ids[] = {1, 2, UINT64_MAX};
+    frame_ack_encode(&g_sb, ids, 3);
+    const msgpack_object *o;
+    uint32_t n = 0;
+    int rc = frame_ack_decode(g_sb.data, g_sb.size, &g_unp, &o, &n, g_why, sizeof g_why);
+    cr_assert_eq(rc, 0, "rc=%d %s", rc, g_why);
+    cr_assert_eq(n, 3);
+    for (uint32_t i = 0; i < 3; i++) cr_assert_eq(o[i].via.u64, ids[i]);
+}
+
+Test(frame, ack_empty_round_trip)
+{
+    frame_ack_encode(&g_sb, NULL, 0);
+    const msgpack_object *o;
+    uint32_t n = 99;
+    int rc = frame_ack_decode(g_sb.data, g_sb.size, &g_unp, &o, &n, g_why, sizeof g_why);
+    cr_assert_eq(rc, 0, "rc=%d %s", rc, g_why);
+    cr_assert_eq(n, 0);
+}
+
+Test(frame, ctl_req_round_trip)
+{
+    frame_ctl_req_encode(&g_sb, "stats");
+    const char *cmd;
+    size_t len = 0;
+    int rc = frame_ctl_req_decode(g_sb.data, g_sb.size, &g_unp, &cmd, &len, g_why, sizeof g_why);
+    cr_assert_eq(rc, 0, "rc=%d %s", rc, g_why);
+    cr_assert_eq(len, 5);
+    cr_assert_eq(memcmp(cmd, "stats", 5), 0);
+}
+
+Test(frame, ctl_rep_round_trip)
+{
+    frame_ctl_rep_head(&g_pk, 2);
+    s_str(&g_pk, "frames");
+    msgpack_pack_uint64(&g_pk, 12);
+    s_str(&g_pk, "name");
+    s_str(&g_pk, "state");
+    const msgpack_object *map;
+    int rc = frame_ctl_rep_decode(g_sb.data, g_sb.size, &g_unp, &map, g_why, sizeof g_why);
+    cr_assert_eq(rc, 0, "rc=%d %s", rc, g_why);
+    cr_assert_eq(map->type, MSGPACK_OBJECT_MAP);
+    const msgpack_object *v = mp_map_get(map, "frames");
+    cr_assert_not_null(v);
+    cr_assert_eq(v->via.u64, 12);
+    cr_assert(mp_str_eq(mp_map_get(map, "name"), "state"));
+}
+
+Test(frame, rejects_version_2)
+{
+    msgpack_pack_array(&g_pk, 6);
+    msgpack_pack_int(&g_pk, 2);
+    msgpack_pack_int(&g_pk, FRAME_WORK);
+    msgpack_pack_uint64(&g_pk, 1);
+    msgpack_pack_uint64(&g_pk, 1);
+    msgpack_pack_uint64(&g_pk, 1);
+    msgpack_pack_array(&g_pk, 0);
+    s_expect_bad_work("version");
+}
+
+Test(frame, rejects_non_integer_version)
+{
+    msgpack_pack_array(&g_pk, 3);
+    s_str(&g_pk, "1");
+    msgpack_pack_int(&g_pk, FRAME_ACK);
+    msgpack_pack_array(&g_pk, 0);
+    const msgpack_object *o;
+    uint32_t n;
+    cr_assert_eq(frame_ack_decode(g_sb.data, g_sb.size, &g_unp, &o, &n, g_why, sizeof g_why),
+                 RP_EPROTO);
+    cr_assert(strstr(g_why, "version"), "why='%s'", g_why);
+}
+
+Test(frame, rejects_wrong_type)
+{
+    uint64_t id = 5;
+    frame_ack_encode(&g_sb, &id, 1);
+    s_expect_bad_work("type");
+}
+
+Test(frame, ctl_req_decoder_rejects_ctl_rep)
+{
+    frame_ctl_rep_head(&g_pk, 0);
+    const char *cmd;
+    size_t len;
+    cr_assert_eq(frame_ctl_req_decode(g_sb.data, g_sb.size, &g_unp, &cmd, &len, g_why,
+                                      sizeof g_why),
+                 RP_EPROTO);
+    cr_assert(strstr(g_why, "type"), "why='%s'", g_why);
+}
+
+Test(frame, rejects_wrong_field_count)
+{
+    msgpack_pack_array(&g_pk, 5);
+    msgpack_pack_int(&g_pk, 1);
+    msgpack_pack_int(&g_pk, FRAME_WORK);
+    msgpack_pack_uint64(&g_pk, 1);
+    msgpack_pack_uint64(&g_pk, 1);
+    msgpack_pack_array(&g_pk, 0);
+    s_expect_bad_work("fields");
+}
+
+Test(frame, rejects_extra_field)
+{
+    frame_ctl_req_encode(&g_sb, "x");
+    /* rewrite the array header 0x93 to 0x94 and append one more element */
+    cr_assert_eq((unsigned char)g_sb.data[0], 0x93);
+    g_sb.data[0] = (char)0x94;
+    msgpack_pack_nil(&g_pk);
+    const char *cmd;
+    size_t len;
+    cr_assert_eq(frame_ctl_req_decode(g_sb.data, g_sb.size, &g_unp, &cmd, &len, g_why,
+                                      sizeof g_why),
+                 RP_EPROTO);
+}
+
+Test(frame, rejects_non_array_frame)
+{
+    msgpack_pack_map(&g_pk, 0);
+    s_expect_bad_work("array");
+}
+
+Test(frame, rejects_single_element_array)
+{
+    msgpack_pack_array(&g_pk, 1);
+    msgpack_pack_int(&g_pk, 1);
+    s_expect_bad_work(NULL);
+}
+
+Test(frame, rejects_truncated_and_garbage_bytes)
+{
+    frame_work_head(&g_pk, 1, 1, 1, 0);
+    work_t w;
+    msgpack_unpacked_destroy(&g_unp);
+    cr_assert_eq(frame_work_decode(g_sb.data, g_sb.size - 1, &g_unp, &w, g_why, sizeof g_why),
+                 RP_EPROTO);
+    msgpack_unpacked_destroy(&g_unp);
+    cr_assert_eq(frame_work_decode("\xc1", 1, &g_unp, &w, g_why, sizeof g_why), RP_EPROTO);
+}
+
+static void s_batch_id_string(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 6);
+    msgpack_pack_int(pk, 1);
+    msgpack_pack_int(pk, FRAME_WORK);
+    s_str(pk, "7");
+    msgpack_pack_uint64(pk, 1);
+    msgpack_pack_uint64(pk, 1);
+    msgpack_pack_array(pk, 0);
+}
+
+Test(frame, rejects_work_batch_id_of_wrong_type)
+{
+    s_batch_id_string(&g_pk);
+    s_expect_bad_work("wrong type");
+}
+
+Test(frame, rejects_work_negative_watermark)
+{
+    msgpack_pack_array(&g_pk, 6);
+    msgpack_pack_int(&g_pk, 1);
+    msgpack_pack_int(&g_pk, FRAME_WORK);
+    msgpack_pack_uint64(&g_pk, 1);
+    msgpack_pack_int64(&g_pk, -1);
+    msgpack_pack_uint64(&g_pk, 1);
+    msgpack_pack_array(&g_pk, 0);
+    s_expect_bad_work("wrong type");
+}
+
+Test(frame, rejects_work_changes_not_an_array)
+{
+    msgpack_pack_array(&g_pk, 6);
+    msgpack_pack_int(&g_pk, 1);
+    msgpack_pack_int(&g_pk, FRAME_WORK);
+    msgpack_pack_uint64(&g_pk, 1);
+    msgpack_pack_uint64(&g_pk, 1);
+    msgpack_pack_uint64(&g_pk, 1);
+    msgpack_pack_map(&g_pk, 0);
+    s_expect_bad_work("wrong type");
+}
+
+static void s_change_value_without_path(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 4);
+    msgpack_pack_nil(pk);
+    msgpack_pack_nil(pk);
+    msgpack_pack_int64(pk, 5);
+    msgpack_pack_nil(pk);
+}
+
+static void s_change_path_without_value(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 4);
+    msgpack_pack_nil(pk);
+    s_str(pk, "a::b");
+    msgpack_pack_nil(pk);
+    msgpack_pack_nil(pk);
+}
+
+static void s_change_empty_path(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 4);
+    msgpack_pack_nil(pk);
+    msgpack_pack_nil(pk);
+    msgpack_pack_int64(pk, 5);
+    s_str(pk, "");
+}
+
+static void s_change_value_over_max(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 4);
+    msgpack_pack_int64(pk, MONEY_MAX + 1);
+    s_str(pk, "a");
+    msgpack_pack_nil(pk);
+    msgpack_pack_nil(pk);
+}
+
+static void s_change_value_under_min(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 4);
+    msgpack_pack_nil(pk);
+    msgpack_pack_nil(pk);
+    msgpack_pack_int64(pk, -MONEY_MAX - 1);
+    s_str(pk, "a");
+}
+
+static void s_change_value_at_max(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 4);
+    msgpack_pack_int64(pk, -MONEY_MAX);
+    s_str(pk, "a");
+    msgpack_pack_int64(pk, MONEY_MAX);
+    s_str(pk, "b");
+}
+
+static void s_change_three_elements(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 3);
+    msgpack_pack_nil(pk);
+    msgpack_pack_nil(pk);
+    msgpack_pack_int64(pk, 5);
+}
+
+static void s_change_float_value(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 4);
+    msgpack_pack_nil(pk);
+    msgpack_pack_nil(pk);
+    msgpack_pack_double(pk, 5.0);
+    s_str(pk, "a");
+}
+
+static void s_change_path_too_long(msgpack_packer *pk)
+{
+    static char p[HIER_PATH_MAX + 1];
+    memset(p, 'p', sizeof p);
+    msgpack_pack_array(pk, 4);
+    msgpack_pack_nil(pk);
+    msgpack_pack_nil(pk);
+    msgpack_pack_int64(pk, 5);
+    msgpack_pack_str(pk, sizeof p);
+    msgpack_pack_str_body(pk, p, sizeof p);
+}
+
+Test(frame, rejects_change_value_without_path)
+{
+    s_work_with(s_change_value_without_path);
+    s_expect_bad_work("change 0");
+}
+
+Test(frame, rejects_change_path_without_value)
+{
+    s_work_with(s_change_path_without_value);
+    s_expect_bad_work("change 0");
+}
+
+Test(frame, rejects_change_with_empty_path)
+{
+    s_work_with(s_change_empty_path);
+    s_expect_bad_work("change 0");
+}
+
+Test(frame, rejects_change_value_beyond_money_max)
+{
+    s_work_with(s_change_value_over_max);
+    s_expect_bad_work("change 0");
+}
+
+Test(frame, rejects_change_value_below_minus_money_max)
+{
+    s_work_with(s_change_value_under_min);
+    s_expect_bad_work("change 0");
+}
+
+Test(frame, accepts_change_values_at_money_max)
+{
+    s_work_with(s_change_value_at_max);
+    work_t w;
+    int rc = s_work(&w);
+    cr_assert_eq(rc, 0, "rc=%d %s", rc, g_why);
+}
+
+Test(frame, rejects_change_of_three_elements)
+{
+    s_work_with(s_change_three_elements);
+    s_expect_bad_work("change 0");
+}
+
+Test(frame, rejects_change_with_float_value)
+{
+    s_work_with(s_change_float_value);
+    s_expect_bad_work("change 0");
+}
+
+Test(frame, rejects_change_with_path_longer_than_path_max)
+{
+    s_work_with(s_change_path_too_long);
+    s_expect_bad_work("change 0");
+}
+
+Test(frame, reports_index_of_malformed_change)
+{
+    change_t ok = {.has_new = 1, .new_value = 1, .new_path = "a", .new_len = 1};
+    frame_work_head(&g_pk, 1, 1, 1, 3);
+    frame_change_pack(&g_pk, &ok);
+    frame_change_pack(&g_pk, &ok);
+    s_change_empty_path(&g_pk);
+    s_expect_bad_work("change 2");
+}
+
+static void s_delta_empty_path(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 3);
+    s_str(pk, "");
+    msgpack_pack_int64(pk, 1);
+    msgpack_pack_int64(pk, 1);
+}
+
+static void s_delta_bin15(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 3);
+    s_str(pk, "a");
+    msgpack_pack_bin(pk, 15);
+    msgpack_pack_bin_body(pk, "0123456789abcde", 15);
+    msgpack_pack_int64(pk, 1);
+}
+
+static void s_delta_float(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 3);
+    s_str(pk, "a");
+    msgpack_pack_double(pk, 1.0);
+    msgpack_pack_int64(pk, 1);
+}
+
+static void s_delta_count_missing(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 2);
+    s_str(pk, "a");
+    msgpack_pack_int64(pk, 1);
+}
+
+static void s_delta_count_too_big(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 3);
+    s_str(pk, "a");
+    msgpack_pack_int64(pk, 1);
+    msgpack_pack_uint64(pk, (uint64_t)INT64_MAX + 1);
+}
+
+static void s_delta_path_not_string(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 3);
+    msgpack_pack_int(pk, 1);
+    msgpack_pack_int64(pk, 1);
+    msgpack_pack_int64(pk, 1);
+}
+
+static void s_delta_not_array(msgpack_packer *pk)
+{
+    s_str(pk, "a");
+}
+
+Test(frame, rejects_delta_with_empty_path)
+{
+    s_result_with(s_delta_empty_path);
+    s_expect_bad_result("delta 0");
+}
+
+Test(frame, rejects_delta_bin_of_15_bytes)
+{
+    s_result_with(s_delta_bin15);
+    s_expect_bad_result("delta 0");
+}
+
+Test(frame, rejects_delta_as_float)
+{
+    s_result_with(s_delta_float);
+    s_expect_bad_result("delta 0");
+}
+
+Test(frame, rejects_delta_without_count)
+{
+    s_result_with(s_delta_count_missing);
+    s_expect_bad_result("delta 0");
+}
+
+Test(frame, rejects_delta_count_beyond_int64)
+{
+    s_result_with(s_delta_count_too_big);
+    s_expect_bad_result("delta 0");
+}
+
+Test(frame, rejects_delta_path_not_string)
+{
+    s_result_with(s_delta_path_not_string);
+    s_expect_bad_result("delta 0");
+}
+
+Test(frame, rejects_delta_not_an_array)
+{
+    s_result_with(s_delta_not_array);
+    s_expect_bad_result("delta 0");
+}
+
+Test(frame, rejects_result_mapper_id_longer_than_64)
+{
+    char id[FRAME_MAPPER_ID_MAX + 2];
+    memset(id, 'm', FRAME_MAPPER_ID_MAX + 1);
+    id[FRAME_MAPPER_ID_MAX + 1] = 0;
+    frame_result_head(&g_pk, 1, 1, id, 0, 0);
+    s_expect_bad_result("wrong type");
+}
+
+Test(frame, accepts_result_mapper_id_of_64)
+{
+    char id[FRAME_MAPPER_ID_MAX + 1];
+    memset(id, 'm', FRAME_MAPPER_ID_MAX);
+    id[FRAME_MAPPER_ID_MAX] = 0;
+    frame_result_head(&g_pk, 1, 1, id, 0, 0);
+    result_t r;
+    int rc = s_result(&r);
+    cr_assert_eq(rc, 0, "rc=%d %s", rc, g_why);
+    cr_assert_eq(r.mapper_id_len, FRAME_MAPPER_ID_MAX);
+}
+
+Test(frame, rejects_result_nchanges_negative)
+{
+    msgpack_pack_array(&g_pk, 7);
+    msgpack_pack_int(&g_pk, 1);
+    msgpack_pack_int(&g_pk, FRAME_RESULT);
+    msgpack_pack_uint64(&g_pk, 1);
+    msgpack_pack_uint64(&g_pk, 1);
+    s_str(&g_pk, "m");
+    msgpack_pack_int64(&g_pk, -1);
+    msgpack_pack_array(&g_pk, 0);
+    s_expect_bad_result("wrong type");
+}
+
+Test(frame, rejects_ack_with_negative_id)
+{
+    msgpack_pack_array(&g_pk, 3);
+    msgpack_pack_int(&g_pk, 1);
+    msgpack_pack_int(&g_pk, FRAME_ACK);
+    msgpack_pack_array(&g_pk, 2);
+    msgpack_pack_uint64(&g_pk, 1);
+    msgpack_pack_int64(&g_pk, -2);
+    const msgpack_object *o;
+    uint32_t n;
+    cr_assert_eq(frame_ack_decode(g_sb.data, g_sb.size, &g_unp, &o, &n, g_why, sizeof g_why),
+                 RP_EPROTO);
+    cr_assert(strstr(g_why, "id 1"), "why='%s'", g_why);
+}
+
+Test(frame, rejects_ack_ids_not_an_array)
+{
+    msgpack_pack_array(&g_pk, 3);
+    msgpack_pack_int(&g_pk, 1);
+    msgpack_pack_int(&g_pk, FRAME_ACK);
+    msgpack_pack_uint64(&g_pk, 1);
+    const msgpack_object *o;
+    uint32_t n;
+    cr_assert_eq(frame_ack_decode(g_sb.data, g_sb.size, &g_unp, &o, &n, g_why, sizeof g_why),
+                 RP_EPROTO);
+}
+
+Test(frame, rejects_ack_over_max_ids)
+{
+    static uint64_t ids[FRAME_MAX_ACKS + 1];
+    for (uint32_t i = 0; i <= FRAME_MAX_ACKS; i++) ids[i] = i + 1;
+    frame_ack_encode(&g_sb, ids, FRAME_MAX_ACKS + 1);
+    const msgpack_object *o;
+    uint32_t n;
+    cr_assert_eq(frame_ack_decode(g_sb.data, g_sb.size, &g_unp, &o, &n, g_why, sizeof g_why),
+                 RP_EPROTO);
+}
+
+Test(frame, rejects_ctl_req_command_not_string)
+{
+    msgpack_pack_array(&g_pk, 3);
+    msgpack_pack_int(&g_pk, 1);
+    msgpack_pack_int(&g_pk, FRAME_CTL_REQ);
+    msgpack_pack_int(&g_pk, 1);
+    const char *cmd;
+    size_t len;
+    cr_assert_eq(frame_ctl_req_decode(g_sb.data, g_sb.size, &g_unp, &cmd, &len, g_why,
+                                      sizeof g_why),
+                 RP_EPROTO);
+}
+
+Test(frame, rejects_ctl_rep_payload_not_map)
+{
+    msgpack_pack_array(&g_pk, 3);
+    msgpack_pack_int(&g_pk, 1);
+    msgpack_pack_int(&g_pk, FRAME_CTL_REP);
+    msgpack_pack_array(&g_pk, 0);
+    const msgpack_object *map;
+    cr_assert_eq(frame_ctl_rep_decode(g_sb.data, g_sb.size, &g_unp, &map, g_why, sizeof g_why),
+                 RP_EPROTO);
+}

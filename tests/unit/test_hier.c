@@ -1,0 +1,320 @@
+/* Unit tests for common/hier.h: level list parsing, level value validation
+ * (length, UTF-8 classes, control characters, ':' placement) and joining a
+ * path and splitting it back into prefix lengths. */
+#include "../../common/hier.h"
+#include "../../common/rperr.h"
+
+#include <criterion/criterion.h>
+#include <string.h>
+
+#define BAD(lit) hier_check_value((lit), sizeof(lit) - 1)
+
+static void s_valid(const char *s, size_t len)
+{
+    const char *why = hier_check_value(s, len);
+    cr_assert_null(why, "value of %zu bytes rejected: %s", len, why ? why : "");
+}
+
+static void s_invalid(const char *s, size_t len, const char *needle)
+{
+    const char *why = hier_check_value(s, len);
+    cr_assert_not_null(why, "value of %zu bytes accepted", len);
+    if (needle) cr_assert(strstr(why, needle), "reason '%s' does not mention '%s'", why, needle);
+}
+
+Test(hier, levels_parse_default_list)
+{
+    hier_levels_t h;
+    char why[128] = "";
+    int rc = hier_levels_parse(HIER_DEFAULT, &h, why, sizeof why);
+    cr_assert_eq(rc, 0, "rc=%d %s: %s", rc, rp_strerror(rc), why);
+    cr_assert_eq(h.n, 3);
+    cr_assert_str_eq(h.name[0], "RiskType");
+    cr_assert_str_eq(h.name[1], "Region");
+    cr_assert_str_eq(h.name[2], "TradeDesk");
+}
+
+Test(hier, levels_parse_single_level)
+{
+    hier_levels_t h;
+    char why[128] = "";
+    int rc = hier_levels_parse("Book", &h, why, sizeof why);
+    cr_assert_eq(rc, 0, "rc=%d %s: %s", rc, rp_strerror(rc), why);
+    cr_assert_eq(h.n, 1);
+    cr_assert_str_eq(h.name[0], "Book");
+}
+
+Test(hier, levels_parse_rejects_duplicates)
+{
+    hier_levels_t h;
+    char why[128] = "";
+    int rc = hier_levels_parse("A,B,A", &h, why, sizeof why);
+    cr_assert_eq(rc, RP_EINVAL, "rc=%d", rc);
+    cr_assert(strstr(why, "'A'"), "why='%s'", why);
+}
+
+Test(hier, levels_parse_rejects_empty_names)
+{
+    const char *bad[] = {"", "A,,B", ",A", "A,"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        hier_levels_t h;
+        char why[128] = "";
+        int rc = hier_levels_parse(bad[i], &h, why, sizeof why);
+        cr_assert_eq(rc, RP_EINVAL, "'%s' accepted", bad[i]);
+        cr_assert(strstr(why, "empty"), "'%s': why='%s'", bad[i], why);
+    }
+}
+
+Test(hier, levels_parse_null_list_is_rejected)
+{
+    hier_levels_t h;
+    char why[128] = "";
+    cr_assert_eq(hier_levels_parse(NULL, &h, why, sizeof why), RP_EINVAL);
+}
+
+Test(hier, levels_parse_accepts_eight_rejects_nine)
+{
+    hier_levels_t h;
+    char why[128] = "";
+    int rc = hier_levels_parse("a,b,c,d,e,f,g,h", &h, why, sizeof why);
+    cr_assert_eq(rc, 0, "rc=%d %s: %s", rc, rp_strerror(rc), why);
+    cr_assert_eq(h.n, 8);
+    cr_assert_str_eq(h.name[7], "h");
+    rc = hier_levels_parse("a,b,c,d,e,f,g,h,i", &h, why, sizeof why);
+    cr_assert_eq(rc, RP_EINVAL, "nine levels accepted");
+    cr_assert(strstr(why, "at most 8"), "why='%s'", why);
+}
+
+Test(hier, levels_parse_rejects_name_longer_than_64_bytes)
+{
+    char list[80];
+    memset(list, 'n', 65);
+    list[65] = 0;
+    hier_levels_t h;
+    char why[128] = "";
+    cr_assert_eq(hier_levels_parse(list, &h, why, sizeof why), RP_EINVAL);
+    list[64] = 0;
+    int rc = hier_levels_parse(list, &h, why, sizeof why);
+    cr_assert_eq(rc, 0, "64-byte name: rc=%d %s", rc, why);
+    cr_assert_eq(strlen(h.name[0]), 64);
+}
+
+Test(hier, levels_format_writes_comma_list)
+{
+    hier_levels_t h;
+    char why[128], buf[256];
+    cr_assert_eq(hier_levels_parse("RiskType,Region,TradeDesk", &h, why, sizeof why), 0);
+    size_t n = hier_levels_format(&h, buf, sizeof buf);
+    cr_assert_str_eq(buf, "RiskType,Region,TradeDesk");
+    cr_assert_eq(n, 25);
+}
+
+Test(hier, check_value_rejects_empty)
+{
+    s_invalid("", 0, "empty");
+}
+
+Test(hier, check_value_accepts_64_bytes_rejects_65)
+{
+    char s[65];
+    memset(s, 'x', sizeof s);
+    s_valid(s, 64);
+    s_invalid(s, 65, "64");
+}
+
+Test(hier, check_value_accepts_64_bytes_of_multibyte_utf8)
+{
+    char s[64];
+    for (int i = 0; i < 64; i += 2) memcpy(s + i, "\xc3\xa9", 2); /* 32 x e-acute */
+    s_valid(s, 64);
+}
+
+Test(hier, check_value_rejects_double_colon_inside)
+{
+    cr_assert_not_null(BAD("a::b"));
+    cr_assert(strstr(BAD("a::b"), "::"), "%s", BAD("a::b"));
+    cr_assert_not_null(BAD("a:::b"));
+}
+
+Test(hier, check_value_accepts_single_colon_inside)
+{
+    cr_assert_null(BAD("a:b"));
+    cr_assert_null(BAD("x:y:z"));
+}
+
+Test(hier, check_value_rejects_leading_or_trailing_colon)
+{
+    cr_assert_not_null(BAD(":a"));
+    cr_assert_not_null(BAD("a:"));
+    cr_assert_not_null(BAD(":"));
+}
+
+Test(hier, check_value_rejects_control_characters)
+{
+    cr_assert_not_null(BAD("a\x01"));
+    cr_assert_not_null(BAD("a\tb"));
+    cr_assert_not_null(BAD("a\nb"));
+    cr_assert_not_null(BAD("\x1f"));
+    cr_assert_not_null(BAD("a\x7f"));
+    s_invalid("a\0b", 3, "control");
+}
+
+Test(hier, check_value_accepts_space_and_punctuation)
+{
+    cr_assert_null(BAD("FX Spot / G10"));
+    cr_assert_null(BAD("~"));
+}
+
+Test(hier, check_value_rejects_overlong_encodings)
+{
+    s_invalid("\xc0\x80", 2, "UTF-8");
+    s_invalid("\xc1\xbf", 2, "UTF-8");
+    s_invalid("\xe0\x80\x80", 3, "UTF-8");
+    s_invalid("\xe0\x9f\xbf", 3, "UTF-8");
+    s_invalid("\xf0\x80\x80\x80", 4, "UTF-8");
+    s_invalid("\xf0\x8f\xbf\xbf", 4, "UTF-8");
+}
+
+Test(hier, check_value_rejects_surrogates)
+{
+    s_invalid("\xed\xa0\x80", 3, "UTF-8");
+    s_invalid("\xed\xbf\xbf", 3, "UTF-8");
+}
+
+Test(hier, check_value_rejects_truncated_multibyte_at_end)
+{
+    s_invalid("a\xc3", 2, "UTF-8");
+    s_invalid("a\xe2\x82", 3, "UTF-8");
+    s_invalid("a\xf0\x9f\x98", 4, "UTF-8");
+}
+
+Test(hier, utf8_check_never_reads_past_len)
+{
+    /* The bytes after len complete each sequence: only len may decide. */
+    cr_assert_eq(hier_utf8_valid("a\xc3\xa9", 2), 0);
+    cr_assert_eq(hier_utf8_valid("a\xe2\x82\xac", 3), 0);
+    cr_assert_eq(hier_utf8_valid("a\xf0\x9f\x98\x80", 4), 0);
+    cr_assert_eq(hier_utf8_valid("a\xf0\x9f\x98\x80", 5), 1);
+}
+
+Test(hier, check_value_rejects_bad_lead_and_continuation_bytes)
+{
+    s_invalid("\x80", 1, "UTF-8");
+    s_invalid("a\xbf", 2, "UTF-8");
+    s_invalid("\xf5\x80\x80\x80", 4, "UTF-8");
+    s_invalid("\xf4\x90\x80\x80", 4, "UTF-8"); /* above U+10FFFF */
+    s_invalid("\xfe", 1, "UTF-8");
+    s_invalid("\xff", 1, "UTF-8");
+    s_invalid("\xc3\x28", 2, "UTF-8"); /* continuation missing */
+    s_invalid("\xe2\x82\x28", 3, "UTF-8");
+}
+
+Test(hier, check_value_accepts_valid_multibyte_utf8)
+{
+    cr_assert_null(BAD("\xc2\xa3"));            /* U+00A3 */
+    cr_assert_null(BAD("\xdf\xbf"));            /* U+07FF */
+    cr_assert_null(BAD("\xe0\xa0\x80"));        /* U+0800 */
+    cr_assert_null(BAD("\xe2\x82\xac"));        /* euro sign */
+    cr_assert_null(BAD("\xed\x9f\xbf"));        /* U+D7FF */
+    cr_assert_null(BAD("\xee\x80\x80"));        /* U+E000 */
+    cr_assert_null(BAD("\xf0\x90\x80\x80"));    /* U+10000 */
+    cr_assert_null(BAD("\xf0\x9f\x98\x80"));    /* emoji */
+    cr_assert_null(BAD("\xf4\x8f\xbf\xbf"));    /* U+10FFFF */
+    cr_assert_null(BAD("Z\xc3\xbcrich"));
+}
+
+Test(hier, join_uses_double_colon)
+{
+    const char *v[] = {"Delta", "AMER", "FXSpot"};
+    size_t l[] = {5, 4, 6};
+    char buf[HIER_PATH_MAX];
+    size_t n = hier_join(v, l, 3, buf);
+    cr_assert_eq(n, 19);
+    cr_assert_eq(memcmp(buf, "Delta::AMER::FXSpot", 19), 0, "got '%.*s'", (int)n, buf);
+}
+
+Test(hier, join_single_level_has_no_separator)
+{
+    const char *v[] = {"Delta"};
+    size_t l[] = {5};
+    char buf[HIER_PATH_MAX];
+    size_t n = hier_join(v, l, 1, buf);
+    cr_assert_eq(n, 5);
+    cr_assert_eq(memcmp(buf, "Delta", 5), 0);
+}
+
+Test(hier, join_fits_eight_maximal_values)
+{
+    char vals[HIER_MAX_LEVELS][HIER_MAX_VALUE];
+    const char *v[HIER_MAX_LEVELS];
+    size_t l[HIER_MAX_LEVELS];
+    for (int i = 0; i < HIER_MAX_LEVELS; i++) {
+        memset(vals[i], 'a' + i, HIER_MAX_VALUE);
+        v[i] = vals[i];
+        l[i] = HIER_MAX_VALUE;
+    }
+    char buf[HIER_PATH_MAX];
+    size_t n = hier_join(v, l, HIER_MAX_LEVELS, buf);
+    cr_assert_eq(n, 8 * 64 + 7 * 2);
+    cr_assert_leq(n, (size_t)HIER_PATH_MAX);
+    cr_assert_eq(buf[64], ':');
+    cr_assert_eq(buf[66], 'b');
+}
+
+Test(hier, prefixes_of_three_level_path)
+{
+    size_t lens[HIER_MAX_LEVELS];
+    int n = hier_prefixes("Delta::AMER::FXSpot", 19, lens, HIER_MAX_LEVELS);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(lens[0], 5);
+    cr_assert_eq(lens[1], 11);
+    cr_assert_eq(lens[2], 19);
+}
+
+Test(hier, prefixes_of_single_level_path)
+{
+    size_t lens[HIER_MAX_LEVELS];
+    int n = hier_prefixes("Delta", 5, lens, HIER_MAX_LEVELS);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(lens[0], 5);
+}
+
+Test(hier, prefixes_ignore_single_colons_inside_values)
+{
+    size_t lens[HIER_MAX_LEVELS];
+    int n = hier_prefixes("a:b::c:d::e", 11, lens, HIER_MAX_LEVELS);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(lens[0], 3);
+    cr_assert_eq(lens[1], 8);
+    cr_assert_eq(lens[2], 11);
+}
+
+Test(hier, prefixes_of_empty_path_is_zero)
+{
+    size_t lens[HIER_MAX_LEVELS];
+    cr_assert_eq(hier_prefixes("", 0, lens, HIER_MAX_LEVELS), 0);
+}
+
+Test(hier, prefixes_stop_at_max)
+{
+    size_t lens[2];
+    int n = hier_prefixes("a::b::c", 7, lens, 2);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(lens[0], 1);
+    cr_assert_eq(lens[1], 4);
+}
+
+Test(hier, join_then_prefixes_recovers_value_boundaries)
+{
+    const char *v[] = {"x:y", "\xc3\xa9t\xc3\xa9", "p", "q:r:s"};
+    size_t l[] = {3, 5, 1, 5};
+    char buf[HIER_PATH_MAX];
+    size_t n = hier_join(v, l, 4, buf);
+    size_t lens[HIER_MAX_LEVELS];
+    cr_assert_eq(hier_prefixes(buf, n, lens, HIER_MAX_LEVELS), 4);
+    size_t want = 0;
+    for (int i = 0; i < 4; i++) {
+        want += l[i] + (i ? 2 : 0);
+        cr_assert_eq(lens[i], want, "prefix %d: %zu, want %zu", i, lens[i], want);
+    }
+}

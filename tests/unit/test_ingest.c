@@ -1,0 +1,351 @@
+/* Unit tests for state/ingest.h on a real store: latest version wins, stale
+ * and repeated versions are duplicates, same-version conflicts keep the first
+ * payload, each accepted version becomes exactly one change-log record and
+ * each rejected message one dead-letter entry. */
+#include "../../common/rperr.h"
+#include "../../proto/mp.h"
+#include "../../proto/risk.h"
+#include "../../state/dlq.h"
+#include "../../state/ingest.h"
+
+#include <criterion/criterion.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char g_dir[256];
+static store_t *g_st;
+static changelog_t *g_log;
+static ingest_t *g_in;
+static dlq_t *g_dlq;
+static hier_levels_t g_levels;
+
+typedef struct {
+    const char *id;
+    int64_t version;
+    const char *value;
+    const char *rt, *rg, *td;
+} msg_t;
+
+static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void s_setup(void)
+{
+    snprintf(g_dir, sizeof g_dir, "/tmp/rp-ingest-XXXXXX");
+    cr_assert_not_null(mkdtemp(g_dir));
+    int err = 0;
+    g_st = store_open(g_dir, changelog_dbnames, 16 << 20, 0, &err);
+    cr_assert_not_null(g_st, "store_open: %d %s", err, rp_strerror(err));
+    g_log = changelog_new(g_st, 100, &err);
+    cr_assert_not_null(g_log, "changelog_new: %d %s", err, rp_strerror(err));
+    char why[128];
+    cr_assert_eq(hier_levels_parse(HIER_DEFAULT, &g_levels, why, sizeof why), 0);
+    g_dlq = dlq_new(g_st, store_dbi(g_st, SDB_DLQ), store_dbi(g_st, SDB_META), 1000, &err);
+    cr_assert_not_null(g_dlq, "dlq_new: %d %s", err, rp_strerror(err));
+    g_in = ingest_new(g_st, g_log, g_dlq, &g_levels, 100);
+    cr_assert_not_null(g_in);
+}
+
+static void s_teardown(void)
+{
+    ingest_destroy(&g_in);
+    dlq_destroy(&g_dlq);
+    changelog_destroy(&g_log);
+    store_destroy(&g_st);
+    nftw(g_dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(ingest, .init = s_setup, .fini = s_teardown);
+
+static void s_cstr(msgpack_packer *pk, const char *s)
+{
+    msgpack_pack_str(pk, strlen(s));
+    msgpack_pack_str_body(pk, s, strlen(s));
+}
+
+static void s_pack_msg(msgpack_packer *pk, const msg_t *m)
+{
+    msgpack_pack_map(pk, 4);
+    s_cstr(pk, "TradeID");
+    s_cstr(pk, m->id);
+    s_cstr(pk, "Version");
+    msgpack_pack_int64(pk, m->version);
+    s_cstr(pk, "Value");
+    s_cstr(pk, m->value);
+    s_cstr(pk, "Hierarchy");
+    msgpack_pack_map(pk, 3);
+    s_cstr(pk, "RiskType");
+    s_cstr(pk, m->rt ? m->rt : "Delta");
+    s_cstr(pk, "Region");
+    s_cstr(pk, m->rg ? m->rg : "AMER");
+    s_cstr(pk, "TradeDesk");
+    s_cstr(pk, m->td ? m->td : "FXSpot");
+}
+
+/* Ingests raw bytes as one frame in one committed transaction. */
+static void s_ingest_raw(const char *buf, size_t len, reply_t *r)
+{
+    reply_init(r);
+    MDB_txn *txn;
+    cr_assert_eq(store_begin(g_st, 0, &txn), 0);
+    int rc = ingest_frame(g_in, txn, buf, len, "ingest test", r);
+    cr_assert_eq(rc, 0, "ingest_frame: rc=%d %s", rc, rp_strerror(rc));
+    cr_assert_eq(changelog_cut(g_log, txn), 0);
+    cr_assert_eq(store_commit(&txn), 0);
+    changelog_committed(g_log);
+    dlq_committed(g_dlq);
+}
+
+/* Ingests n messages as one array frame. */
+static void s_ingest(const msg_t *m, size_t n, reply_t *r)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) s_pack_msg(&pk, &m[i]);
+    s_ingest_raw(sb.data, sb.size, r);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void s_counts(const reply_t *r, uint64_t acc, uint64_t dup, uint64_t conf, uint64_t rej)
+{
+    cr_assert_eq(r->accepted, acc, "accepted %llu, want %llu", (unsigned long long)r->accepted,
+                 (unsigned long long)acc);
+    cr_assert_eq(r->duplicates, dup, "duplicates %llu, want %llu",
+                 (unsigned long long)r->duplicates, (unsigned long long)dup);
+    cr_assert_eq(r->conflicts, conf, "conflicts %llu, want %llu",
+                 (unsigned long long)r->conflicts, (unsigned long long)conf);
+    cr_assert_eq(r->rejected, rej, "rejected %llu, want %llu", (unsigned long long)r->rejected,
+                 (unsigned long long)rej);
+}
+
+static size_t s_entries(int db)
+{
+    MDB_txn *txn;
+    MDB_stat st;
+    cr_assert_eq(store_begin(g_st, 1, &txn), 0);
+    cr_assert_eq(mdb_stat(txn, store_dbi(g_st, db), &st), 0);
+    store_abort(&txn);
+    return st.ms_entries;
+}
+
+static size_t s_log_size(void)
+{
+    return s_entries(SDB_LOG);
+}
+
+/* Reads dead-letter entry id: its index, reason and source must match, and
+ * its raw bytes must hold trade id `raw_has` somewhere. */
+static void s_expect_dlq(uint64_t id, uint64_t index, const char *reason_part, const char *raw_has)
+{
+    MDB_txn *txn;
+    cr_assert_eq(store_begin(g_st, 1, &txn), 0);
+    uint8_t k[8];
+    store_u64_put(k, id);
+    MDB_val kv = {8, k}, v;
+    int r = mdb_get(txn, store_dbi(g_st, SDB_DLQ), &kv, &v);
+    cr_assert_eq(r, 0, "dlq entry %llu: %s", (unsigned long long)id, mdb_strerror(r));
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    cr_assert_eq(msgpack_unpack_next(&u, v.mv_data, v.mv_size, &off), MSGPACK_UNPACK_SUCCESS);
+    const msgpack_object *ix = mp_map_get(&u.data, "index");
+    const msgpack_object *why = mp_map_get(&u.data, "reason");
+    const msgpack_object *src = mp_map_get(&u.data, "source");
+    const msgpack_object *raw = mp_map_get(&u.data, "raw");
+    cr_assert(ix && ix->type == MSGPACK_OBJECT_POSITIVE_INTEGER && ix->via.u64 == index,
+              "dlq entry %llu: wrong index", (unsigned long long)id);
+    cr_assert(src && mp_str_eq(src, "ingest test"));
+    cr_assert(why && why->type == MSGPACK_OBJECT_STR);
+    cr_assert(memmem(why->via.str.ptr, why->via.str.size, reason_part, strlen(reason_part)),
+              "reason '%.*s' lacks '%s'", (int)why->via.str.size, why->via.str.ptr, reason_part);
+    cr_assert(raw && raw->type == MSGPACK_OBJECT_BIN);
+    cr_assert(memmem(raw->via.bin.ptr, raw->via.bin.size, raw_has, strlen(raw_has)),
+              "raw bytes lack '%s'", raw_has);
+    msgpack_unpacked_destroy(&u);
+    store_abort(&txn);
+}
+
+/* Reads log record seq and checks it against the expected change. */
+static void s_expect_log(uint64_t seq, const char *old_path, money_t old_value,
+                         const char *new_path, money_t new_value)
+{
+    MDB_txn *txn;
+    cr_assert_eq(store_begin(g_st, 1, &txn), 0);
+    uint8_t k[8];
+    store_u64_put(k, seq);
+    MDB_val kv = {8, k}, v;
+    int r = mdb_get(txn, store_dbi(g_st, SDB_LOG), &kv, &v);
+    cr_assert_eq(r, 0, "log record %llu: %s", (unsigned long long)seq, mdb_strerror(r));
+    msgpack_unpacked u;
+    char why[128];
+    cr_assert_eq(mp_unpack(v.mv_data, v.mv_size, 2, 8, &u, why, sizeof why), 0, "%s", why);
+    change_t c;
+    cr_assert_eq(frame_change_get(&u.data, &c), 0);
+    cr_assert_eq(c.has_old, old_path != NULL, "record %llu has_old", (unsigned long long)seq);
+    if (old_path) {
+        cr_assert_eq(c.old_value, old_value);
+        cr_assert_eq(c.old_len, strlen(old_path));
+        cr_assert_eq(memcmp(c.old_path, old_path, c.old_len), 0, "old path '%.*s'",
+                     (int)c.old_len, c.old_path);
+    }
+    cr_assert_eq(c.has_new, 1);
+    cr_assert_eq(c.new_value, new_value);
+    cr_assert_eq(c.new_len, strlen(new_path));
+    cr_assert_eq(memcmp(c.new_path, new_path, c.new_len), 0, "new path '%.*s'", (int)c.new_len,
+                 c.new_path);
+    msgpack_unpacked_destroy(&u);
+    store_abort(&txn);
+}
+
+Test(ingest, new_trade_is_accepted_and_logged)
+{
+    msg_t m[] = {{"T1", 1, "12.5", 0, 0, 0}};
+    reply_t r;
+    s_ingest(m, 1, &r);
+    s_counts(&r, 1, 0, 0, 0);
+    cr_assert_eq(s_log_size(), 1);
+    s_expect_log(1, NULL, 0, "Delta::AMER::FXSpot", 12500000);
+    reply_destroy(&r);
+}
+
+Test(ingest, higher_version_replaces_and_logs_old_and_new)
+{
+    msg_t a[] = {{"T1", 1, "12.5", 0, 0, 0}};
+    msg_t b[] = {{"T1", 2, "-3", 0, "EMEA", 0}};
+    reply_t r;
+    s_ingest(a, 1, &r);
+    reply_destroy(&r);
+    s_ingest(b, 1, &r);
+    s_counts(&r, 1, 0, 0, 0);
+    s_expect_log(2, "Delta::AMER::FXSpot", 12500000, "Delta::EMEA::FXSpot", -3000000);
+    reply_destroy(&r);
+}
+
+Test(ingest, lower_version_is_a_duplicate_without_effect)
+{
+    msg_t a[] = {{"T1", 5, "1", 0, 0, 0}};
+    msg_t b[] = {{"T1", 4, "2", 0, 0, 0}};
+    reply_t r;
+    s_ingest(a, 1, &r);
+    reply_destroy(&r);
+    s_ingest(b, 1, &r);
+    s_counts(&r, 0, 1, 0, 0);
+    cr_assert_eq(s_log_size(), 1);
+    reply_destroy(&r);
+    msg_t c[] = {{"T1", 6, "3", 0, 0, 0}};
+    s_ingest(c, 1, &r);
+    s_expect_log(2, "Delta::AMER::FXSpot", 1000000, "Delta::AMER::FXSpot", 3000000);
+    reply_destroy(&r);
+}
+
+Test(ingest, same_version_same_payload_is_a_plain_duplicate)
+{
+    msg_t a[] = {{"T1", 1, "12.5", 0, 0, 0}};
+    msg_t b[] = {{"T1", 1, "12.500", 0, 0, 0}}; /* same value, other spelling */
+    reply_t r;
+    s_ingest(a, 1, &r);
+    reply_destroy(&r);
+    s_ingest(b, 1, &r);
+    s_counts(&r, 0, 1, 0, 0);
+    cr_assert_eq(s_log_size(), 1);
+    reply_destroy(&r);
+}
+
+Test(ingest, same_version_other_payload_is_a_conflict_and_first_wins)
+{
+    msg_t a[] = {{"T1", 1, "12.5", 0, 0, 0}};
+    msg_t b[] = {{"T1", 1, "99", 0, 0, 0}};
+    msg_t c[] = {{"T1", 2, "1", 0, 0, 0}};
+    reply_t r;
+    s_ingest(a, 1, &r);
+    reply_destroy(&r);
+    s_ingest(b, 1, &r);
+    s_counts(&r, 0, 1, 1, 0);
+    reply_destroy(&r);
+    s_ingest(c, 1, &r);
+    s_expect_log(2, "Delta::AMER::FXSpot", 12500000, "Delta::AMER::FXSpot", 1000000);
+    reply_destroy(&r);
+}
+
+Test(ingest, versions_within_one_frame_chain_correctly)
+{
+    msg_t m[] = {{"T1", 1, "1", 0, 0, 0}, {"T1", 3, "3", "Vega", 0, 0}, {"T1", 2, "2", 0, 0, 0}};
+    reply_t r;
+    s_ingest(m, 3, &r);
+    s_counts(&r, 2, 1, 0, 0);
+    cr_assert_eq(s_log_size(), 2);
+    s_expect_log(2, "Delta::AMER::FXSpot", 1000000, "Vega::AMER::FXSpot", 3000000);
+    reply_destroy(&r);
+}
+
+Test(ingest, invalid_message_is_rejected_and_neighbours_applied)
+{
+    msg_t m[] = {{"T1", 1, "1", 0, 0, 0}, {"T2", 1, "abc", 0, 0, 0}, {"T3", 1, "3", 0, 0, 0}};
+    reply_t r;
+    s_ingest(m, 3, &r);
+    s_counts(&r, 2, 0, 0, 1);
+    cr_assert_eq(r.nerrors, 1);
+    cr_assert_eq(s_log_size(), 2);
+    reply_destroy(&r);
+}
+
+Test(ingest, undecodable_frame_is_one_rejection)
+{
+    reply_t r;
+    s_ingest_raw("\xc1\xc1", 2, &r);
+    s_counts(&r, 0, 0, 0, 1);
+    cr_assert_eq(s_log_size(), 0);
+    reply_destroy(&r);
+}
+
+Test(ingest, counts_add_up_to_messages_in_frame)
+{
+    msg_t a[] = {{"A", 2, "1", 0, 0, 0}, {"B", 1, "1", 0, 0, 0}};
+    reply_t r;
+    s_ingest(a, 2, &r);
+    reply_destroy(&r);
+    msg_t b[] = {{"A", 1, "1", 0, 0, 0},   {"A", 2, "5", 0, 0, 0}, {"B", 1, "1", 0, 0, 0},
+                 {"C", 1, "x", 0, 0, 0},   {"D", 1, "1", 0, "::", 0}, {"E", 7, "7", 0, 0, 0}};
+    s_ingest(b, 6, &r);
+    s_counts(&r, 1, 3, 1, 2);
+    cr_assert_eq(r.accepted + r.duplicates + r.rejected, 6);
+    reply_destroy(&r);
+}
+
+Test(ingest, rejected_message_is_dead_lettered_with_reason_and_source)
+{
+    msg_t m[] = {{"T1", 1, "1", 0, 0, 0}, {"BAD-2", 1, "abc", 0, 0, 0}};
+    reply_t r;
+    s_ingest(m, 2, &r);
+    s_counts(&r, 1, 0, 0, 1);
+    cr_assert_eq(s_entries(SDB_DLQ), 1);
+    s_expect_dlq(1, 1, "Value", "BAD-2");
+    reply_destroy(&r);
+}
+
+Test(ingest, undecodable_frame_is_dead_lettered_raw)
+{
+    reply_t r;
+    s_ingest_raw("\xc1garbage", 8, &r);
+    cr_assert_eq(s_entries(SDB_DLQ), 1);
+    s_expect_dlq(1, 0, "0xc1", "garbage");
+    reply_destroy(&r);
+}
+
+Test(ingest, accepted_and_duplicate_messages_are_not_dead_lettered)
+{
+    msg_t m[] = {{"T1", 1, "1", 0, 0, 0}, {"T1", 1, "1", 0, 0, 0}, {"T1", 0, "1", 0, 0, 0}};
+    reply_t r;
+    s_ingest(m, 3, &r);
+    s_counts(&r, 1, 2, 0, 0);
+    cr_assert_eq(s_entries(SDB_DLQ), 0);
+    reply_destroy(&r);
+}

@@ -1,0 +1,904 @@
+/* Unit tests for proto/risk.h, the public wire contract: frames and messages
+ * are built byte by byte with msgpack_packer, then checked through
+ * risk_frame_open + risk_msg_decode (accepted forms and every rejection class,
+ * with the reason naming the field) and the canonical state row codec. */
+#include "../../common/rperr.h"
+#include "../../proto/mp.h"
+#include "../../proto/risk.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef enum { V_NIL, V_INT, V_UINT, V_DBL, V_FLT, V_STR, V_BOOL, V_RAW, V_HIER } vkind_t;
+
+/* A value to pack: scalars, raw msgpack bytes, or a map of n key/value pairs
+ * (kv holds 2n values) for Hierarchy. */
+typedef struct val_t {
+    vkind_t kind;
+    int64_t i;
+    uint64_t u;
+    double d;
+    const char *s;
+    size_t n;
+    const struct val_t *kv;
+} val_t;
+
+#define S(x) ((val_t){.kind = V_STR, .s = (x), .n = sizeof(x) - 1})
+#define SN(p, len) ((val_t){.kind = V_STR, .s = (p), .n = (len)})
+#define I(x) ((val_t){.kind = V_INT, .i = (x)})
+#define U(x) ((val_t){.kind = V_UINT, .u = (x)})
+#define D(x) ((val_t){.kind = V_DBL, .d = (x)})
+#define F(x) ((val_t){.kind = V_FLT, .d = (x)})
+#define B(x) ((val_t){.kind = V_BOOL, .i = (x)})
+#define NIL ((val_t){.kind = V_NIL})
+#define RAW(x) ((val_t){.kind = V_RAW, .s = (x), .n = sizeof(x) - 1})
+#define H(...)                                                                                     \
+    ((val_t){.kind = V_HIER, .kv = (const val_t[]){__VA_ARGS__},                                   \
+             .n = sizeof((const val_t[]){__VA_ARGS__}) / sizeof(val_t) / 2})
+#define STD_HIER H(S("RiskType"), S("Delta"), S("Region"), S("AMER"), S("TradeDesk"), S("FXSpot"))
+
+typedef struct {
+    const char *name;
+    val_t val;
+    int omit;
+} field_t;
+
+static hier_levels_t g_levels;
+static msgpack_unpacked g_unp;
+static msgpack_sbuffer g_sb;
+static msgpack_packer g_pk;
+static char g_why[RISK_WHY_MAX];
+
+static void s_setup(void)
+{
+    char why[128];
+    cr_assert_eq(hier_levels_parse(HIER_DEFAULT, &g_levels, why, sizeof why), 0);
+    msgpack_unpacked_init(&g_unp);
+    msgpack_sbuffer_init(&g_sb);
+    msgpack_packer_init(&g_pk, &g_sb, msgpack_sbuffer_write);
+    g_why[0] = 0;
+}
+
+static void s_teardown(void)
+{
+    msgpack_unpacked_destroy(&g_unp);
+    msgpack_sbuffer_destroy(&g_sb);
+}
+
+TestSuite(risk, .init = s_setup, .fini = s_teardown);
+
+static void s_pack(msgpack_packer *pk, const val_t *v)
+{
+    switch (v->kind) {
+    case V_NIL: msgpack_pack_nil(pk); break;
+    case V_INT: msgpack_pack_int64(pk, v->i); break;
+    case V_UINT: msgpack_pack_uint64(pk, v->u); break;
+    case V_DBL: msgpack_pack_double(pk, v->d); break;
+    case V_FLT: msgpack_pack_float(pk, (float)v->d); break;
+    case V_BOOL: v->i ? msgpack_pack_true(pk) : msgpack_pack_false(pk); break;
+    case V_STR:
+        msgpack_pack_str(pk, v->n);
+        msgpack_pack_str_body(pk, v->s, v->n);
+        break;
+    case V_RAW: pk->callback(pk->data, v->s, v->n); break;
+    case V_HIER:
+        msgpack_pack_map(pk, (uint32_t)v->n);
+        for (size_t j = 0; j < 2 * v->n; j++) s_pack(pk, &v->kv[j]);
+        break;
+    }
+}
+
+static void s_key(msgpack_packer *pk, const char *k)
+{
+    msgpack_pack_str(pk, strlen(k));
+    msgpack_pack_str_body(pk, k, strlen(k));
+}
+
+/* Packs the standard message (TradeID "T-1", Version 3, Value "12.5", the
+ * three default levels, no Timestamp) with field `name` replaced by *v,
+ * omitted when v is NULL, or added when it is not a standard field. */
+static void s_pack_msg(msgpack_packer *pk, const char *name, const val_t *v)
+{
+    field_t f[8] = {
+        {"TradeID", S("T-1"), 0},
+        {"Version", I(3), 0},
+        {"Value", S("12.5"), 0},
+        {"Hierarchy", STD_HIER, 0},
+    };
+    int nf = 4, found = 0;
+    for (int i = 0; i < nf && name; i++)
+        if (strcmp(f[i].name, name) == 0) {
+            found = 1;
+            if (v) f[i].val = *v;
+            else f[i].omit = 1;
+        }
+    if (name && !found && v) f[nf++] = (field_t){name, *v, 0};
+    int live = 0;
+    for (int i = 0; i < nf; i++) live += !f[i].omit;
+    msgpack_pack_map(pk, (uint32_t)live);
+    for (int i = 0; i < nf; i++)
+        if (!f[i].omit) {
+            s_key(pk, f[i].name);
+            s_pack(pk, &f[i].val);
+        }
+}
+
+/* Opens g_sb as a frame with max_batch 100, expecting exactly one message. */
+static int s_decode(risk_msg_t *m)
+{
+    const msgpack_object *msgs = NULL;
+    size_t n = 0;
+    msgpack_unpacked_destroy(&g_unp); /* drop the zone of any earlier decode */
+    int rc = risk_frame_open(g_sb.data, g_sb.size, 100, &g_unp, &msgs, &n, g_why, sizeof g_why);
+    cr_assert_eq(rc, 0, "frame rejected: rc=%d %s: %s", rc, rp_strerror(rc), g_why);
+    cr_assert_eq(n, 1);
+    g_why[0] = 0;
+    return risk_msg_decode(&msgs[0], &g_levels, m, g_why, sizeof g_why);
+}
+
+static void s_ok(const char *name, const val_t *v, risk_msg_t *m)
+{
+    s_pack_msg(&g_pk, name, v);
+    int rc = s_decode(m);
+    cr_assert_eq(rc, 0, "%s: rc=%d %s: %s", name ? name : "standard", rc, rp_strerror(rc), g_why);
+}
+
+static void s_reject(const char *name, const val_t *v, const char *needle)
+{
+    risk_msg_t m;
+    s_pack_msg(&g_pk, name, v);
+    int rc = s_decode(&m);
+    cr_assert_eq(rc, RP_EINVAL, "%s: accepted (rc=%d)", name, rc);
+    cr_assert(strstr(g_why, needle), "%s: reason '%s' does not mention '%s'", name, g_why, needle);
+}
+
+/* Frame-level rejection of raw bytes. */
+static void s_frame_reject(const char *buf, size_t len, uint32_t max_batch, const char *needle)
+{
+    const msgpack_object *msgs = NULL;
+    size_t n = 0;
+    msgpack_unpacked u;
+    char why[RISK_WHY_MAX] = "";
+    int rc = risk_frame_open(buf, len, max_batch, &u, &msgs, &n, why, sizeof why);
+    msgpack_unpacked_destroy(&u);
+    cr_assert_eq(rc, RP_EPROTO, "frame accepted (rc=%d)", rc);
+    if (needle) cr_assert(strstr(why, needle), "reason '%s' does not mention '%s'", why, needle);
+}
+
+static int s_msgeq(const risk_msg_t *m, const char *s)
+{
+    return m->trade_id_len == strlen(s) && memcmp(m->trade_id, s, m->trade_id_len) == 0;
+}
+
+static void s_row(const risk_msg_t *m, msgpack_sbuffer *row)
+{
+    msgpack_sbuffer_init(row);
+    int rc = risk_row_encode(m, row);
+    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+}
+
+/* Decodes the message packed into a fresh buffer by pack(), returning its row. */
+static void s_row_of(const char *name, const val_t *v, msgpack_sbuffer *row)
+{
+    msgpack_sbuffer_clear(&g_sb);
+    msgpack_unpacked_destroy(&g_unp);
+    msgpack_unpacked_init(&g_unp);
+    risk_msg_t m;
+    s_ok(name, v, &m);
+    s_row(&m, row);
+}
+
+Test(risk, valid_message_is_decoded)
+{
+    risk_msg_t m;
+    s_ok(NULL, NULL, &m);
+    cr_assert(s_msgeq(&m, "T-1"));
+    cr_assert_eq(m.version, 3);
+    cr_assert_eq(m.value, 12500000);
+    cr_assert_null(m.timestamp);
+    cr_assert_eq(m.level_len[0], 5);
+    cr_assert_eq(memcmp(m.level[0], "Delta", 5), 0);
+    cr_assert_eq(memcmp(m.level[1], "AMER", 4), 0);
+    cr_assert_eq(memcmp(m.level[2], "FXSpot", 6), 0);
+}
+
+Test(risk, path_joins_configured_levels_in_order)
+{
+    risk_msg_t m;
+    val_t h = H(S("TradeDesk"), S("FXSpot"), S("Region"), S("AMER"), S("RiskType"), S("Delta"));
+    s_ok("Hierarchy", &h, &m);
+    char buf[HIER_PATH_MAX];
+    size_t n = risk_msg_path(&m, &g_levels, buf);
+    cr_assert_eq(n, 19);
+    cr_assert_eq(memcmp(buf, "Delta::AMER::FXSpot", 19), 0, "'%.*s'", (int)n, buf);
+}
+
+Test(risk, wrapper_object_is_unwrapped)
+{
+    msgpack_pack_map(&g_pk, 1);
+    s_key(&g_pk, "RiskMessage");
+    s_pack_msg(&g_pk, NULL, NULL);
+    risk_msg_t m;
+    int rc = s_decode(&m);
+    cr_assert_eq(rc, 0, "rc=%d: %s", rc, g_why);
+    cr_assert(s_msgeq(&m, "T-1"));
+    cr_assert_eq(m.value, 12500000);
+}
+
+Test(risk, wrapper_with_non_map_payload_is_rejected)
+{
+    msgpack_pack_map(&g_pk, 1);
+    s_key(&g_pk, "RiskMessage");
+    msgpack_pack_int(&g_pk, 5);
+    risk_msg_t m;
+    cr_assert_eq(s_decode(&m), RP_EINVAL);
+    cr_assert(strstr(g_why, "map"), "why='%s'", g_why);
+}
+
+Test(risk, array_batch_of_plain_and_wrapped_messages)
+{
+    msgpack_pack_array(&g_pk, 3);
+    s_pack_msg(&g_pk, "TradeID", &S("A"));
+    msgpack_pack_map(&g_pk, 1);
+    s_key(&g_pk, "RiskMessage");
+    s_pack_msg(&g_pk, "TradeID", &S("B"));
+    s_pack_msg(&g_pk, "TradeID", &S("C"));
+    const msgpack_object *msgs;
+    size_t n = 0;
+    int rc = risk_frame_open(g_sb.data, g_sb.size, 3, &g_unp, &msgs, &n, g_why, sizeof g_why);
+    cr_assert_eq(rc, 0, "rc=%d %s", rc, g_why);
+    cr_assert_eq(n, 3);
+    const char *ids[] = {"A", "B", "C"};
+    for (size_t i = 0; i < 3; i++) {
+        risk_msg_t m;
+        rc = risk_msg_decode(&msgs[i], &g_levels, &m, g_why, sizeof g_why);
+        cr_assert_eq(rc, 0, "message %zu: %s", i, g_why);
+        cr_assert(s_msgeq(&m, ids[i]), "message %zu has id '%.*s'", i, (int)m.trade_id_len,
+                  m.trade_id);
+    }
+}
+
+Test(risk, bad_message_in_batch_does_not_affect_neighbours)
+{
+    msgpack_pack_array(&g_pk, 3);
+    s_pack_msg(&g_pk, NULL, NULL);
+    s_pack_msg(&g_pk, "Value", &S("abc"));
+    s_pack_msg(&g_pk, NULL, NULL);
+    const msgpack_object *msgs;
+    size_t n = 0;
+    int rc = risk_frame_open(g_sb.data, g_sb.size, 10, &g_unp, &msgs, &n, g_why, sizeof g_why);
+    cr_assert_eq(rc, 0, "rc=%d %s", rc, g_why);
+    risk_msg_t m;
+    cr_assert_eq(risk_msg_decode(&msgs[0], &g_levels, &m, g_why, sizeof g_why), 0);
+    cr_assert_eq(risk_msg_decode(&msgs[1], &g_levels, &m, g_why, sizeof g_why), RP_EINVAL);
+    cr_assert_eq(risk_msg_decode(&msgs[2], &g_levels, &m, g_why, sizeof g_why), 0);
+}
+
+Test(risk, value_as_integer)
+{
+    risk_msg_t m;
+    s_ok("Value", &I(7), &m);
+    cr_assert_eq(m.value, 7000000);
+}
+
+Test(risk, value_as_negative_integer)
+{
+    risk_msg_t m;
+    s_ok("Value", &I(-3), &m);
+    cr_assert_eq(m.value, -3000000);
+}
+
+Test(risk, value_as_float64)
+{
+    risk_msg_t m;
+    s_ok("Value", &D(34624.51), &m);
+    cr_assert_eq(m.value, 34624510000LL, "got %lld", (long long)m.value);
+}
+
+Test(risk, value_as_float32)
+{
+    risk_msg_t m;
+    s_ok("Value", &F(1.5), &m);
+    cr_assert_eq(m.value, 1500000);
+}
+
+Test(risk, value_as_decimal_string)
+{
+    risk_msg_t m;
+    s_ok("Value", &S("-2.5000005"), &m);
+    cr_assert_eq(m.value, -2500001);
+}
+
+Test(risk, value_at_bound_accepted)
+{
+    risk_msg_t m;
+    s_ok("Value", &I(1000000000000LL), &m);
+    cr_assert_eq(m.value, MONEY_MAX);
+}
+
+Test(risk, timestamp_absent_is_null)
+{
+    risk_msg_t m;
+    s_ok(NULL, NULL, &m);
+    cr_assert_null(m.timestamp);
+}
+
+Test(risk, timestamp_as_integer)
+{
+    risk_msg_t m;
+    s_ok("Timestamp", &I(1700000000), &m);
+    cr_assert_not_null(m.timestamp);
+    cr_assert_eq(m.timestamp->type, MSGPACK_OBJECT_POSITIVE_INTEGER);
+    cr_assert_eq(m.timestamp->via.u64, 1700000000);
+}
+
+Test(risk, timestamp_as_float)
+{
+    risk_msg_t m;
+    s_ok("Timestamp", &D(1700000000.25), &m);
+    cr_assert_not_null(m.timestamp);
+    cr_assert_eq(m.timestamp->type, MSGPACK_OBJECT_FLOAT64);
+    cr_assert_eq(m.timestamp->via.f64, 1700000000.25);
+}
+
+Test(risk, timestamp_nil_is_null)
+{
+    risk_msg_t m;
+    s_ok("Timestamp", &NIL, &m);
+    cr_assert_null(m.timestamp);
+}
+
+Test(risk, timestamp_string_rejected)
+{
+    s_reject("Timestamp", &S("2024-01-01"), "Timestamp");
+}
+
+Test(risk, timestamp_nan_rejected)
+{
+    s_reject("Timestamp", &D(NAN), "Timestamp");
+}
+
+Test(risk, frame_of_random_bytes_is_rejected)
+{
+    s_frame_reject("\xc1", 1, 100, "0xc1");
+    s_frame_reject("hello world", 11, 100, NULL);
+    s_frame_reject("\x85\xc1\x00\x00\x00\x00\x00\x00\x00\x00\x00", 11, 100, NULL);
+}
+
+Test(risk, fuzzed_frames_never_yield_a_valid_message)
+{
+    uint64_t x = 88172645463325252ULL;
+    for (int iter = 0; iter < 20000; iter++) {
+        unsigned char buf[64];
+        size_t len = 1 + iter % 63;
+        for (size_t i = 0; i < len; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            buf[i] = (unsigned char)x;
+        }
+        msgpack_unpacked u;
+        const msgpack_object *msgs = NULL;
+        size_t n = 0;
+        char why[RISK_WHY_MAX];
+        int rc = risk_frame_open((const char *)buf, len, 100, &u, &msgs, &n, why, sizeof why);
+        if (rc == 0) {
+            for (size_t i = 0; i < n; i++) {
+                risk_msg_t m;
+                cr_assert_eq(risk_msg_decode(&msgs[i], &g_levels, &m, why, sizeof why), RP_EINVAL);
+            }
+        } else {
+            cr_assert_eq(rc, RP_EPROTO);
+        }
+        msgpack_unpacked_destroy(&u);
+    }
+}
+
+Test(risk, truncated_frame_is_rejected)
+{
+    s_pack_msg(&g_pk, NULL, NULL);
+    for (size_t cut = 0; cut < g_sb.size; cut++) s_frame_reject(g_sb.data, cut, 100, NULL);
+    s_frame_reject(g_sb.data, g_sb.size - 1, 100, "truncated");
+}
+
+Test(risk, top_level_string_is_rejected)
+{
+    s_frame_reject("\xa3" "abc", 4, 100, "frame must be");
+}
+
+Test(risk, top_level_int_is_rejected)
+{
+    s_frame_reject("\x2a", 1, 100, "frame must be");
+}
+
+Test(risk, empty_array_is_rejected)
+{
+    s_frame_reject("\x90", 1, 100, "empty");
+}
+
+Test(risk, batch_over_max_batch_is_rejected)
+{
+    msgpack_pack_array(&g_pk, 3);
+    for (int i = 0; i < 3; i++) s_pack_msg(&g_pk, NULL, NULL);
+    s_frame_reject(g_sb.data, g_sb.size, 2, "limit");
+}
+
+Test(risk, batch_far_over_max_batch_is_rejected)
+{
+    msgpack_pack_array(&g_pk, 40);
+    for (int i = 0; i < 40; i++) s_pack_msg(&g_pk, NULL, NULL);
+    s_frame_reject(g_sb.data, g_sb.size, 10, "limit");
+}
+
+Test(risk, deep_nesting_is_rejected_at_frame_level)
+{
+    char buf[101];
+    memset(buf, 0x91, 100);
+    buf[100] = (char)0xc0;
+    s_frame_reject(buf, sizeof buf, 100, "nested");
+}
+
+Test(risk, huge_declared_array_is_rejected_before_unpacking)
+{
+    /* "items declared"/"exceeds" come from the pre-scan, so msgpack-c never
+     * saw (or allocated for) the 2^32-1 element header. */
+    s_frame_reject("\xdd\xff\xff\xff\xff\x80", 6, 100, "exceeds");
+    s_frame_reject("\xdd\xff\xff\xff\xff\x80", 6, UINT32_MAX, "items declared");
+    s_frame_reject("\xdf\xff\xff\xff\xff\x80\x80", 7, UINT32_MAX, "items declared");
+}
+
+Test(risk, missing_trade_id_is_rejected)
+{
+    s_reject("TradeID", NULL, "TradeID");
+}
+
+Test(risk, missing_version_is_rejected)
+{
+    s_reject("Version", NULL, "Version");
+}
+
+Test(risk, missing_value_is_rejected)
+{
+    s_reject("Value", NULL, "Value");
+}
+
+Test(risk, missing_hierarchy_is_rejected)
+{
+    s_reject("Hierarchy", NULL, "Hierarchy");
+}
+
+Test(risk, unknown_top_level_field_is_rejected)
+{
+    s_reject("Book", &S("x"), "Book");
+}
+
+Test(risk, duplicated_field_is_rejected)
+{
+    msgpack_pack_map(&g_pk, 5);
+    s_key(&g_pk, "TradeID");
+    s_pack(&g_pk, &S("T-1"));
+    s_key(&g_pk, "Version");
+    s_pack(&g_pk, &I(1));
+    s_key(&g_pk, "Value");
+    s_pack(&g_pk, &I(1));
+    s_key(&g_pk, "Version");
+    s_pack(&g_pk, &I(2));
+    s_key(&g_pk, "Hierarchy");
+    s_pack(&g_pk, &STD_HIER);
+    risk_msg_t m;
+    cr_assert_eq(s_decode(&m), RP_EINVAL);
+    cr_assert(strstr(g_why, "Version"), "why='%s'", g_why);
+    cr_assert(strstr(g_why, "twice"), "why='%s'", g_why);
+}
+
+Test(risk, non_string_top_level_key_is_rejected)
+{
+    msgpack_pack_map(&g_pk, 1);
+    msgpack_pack_int(&g_pk, 1);
+    msgpack_pack_int(&g_pk, 1);
+    risk_msg_t m;
+    cr_assert_eq(s_decode(&m), RP_EINVAL);
+}
+
+Test(risk, empty_trade_id_is_rejected)
+{
+    s_reject("TradeID", &S(""), "TradeID");
+}
+
+Test(risk, trade_id_of_128_bytes_accepted)
+{
+    char id[128];
+    memset(id, 'x', sizeof id);
+    risk_msg_t m;
+    s_ok("TradeID", &SN(id, 128), &m);
+    cr_assert_eq(m.trade_id_len, 128);
+}
+
+Test(risk, trade_id_of_129_bytes_rejected)
+{
+    char id[129];
+    memset(id, 'x', sizeof id);
+    s_reject("TradeID", &SN(id, 129), "TradeID");
+}
+
+Test(risk, non_utf8_trade_id_rejected)
+{
+    s_reject("TradeID", &S("T\xff"), "TradeID");
+    msgpack_sbuffer_clear(&g_sb);
+    s_reject("TradeID", &S("T\xed\xa0\x80"), "TradeID");
+}
+
+Test(risk, trade_id_with_control_character_rejected)
+{
+    s_reject("TradeID", &S("T\x01"), "TradeID");
+    msgpack_sbuffer_clear(&g_sb);
+    s_reject("TradeID", &S("T\x7f"), "TradeID");
+}
+
+Test(risk, trade_id_not_a_string_rejected)
+{
+    s_reject("TradeID", &I(5), "TradeID");
+}
+
+Test(risk, version_zero_and_int64_max_accepted)
+{
+    risk_msg_t m;
+    s_ok("Version", &I(0), &m);
+    cr_assert_eq(m.version, 0);
+    msgpack_sbuffer_clear(&g_sb);
+    s_ok("Version", &U((uint64_t)INT64_MAX), &m);
+    cr_assert_eq(m.version, INT64_MAX);
+}
+
+Test(risk, version_negative_rejected)
+{
+    s_reject("Version", &I(-1), "Version");
+}
+
+Test(risk, version_above_int64_max_rejected)
+{
+    s_reject("Version", &U((uint64_t)INT64_MAX + 1), "Version");
+}
+
+Test(risk, version_float_rejected)
+{
+    s_reject("Version", &D(1.0), "Version");
+}
+
+Test(risk, version_string_rejected)
+{
+    s_reject("Version", &S("1"), "Version");
+}
+
+Test(risk, value_nan_rejected)
+{
+    s_reject("Value", &D(NAN), "Value");
+}
+
+Test(risk, value_infinity_rejected)
+{
+    s_reject("Value", &D(INFINITY), "Value");
+}
+
+Test(risk, value_1e13_rejected)
+{
+    s_reject("Value", &D(1e13), "Value");
+}
+
+Test(risk, value_integer_above_1e12_rejected)
+{
+    s_reject("Value", &I(1000000000001LL), "Value");
+    msgpack_sbuffer_clear(&g_sb);
+    s_reject("Value", &U(UINT64_MAX), "Value");
+}
+
+Test(risk, value_string_out_of_range_rejected)
+{
+    s_reject("Value", &S("1000000000000.0000005"), "Value");
+}
+
+Test(risk, value_non_numeric_string_rejected)
+{
+    s_reject("Value", &S("abc"), "Value");
+}
+
+Test(risk, value_bool_rejected)
+{
+    s_reject("Value", &B(1), "Value");
+}
+
+Test(risk, value_nil_rejected)
+{
+    s_reject("Value", &NIL, "Value");
+}
+
+Test(risk, value_string_too_long_rejected)
+{
+    char s[MONEY_STR_MAX + 1];
+    memset(s, '0', sizeof s);
+    s[sizeof s - 1] = '1';
+    s_reject("Value", &SN(s, sizeof s), "Value");
+}
+
+Test(risk, hierarchy_not_a_map_rejected)
+{
+    s_reject("Hierarchy", &S("Delta::AMER::FXSpot"), "Hierarchy");
+}
+
+Test(risk, hierarchy_missing_level_rejected)
+{
+    val_t h = H(S("RiskType"), S("Delta"), S("TradeDesk"), S("FXSpot"));
+    s_reject("Hierarchy", &h, "Region");
+}
+
+Test(risk, level_value_with_double_colon_rejected)
+{
+    val_t h = H(S("RiskType"), S("Delta"), S("Region"), S("AM::ER"), S("TradeDesk"), S("FXSpot"));
+    s_reject("Hierarchy", &h, "Region");
+}
+
+Test(risk, level_value_with_control_byte_rejected)
+{
+    val_t h = H(S("RiskType"), S("Delta"), S("Region"), S("AM\x02R"), S("TradeDesk"), S("FXSpot"));
+    s_reject("Hierarchy", &h, "Region");
+}
+
+Test(risk, level_value_of_65_bytes_rejected)
+{
+    char s[65];
+    memset(s, 'r', sizeof s);
+    val_t h = H(S("RiskType"), S("Delta"), S("Region"), SN(s, 65), S("TradeDesk"), S("FXSpot"));
+    s_reject("Hierarchy", &h, "Region");
+}
+
+Test(risk, level_value_of_64_bytes_accepted)
+{
+    char s[64];
+    memset(s, 'r', sizeof s);
+    val_t h = H(S("RiskType"), S("Delta"), S("Region"), SN(s, 64), S("TradeDesk"), S("FXSpot"));
+    risk_msg_t m;
+    s_ok("Hierarchy", &h, &m);
+    cr_assert_eq(m.level_len[1], 64);
+}
+
+Test(risk, level_value_not_a_string_rejected)
+{
+    val_t h = H(S("RiskType"), S("Delta"), S("Region"), I(5), S("TradeDesk"), S("FXSpot"));
+    s_reject("Hierarchy", &h, "Region");
+}
+
+Test(risk, extra_hierarchy_keys_are_kept)
+{
+    val_t h = H(S("RiskType"), S("Delta"), S("Book"), S("B-7"), S("Region"), S("AMER"),
+                S("TradeDesk"), S("FXSpot"));
+    risk_msg_t m;
+    s_ok("Hierarchy", &h, &m);
+    cr_assert_eq(m.hierarchy->type, MSGPACK_OBJECT_MAP);
+    cr_assert_eq(m.hierarchy->via.map.size, 4);
+    const msgpack_object *b = mp_map_get(m.hierarchy, "Book");
+    cr_assert_not_null(b);
+    cr_assert(mp_str_eq(b, "B-7"));
+}
+
+Test(risk, extra_hierarchy_key_with_non_string_value_rejected)
+{
+    val_t h = H(S("RiskType"), S("Delta"), S("Book"), I(7), S("Region"), S("AMER"),
+                S("TradeDesk"), S("FXSpot"));
+    s_reject("Hierarchy", &h, "Book");
+}
+
+Test(risk, extra_hierarchy_key_with_control_character_rejected)
+{
+    val_t h = H(S("RiskType"), S("Delta"), S("Book"), S("B\n7"), S("Region"), S("AMER"),
+                S("TradeDesk"), S("FXSpot"));
+    s_reject("Hierarchy", &h, "Book");
+}
+
+Test(risk, hierarchy_key_not_a_string_rejected)
+{
+    val_t h = H(S("RiskType"), S("Delta"), I(1), S("x"), S("Region"), S("AMER"), S("TradeDesk"),
+                S("FXSpot"));
+    s_reject("Hierarchy", &h, "Hierarchy");
+}
+
+Test(risk, duplicated_hierarchy_key_rejected)
+{
+    val_t h = H(S("RiskType"), S("Delta"), S("Region"), S("AMER"), S("TradeDesk"), S("FXSpot"),
+                S("Region"), S("EMEA"));
+    s_reject("Hierarchy", &h, "Region");
+    cr_assert(strstr(g_why, "twice"), "why='%s'", g_why);
+}
+
+/* Standard levels plus extra keys "k00".."kNN" up to total keys. */
+static void s_pack_wide_hierarchy(int total)
+{
+    static char names[RISK_HIER_KEYS_MAX + 8][8];
+    val_t kv[2 * (RISK_HIER_KEYS_MAX + 8)];
+    const val_t std[6] = {S("RiskType"), S("Delta"), S("Region"), S("AMER"), S("TradeDesk"),
+                          S("FXSpot")};
+    memcpy(kv, std, sizeof std);
+    for (int i = 3; i < total; i++) {
+        snprintf(names[i], sizeof names[i], "k%02d", i);
+        kv[2 * i] = SN(names[i], strlen(names[i]));
+        kv[2 * i + 1] = S("v");
+    }
+    val_t h = {.kind = V_HIER, .kv = kv, .n = (size_t)total};
+    s_pack_msg(&g_pk, "Hierarchy", &h);
+}
+
+Test(risk, hierarchy_with_32_keys_accepted)
+{
+    s_pack_wide_hierarchy(RISK_HIER_KEYS_MAX);
+    risk_msg_t m;
+    int rc = s_decode(&m);
+    cr_assert_eq(rc, 0, "rc=%d %s", rc, g_why);
+    cr_assert_eq(m.hierarchy->via.map.size, RISK_HIER_KEYS_MAX);
+}
+
+Test(risk, hierarchy_with_33_keys_rejected)
+{
+    s_pack_wide_hierarchy(RISK_HIER_KEYS_MAX + 1);
+    risk_msg_t m;
+    cr_assert_eq(s_decode(&m), RP_EINVAL);
+    cr_assert(strstr(g_why, "Hierarchy"), "why='%s'", g_why);
+}
+
+Test(risk, unknown_field_reason_quotes_unprintable_bytes)
+{
+    s_reject("X\x01Y", &I(1), "X\\x01Y");
+}
+
+Test(risk, row_round_trip_keeps_version_value_and_path)
+{
+    risk_msg_t m;
+    s_ok("Value", &S("-0.000001"), &m);
+    msgpack_sbuffer row;
+    s_row(&m, &row);
+    risk_row_t r;
+    int rc = risk_row_decode(row.data, row.size, &g_levels, &r);
+    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    cr_assert_eq(r.version, 3);
+    cr_assert_eq(r.value, -1);
+    cr_assert_eq(r.path_len, 19);
+    cr_assert_eq(memcmp(r.path, "Delta::AMER::FXSpot", 19), 0);
+    msgpack_sbuffer_destroy(&row);
+}
+
+Test(risk, row_stores_value_as_exact_six_digit_string)
+{
+    risk_msg_t m;
+    s_ok("Value", &D(34624.51), &m);
+    msgpack_sbuffer row;
+    s_row(&m, &row);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    cr_assert_eq(msgpack_unpack_next(&u, row.data, row.size, &off), MSGPACK_UNPACK_SUCCESS);
+    const msgpack_object *v = mp_map_get(&u.data, "Value");
+    cr_assert_not_null(v);
+    cr_assert(mp_str_eq(v, "34624.510000"), "Value is '%.*s'", (int)v->via.str.size,
+              v->via.str.ptr);
+    const msgpack_object *t = mp_map_get(&u.data, "Timestamp");
+    cr_assert_not_null(t);
+    cr_assert_eq(t->type, MSGPACK_OBJECT_NIL);
+    const msgpack_object *id = mp_map_get(&u.data, "TradeID");
+    cr_assert(id && mp_str_eq(id, "T-1"));
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&row);
+}
+
+Test(risk, row_keeps_timestamp_as_received)
+{
+    risk_msg_t m;
+    s_ok("Timestamp", &I(-5), &m);
+    msgpack_sbuffer row;
+    s_row(&m, &row);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    cr_assert_eq(msgpack_unpack_next(&u, row.data, row.size, &off), MSGPACK_UNPACK_SUCCESS);
+    const msgpack_object *t = mp_map_get(&u.data, "Timestamp");
+    cr_assert_not_null(t);
+    cr_assert_eq(t->type, MSGPACK_OBJECT_NEGATIVE_INTEGER);
+    cr_assert_eq(t->via.i64, -5);
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&row);
+}
+
+Test(risk, row_sorts_hierarchy_keys_bytewise)
+{
+    val_t h = H(S("b"), S("1"), S("TradeDesk"), S("FXSpot"), S("aa"), S("2"), S("RiskType"),
+                S("Delta"), S("B"), S("3"), S("a"), S("4"), S("Region"), S("AMER"));
+    risk_msg_t m;
+    s_ok("Hierarchy", &h, &m);
+    msgpack_sbuffer row;
+    s_row(&m, &row);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    cr_assert_eq(msgpack_unpack_next(&u, row.data, row.size, &off), MSGPACK_UNPACK_SUCCESS);
+    const msgpack_object *hv = mp_map_get(&u.data, "Hierarchy");
+    cr_assert_not_null(hv);
+    const char *want[] = {"B", "Region", "RiskType", "TradeDesk", "a", "aa", "b"};
+    cr_assert_eq(hv->via.map.size, 7);
+    for (int i = 0; i < 7; i++)
+        cr_assert(mp_str_eq(&hv->via.map.ptr[i].key, want[i]), "key %d is '%.*s', want %s", i,
+                  (int)hv->via.map.ptr[i].key.via.str.size, hv->via.map.ptr[i].key.via.str.ptr,
+                  want[i]);
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&row);
+}
+
+Test(risk, row_is_canonical_across_key_order_and_value_form)
+{
+    msgpack_sbuffer a, b, c;
+    s_row_of(NULL, NULL, &a);
+    val_t h = H(S("TradeDesk"), S("FXSpot"), S("RiskType"), S("Delta"), S("Region"), S("AMER"));
+    s_row_of("Hierarchy", &h, &b);
+    s_row_of("Value", &D(12.5), &c);
+    cr_assert_eq(a.size, b.size);
+    cr_assert_eq(memcmp(a.data, b.data, a.size), 0, "hierarchy order changed the row");
+    cr_assert_eq(a.size, c.size);
+    cr_assert_eq(memcmp(a.data, c.data, a.size), 0, "Value 12.5 vs \"12.5\" changed the row");
+    msgpack_sbuffer_destroy(&a);
+    msgpack_sbuffer_destroy(&b);
+    msgpack_sbuffer_destroy(&c);
+}
+
+Test(risk, row_is_canonical_across_top_level_field_order)
+{
+    msgpack_sbuffer a, b;
+    s_row_of(NULL, NULL, &a);
+    msgpack_sbuffer_clear(&g_sb);
+    msgpack_unpacked_destroy(&g_unp);
+    msgpack_unpacked_init(&g_unp);
+    msgpack_pack_map(&g_pk, 4);
+    s_key(&g_pk, "Hierarchy");
+    s_pack(&g_pk, &STD_HIER);
+    s_key(&g_pk, "Value");
+    s_pack(&g_pk, &S("12.500"));
+    s_key(&g_pk, "Version");
+    s_pack(&g_pk, &I(3));
+    s_key(&g_pk, "TradeID");
+    s_pack(&g_pk, &S("T-1"));
+    risk_msg_t m;
+    int rc = s_decode(&m);
+    cr_assert_eq(rc, 0, "%s", g_why);
+    s_row(&m, &b);
+    cr_assert_eq(a.size, b.size);
+    cr_assert_eq(memcmp(a.data, b.data, a.size), 0);
+    msgpack_sbuffer_destroy(&a);
+    msgpack_sbuffer_destroy(&b);
+}
+
+Test(risk, row_differs_when_value_differs)
+{
+    msgpack_sbuffer a, b;
+    s_row_of(NULL, NULL, &a);
+    s_row_of("Value", &S("12.500001"), &b);
+    cr_assert(a.size != b.size || memcmp(a.data, b.data, a.size) != 0);
+    msgpack_sbuffer_destroy(&a);
+    msgpack_sbuffer_destroy(&b);
+}
+
+Test(risk, row_decode_rejects_garbage)
+{
+    risk_row_t r;
+    cr_assert_eq(risk_row_decode("\xc1", 1, &g_levels, &r), RP_EPROTO);
+    cr_assert_eq(risk_row_decode("\x80", 1, &g_levels, &r), RP_EPROTO);
+    cr_assert_eq(risk_row_decode("", 0, &g_levels, &r), RP_EPROTO);
+}
+
+Test(risk, row_decode_rejects_row_missing_a_configured_level)
+{
+    risk_msg_t m;
+    s_ok(NULL, NULL, &m);
+    msgpack_sbuffer row;
+    s_row(&m, &row);
+    hier_levels_t other;
+    char why[128];
+    cr_assert_eq(hier_levels_parse("RiskType,Book", &other, why, sizeof why), 0);
+    risk_row_t r;
+    cr_assert_eq(risk_row_decode(row.data, row.size, &other, &r), RP_EPROTO);
+    msgpack_sbuffer_destroy(&row);
+}

@@ -1,0 +1,279 @@
+/* Unit tests for common/store.h on a real LMDB environment in a mkdtemp
+ * directory: open/create, meta values, big-endian key order, map growth up to
+ * the cap, and clean failure of a read-only open of a missing directory. */
+#include "../../common/rperr.h"
+#include "../../common/store.h"
+
+#include <criterion/criterion.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static char g_dir[256];
+static store_t *g_st;
+static const char *const g_dbs[] = {"one", "meta", NULL};
+
+static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void s_setup(void)
+{
+    snprintf(g_dir, sizeof g_dir, "/tmp/rp-store-XXXXXX");
+    cr_assert_not_null(mkdtemp(g_dir));
+    g_st = NULL;
+}
+
+static void s_teardown(void)
+{
+    store_destroy(&g_st);
+    nftw(g_dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(store, .init = s_setup, .fini = s_teardown);
+
+static void s_open(size_t mapsize)
+{
+    int err = 0;
+    g_st = store_open(g_dir, g_dbs, mapsize, 0, &err);
+    cr_assert_not_null(g_st, "store_open: %d %s", err, rp_strerror(err));
+}
+
+static size_t s_mapsize(void)
+{
+    MDB_envinfo info;
+    cr_assert_eq(mdb_env_info(store_env(g_st), &info), 0);
+    return info.me_mapsize;
+}
+
+Test(store, open_creates_environment_files)
+{
+    s_open(1 << 20);
+    char p[300];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/data.mdb", g_dir);
+    cr_assert_eq(stat(p, &st), 0, "%s missing", p);
+}
+
+Test(store, open_creates_missing_nested_directories)
+{
+    char sub[300];
+    snprintf(sub, sizeof sub, "%s/a/b/c", g_dir);
+    int err = 0;
+    g_st = store_open(sub, g_dbs, 1 << 20, 0, &err);
+    cr_assert_not_null(g_st, "store_open: %d %s", err, rp_strerror(err));
+    struct stat st;
+    cr_assert_eq(stat(sub, &st), 0);
+    cr_assert(S_ISDIR(st.st_mode));
+}
+
+Test(store, readonly_open_of_missing_dir_fails_cleanly)
+{
+    char sub[300];
+    snprintf(sub, sizeof sub, "%s/absent", g_dir);
+    int err = 0;
+    store_t *s = store_open(sub, g_dbs, 0, 1, &err);
+    cr_assert_null(s);
+    cr_assert_eq(err, RP_ENOTFOUND, "err=%d %s", err, rp_strerror(err));
+    struct stat st;
+    cr_assert_neq(stat(sub, &st), 0, "read-only open created the directory");
+}
+
+Test(store, readonly_open_of_missing_database_fails)
+{
+    s_open(1 << 20);
+    store_destroy(&g_st);
+    const char *const other[] = {"one", "nope", NULL};
+    int err = 0;
+    store_t *s = store_open(g_dir, other, 0, 1, &err);
+    cr_assert_null(s);
+    cr_assert_eq(err, RP_ENOTFOUND, "err=%d %s", err, rp_strerror(err));
+}
+
+Test(store, meta_put_then_get)
+{
+    s_open(1 << 20);
+    MDB_txn *txn;
+    int rc = store_begin(g_st, 0, &txn);
+    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    cr_assert_eq(store_meta_put(txn, store_dbi(g_st, 1), "next_seq", 0x0102030405060708ULL), 0);
+    rc = store_commit(&txn);
+    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    cr_assert_null(txn);
+    cr_assert_eq(store_begin(g_st, 1, &txn), 0);
+    uint64_t v = 0;
+    rc = store_meta_get(txn, store_dbi(g_st, 1), "next_seq", &v);
+    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    cr_assert_eq(v, 0x0102030405060708ULL);
+    store_abort(&txn);
+    cr_assert_null(txn);
+}
+
+Test(store, meta_get_missing_key_is_not_found)
+{
+    s_open(1 << 20);
+    MDB_txn *txn;
+    cr_assert_eq(store_begin(g_st, 1, &txn), 0);
+    uint64_t v = 7;
+    cr_assert_eq(store_meta_get(txn, store_dbi(g_st, 1), "absent", &v), RP_ENOTFOUND);
+    cr_assert_eq(v, 7);
+    store_abort(&txn);
+}
+
+Test(store, meta_get_of_wrong_size_value_is_db_error)
+{
+    s_open(1 << 20);
+    MDB_txn *txn;
+    cr_assert_eq(store_begin(g_st, 0, &txn), 0);
+    MDB_val k = {3, "bad"}, v = {3, "xyz"};
+    cr_assert_eq(mdb_put(txn, store_dbi(g_st, 1), &k, &v, 0), 0);
+    uint64_t x;
+    cr_assert_eq(store_meta_get(txn, store_dbi(g_st, 1), "bad", &x), RP_EDB);
+    store_abort(&txn);
+}
+
+Test(store, meta_survives_reopen)
+{
+    s_open(1 << 20);
+    MDB_txn *txn;
+    cr_assert_eq(store_begin(g_st, 0, &txn), 0);
+    cr_assert_eq(store_meta_put(txn, store_dbi(g_st, 1), "k", 99), 0);
+    cr_assert_eq(store_commit(&txn), 0);
+    store_destroy(&g_st);
+    cr_assert_null(g_st);
+    int err = 0;
+    g_st = store_open(g_dir, g_dbs, 0, 1, &err);
+    cr_assert_not_null(g_st, "reopen read-only: %d", err);
+    cr_assert_eq(store_begin(g_st, 1, &txn), 0);
+    uint64_t v = 0;
+    cr_assert_eq(store_meta_get(txn, store_dbi(g_st, 1), "k", &v), 0);
+    cr_assert_eq(v, 99);
+    store_abort(&txn);
+}
+
+Test(store, aborted_transaction_leaves_no_trace)
+{
+    s_open(1 << 20);
+    MDB_txn *txn;
+    cr_assert_eq(store_begin(g_st, 0, &txn), 0);
+    cr_assert_eq(store_meta_put(txn, store_dbi(g_st, 1), "k", 1), 0);
+    store_abort(&txn);
+    store_abort(&txn); /* NULL after the first abort: a no-op */
+    cr_assert_eq(store_begin(g_st, 1, &txn), 0);
+    uint64_t v;
+    cr_assert_eq(store_meta_get(txn, store_dbi(g_st, 1), "k", &v), RP_ENOTFOUND);
+    store_abort(&txn);
+}
+
+Test(store, u64_is_big_endian)
+{
+    uint8_t b[8];
+    store_u64_put(b, 0x0102030405060708ULL);
+    const uint8_t want[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    cr_assert_eq(memcmp(b, want, 8), 0);
+    cr_assert_eq(store_u64_get(want), 0x0102030405060708ULL);
+    store_u64_put(b, UINT64_MAX);
+    cr_assert_eq(store_u64_get(b), UINT64_MAX);
+    store_u64_put(b, 0);
+    cr_assert_eq(store_u64_get(b), 0);
+}
+
+Test(store, u64_keys_iterate_in_numeric_order)
+{
+    s_open(1 << 20);
+    const uint64_t keys[] = {256, 1, 65536, 2, UINT64_MAX, 255, 1ULL << 40, 0};
+    const uint64_t sorted[] = {0, 1, 2, 255, 256, 65536, 1ULL << 40, UINT64_MAX};
+    MDB_txn *txn;
+    cr_assert_eq(store_begin(g_st, 0, &txn), 0);
+    for (int i = 0; i < 8; i++) {
+        uint8_t k[8];
+        store_u64_put(k, keys[i]);
+        MDB_val kv = {8, k}, vv = {1, "x"};
+        cr_assert_eq(mdb_put(txn, store_dbi(g_st, 0), &kv, &vv, 0), 0);
+    }
+    MDB_cursor *cur;
+    cr_assert_eq(mdb_cursor_open(txn, store_dbi(g_st, 0), &cur), 0);
+    MDB_val k, v;
+    int i = 0;
+    for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0;
+         r = mdb_cursor_get(cur, &k, &v, MDB_NEXT), i++) {
+        cr_assert_lt(i, 8);
+        cr_assert_eq(store_u64_get(k.mv_data), sorted[i], "position %d", i);
+    }
+    cr_assert_eq(i, 8);
+    mdb_cursor_close(cur);
+    store_abort(&txn);
+}
+
+Test(store, grow_doubles_up_to_cap_then_full)
+{
+    s_open(1 << 20);
+    size_t m0 = s_mapsize();
+    cr_assert_eq(m0, (size_t)1 << 20);
+    int rc = store_grow(g_st, 4 << 20);
+    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    cr_assert_eq(s_mapsize(), (size_t)2 << 20);
+    cr_assert_eq(store_grow(g_st, 4 << 20), 0);
+    cr_assert_eq(s_mapsize(), (size_t)4 << 20);
+    rc = store_grow(g_st, 4 << 20);
+    cr_assert_eq(rc, RP_EFULL, "rc=%d %s", rc, rp_strerror(rc));
+    cr_assert_eq(s_mapsize(), (size_t)4 << 20);
+}
+
+Test(store, grow_stops_exactly_at_a_cap_that_is_not_a_doubling)
+{
+    s_open(1 << 20);
+    cr_assert_eq(store_grow(g_st, 3 << 20), 0);
+    cr_assert_eq(store_grow(g_st, 3 << 20), 0);
+    cr_assert_eq(s_mapsize(), (size_t)3 << 20);
+    cr_assert_eq(store_grow(g_st, 3 << 20), RP_EFULL);
+}
+
+Test(store, full_map_reports_efull_and_grow_makes_room)
+{
+    s_open(64 << 10);
+    MDB_txn *txn;
+    static char big[16384];
+    memset(big, 'z', sizeof big);
+    int rc = 0;
+    uint64_t i;
+    for (i = 0; i < 64 && rc == 0; i++) {
+        cr_assert_eq(store_begin(g_st, 0, &txn), 0);
+        uint8_t k[8];
+        store_u64_put(k, i);
+        MDB_val kv = {8, k}, vv = {sizeof big, big};
+        rc = store_rc(mdb_put(txn, store_dbi(g_st, 0), &kv, &vv, 0), "put");
+        if (rc == 0) rc = store_commit(&txn);
+        else store_abort(&txn);
+    }
+    cr_assert_eq(rc, RP_EFULL, "rc=%d %s after %llu puts", rc, rp_strerror(rc),
+                 (unsigned long long)i);
+    cr_assert_eq(store_grow(g_st, 1 << 20), 0);
+    cr_assert_eq(store_begin(g_st, 0, &txn), 0);
+    uint8_t k[8];
+    store_u64_put(k, i);
+    MDB_val kv = {8, k}, vv = {sizeof big, big};
+    rc = store_rc(mdb_put(txn, store_dbi(g_st, 0), &kv, &vv, 0), "put");
+    cr_assert_eq(rc, 0, "rc=%d %s after growing", rc, rp_strerror(rc));
+    cr_assert_eq(store_commit(&txn), 0);
+}
+
+Test(store, rc_maps_lmdb_codes)
+{
+    cr_assert_eq(store_rc(MDB_SUCCESS, "x"), 0);
+    cr_assert_eq(store_rc(MDB_NOTFOUND, "x"), RP_ENOTFOUND);
+    cr_assert_eq(store_rc(MDB_MAP_FULL, "x"), RP_EFULL);
+    cr_assert_eq(store_rc(MDB_CORRUPTED, "x"), RP_EDB);
+}
+
+Test(store, destroy_accepts_null)
+{
+    store_t *s = NULL;
+    store_destroy(&s);
+    store_destroy(NULL);
+    cr_assert_null(s);
+}
