@@ -71,6 +71,12 @@ test-unit: all $(UNIT_BIN)
 test-integration: all $(INTEG_BIN)
 	RISKPIPE_BIN=$(abspath $(BIN)) $(INTEG_BIN)
 
+# The fault-injection harness on 10 seeds (make test runs a shorter form).
+FAULT_SEEDS ?= 10
+test-faults: all $(INTEG_BIN)
+	RISKPIPE_BIN=$(abspath $(BIN)) RISKPIPE_FAULT_SEEDS=$(FAULT_SEEDS) $(INTEG_BIN) --jobs 1 \
+	  --filter 'faults/*'
+
 # AddressSanitizer + UndefinedBehaviorSanitizer build of everything, then the
 # whole suite (compose excluded: images build from the normal tree) against it.
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \

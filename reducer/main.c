@@ -4,6 +4,7 @@
  * batch ids to the state process. */
 #include "apply.h"
 #include "../common/chaos.h"
+#include "../common/clock.h"
 #include "../common/config.h"
 #include "../common/daemon.h"
 #include "../common/log.h"
@@ -27,9 +28,21 @@ static config_opt_t s_opts[] = {
     {"log-level", "info", "error, warn, info or debug", NULL},
     {NULL, NULL, NULL, NULL}};
 
+#define MAX_MAPPERS_SEEN 32
+
+/* Per-mapper counters, from the mapper id carried by every RESULT frame:
+ * mappers have no control endpoint of their own. */
+typedef struct {
+    char name[FRAME_MAPPER_ID_MAX + 24];
+    char idle_name[FRAME_MAPPER_ID_MAX + 24];
+    long long batches;
+    int64_t last_ms;
+} mapper_seen_t;
+
 typedef struct {
     store_t *store;
     apply_t *apply;
+    mapper_seen_t mappers[MAX_MAPPERS_SEEN];
     zsock_t *results, *acks, *control;
     zmq_msg_t *msgs;
     int nmsgs, group_max;
@@ -51,6 +64,29 @@ static void s_collect(reducer_t *r)
         }
         r->nmsgs++;
     }
+}
+
+static void s_count_mapper(reducer_t *r, const char *id, size_t len)
+{
+    int64_t now = clock_mono_ms();
+    char name[sizeof r->mappers[0].name];
+    snprintf(name, sizeof name, "mapper %.*s batches", (int)len, id);
+    int slot = 0;
+    for (int i = 0; i < MAX_MAPPERS_SEEN; i++) {
+        if (strcmp(r->mappers[i].name, name) == 0) {
+            slot = i;
+            break;
+        }
+        if (r->mappers[i].last_ms < r->mappers[slot].last_ms) slot = i; /* least recent */
+    }
+    mapper_seen_t *m = &r->mappers[slot];
+    if (strcmp(m->name, name) != 0) {
+        snprintf(m->name, sizeof m->name, "%s", name);
+        snprintf(m->idle_name, sizeof m->idle_name, "mapper %.*s idle_ms", (int)len, id);
+        m->batches = 0;
+    }
+    m->batches++;
+    m->last_ms = now;
 }
 
 /* Applies every collected frame in one transaction; fills r->ids with the
@@ -77,6 +113,7 @@ static int s_apply_group(reducer_t *r, long long *applied, long long *dups, long
             rc = apply_result(r->apply, txn, &res, &dup);
             if (rc == 0) {
                 r->ids[r->nids++] = res.batch_id;
+                s_count_mapper(r, res.mapper_id, res.mapper_id_len);
                 if (dup) {
                     (*dups)++;
                 } else {
@@ -158,6 +195,15 @@ static int s_stats(void *arg, const char **names, long long *values, int cap)
                      (long long)apply_floor(r->apply)};
     int k = (int)(sizeof n / sizeof n[0]);
     for (int i = 0; i < k && i < cap; i++) names[i] = n[i], values[i] = v[i];
+    int64_t now = clock_mono_ms();
+    for (int i = 0; i < MAX_MAPPERS_SEEN && k + 2 <= cap; i++) {
+        mapper_seen_t *m = &r->mappers[i];
+        if (!m->name[0]) continue;
+        names[k] = m->name;
+        values[k++] = m->batches;
+        names[k] = m->idle_name;
+        values[k++] = now - m->last_ms;
+    }
     return k < cap ? k : cap;
 }
 
