@@ -13,6 +13,7 @@ const char *const apply_dbnames[] = {"reduce", "aggregate", "meta", NULL};
 struct apply_t {
     store_t *store;
     uint64_t floor, p_floor;
+    uint64_t next, p_next; /* lowest id >= floor not applied */
     msgpack_sbuffer sb;
 };
 
@@ -29,6 +30,18 @@ apply_t *apply_new(store_t *store, int *err)
     if (rc == RP_ENOTFOUND) self->floor = 0;
     else if (rc) goto fail;
     self->p_floor = self->floor;
+    /* Batch ids start at 1; skip over rows already applied above the floor. */
+    self->next = self->floor ? self->floor : 1;
+    for (;;) {
+        uint8_t key[8];
+        store_u64_put(key, self->next);
+        MDB_val k = {8, key}, v;
+        int r = mdb_get(txn, store_dbi(store, RDB_REDUCE), &k, &v);
+        if (r == MDB_NOTFOUND) break;
+        if ((rc = store_rc(r, "reduce get"))) goto fail;
+        self->next++;
+    }
+    self->p_next = self->next;
     store_abort(&txn);
     return self;
 fail:
@@ -95,7 +108,19 @@ int apply_result(apply_t *self, MDB_txn *txn, const result_t *r, int *duplicate)
                          r->n, clock_wall_ms());
     v.mv_size = self->sb.size;
     v.mv_data = self->sb.data;
-    return store_rc(mdb_put(txn, rdb, &k, &v, 0), "reduce put");
+    if ((rc = store_rc(mdb_put(txn, rdb, &k, &v, 0), "reduce put"))) return rc;
+    if (r->batch_id == self->p_next) {
+        /* advance past this batch and any applied ahead of it */
+        for (self->p_next++;; self->p_next++) {
+            store_u64_put(key, self->p_next);
+            k.mv_size = 8;
+            k.mv_data = key;
+            int g = mdb_get(txn, rdb, &k, &v);
+            if (g == MDB_NOTFOUND) break;
+            if (g) return store_rc(g, "reduce get");
+        }
+    }
+    return 0;
 }
 
 int apply_prune(apply_t *self, MDB_txn *txn, uint64_t watermark, uint64_t *pruned)
@@ -115,17 +140,25 @@ int apply_prune(apply_t *self, MDB_txn *txn, uint64_t watermark, uint64_t *prune
     mdb_cursor_close(cur);
     if (r != 0 && r != MDB_NOTFOUND) return store_rc(r, "reduce prune");
     self->p_floor = watermark;
+    if (self->p_next < watermark) self->p_next = watermark;
     return store_meta_put(txn, store_dbi(self->store, RDB_META), "floor", watermark);
 }
 
 void apply_committed(apply_t *self)
 {
     self->floor = self->p_floor;
+    self->next = self->p_next;
 }
 
 void apply_aborted(apply_t *self)
 {
     self->p_floor = self->floor;
+    self->p_next = self->next;
+}
+
+uint64_t apply_next(const apply_t *self)
+{
+    return self->p_next;
 }
 
 uint64_t apply_floor(const apply_t *self)

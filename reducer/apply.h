@@ -39,4 +39,9 @@ void apply_aborted(apply_t *self);
 /* Current floor: every batch id below it is known applied. */
 uint64_t apply_floor(const apply_t *self);
 
+/* Lowest batch id not yet applied (provisional inside a transaction): the
+ * reducer applies batches in id order, so it is the only id it may apply
+ * next. */
+uint64_t apply_next(const apply_t *self);
+
 #endif
