@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# tests/compose/compose_test.sh: end-to-end test of the docker-compose deployment: 100k generated messages
+# sent from the host while a mapper is killed, state restarts and mappers scale 3 -> 1 -> 4; every aggregate
+# row must then equal the totals tests/compose/check_aggregates.py computes independently from the workload.
+#
+# Prints one final line "N passed, M failed" (non-zero exit on failure); without a Docker engine or a compose
+# tool it prints "SKIPPED: <reason>" and "0 passed, 0 failed" and exits 0.
+# Knobs: RISKPIPE_TEST_COUNT (messages, default 100000; 20000 with RISKPIPE_TEST_QUICK=1),
+#        RISKPIPE_TEST_SEED (default 4242), RISKPIPE_BIN (host binaries, default bin/),
+#        RISKPIPE_TEST_RATE (messages/s streamed to riskctl send, default 4000),
+#        RISKPIPE_TEST_KEEP=1 (leave the stack up for debugging; remove it with the printed command).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+HERE="$ROOT/tests/compose"
+if [[ "${RISKPIPE_TEST_QUICK:-0}" == 1 ]]; then COUNT="${RISKPIPE_TEST_COUNT:-20000}"; else COUNT="${RISKPIPE_TEST_COUNT:-100000}"; fi
+RISKCTL="${RISKPIPE_BIN:-$ROOT/bin}/riskctl" # the host's riskctl (built by make)
+SEED="${RISKPIPE_TEST_SEED:-4242}"
+RATE="${RISKPIPE_TEST_RATE:-4000}" # messages/s the workload is streamed at (100k: ~25 s)
+PROJECT="riskpipe-test-$$"
+export RISKPIPE_IMAGE="riskpipe:compose-test" # the test's own tag: a user's riskpipe:latest is untouched
+
+passed=0
+failed=0
+skipped=0
+torn_down=1
+send_pid=""
+tmp=""
+COMPOSE=()
+
+pass() { passed=$((passed + 1)); echo "PASS: $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
+note() { echo "# $*"; }
+skip() { skipped=1; echo "SKIPPED: $*"; exit 0; }
+
+# Tears the stack down (containers, network, volumes) and prints the summary; runs on every exit.
+finish() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [[ -n "$send_pid" ]] && kill -0 "$send_pid" 2>/dev/null; then
+        pkill -TERM -P "$send_pid" 2>/dev/null || true # the pace | send pipeline started by this script
+        kill "$send_pid" 2>/dev/null || true
+    fi
+    if ((!torn_down)); then
+        if [[ "${RISKPIPE_TEST_KEEP:-0}" == 1 ]]; then
+            note "stack kept: ${COMPOSE[*]} -p $PROJECT down -v --remove-orphans"
+        else
+            timeout 120 "${COMPOSE[@]}" -p "$PROJECT" down -v --remove-orphans -t 5 >/dev/null 2>&1 ||
+                note "teardown of $PROJECT failed; run: ${COMPOSE[*]} -p $PROJECT down -v --remove-orphans"
+            note "stack $PROJECT torn down"
+        fi
+    fi
+    [[ -n "$tmp" ]] && rm -rf "$tmp"
+    if ((rc != 0 && failed == 0 && !skipped)); then
+        fail "aborted (exit status $rc)"
+    fi
+    echo "$passed passed, $failed failed"
+    ((failed == 0)) || exit 1
+    exit 0
+}
+trap finish EXIT
+trap 'echo "# interrupted"; exit 130' INT TERM
+
+# ---- preconditions -------------------------------------------------------------------------------------
+command -v docker >/dev/null 2>&1 || skip "no docker CLI"
+timeout 30 docker info >/dev/null 2>&1 || skip "no Docker engine answers (docker info failed)"
+if docker compose version >/dev/null 2>&1; then
+    COMPOSE=(docker compose)
+elif command -v docker-compose >/dev/null 2>&1; then
+    COMPOSE=(docker-compose)
+else
+    skip "no compose tool (neither 'docker compose' nor docker-compose)"
+fi
+command -v python3 >/dev/null 2>&1 || skip "python3 not found (needed for the independent check)"
+dc() { "${COMPOSE[@]}" -p "$PROJECT" "$@"; }
+cd "$ROOT"
+note "compose tool: ${COMPOSE[*]} ($("${COMPOSE[@]}" version --short 2>/dev/null || echo '?')), project $PROJECT"
+
+if [[ ! -x "$RISKCTL" ]]; then
+    note "$RISKCTL missing: running make"
+    make -s all >/dev/null
+fi
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/riskpipe-compose-test.XXXXXX")"
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# Polls "$@" every second until it succeeds; gives up after $1 seconds.
+wait_for() {
+    local limit=$1 t0=$SECONDS
+    shift
+    until "$@" >/dev/null 2>&1; do
+        ((SECONDS - t0 < limit)) || return 1
+        sleep 1
+    done
+}
+service_ids() { docker ps -q --filter "label=com.docker.compose.project=$PROJECT" --filter "label=com.docker.compose.service=$1"; }
+healthy() {
+    local id
+    id="$(service_ids "$1" | head -n 1)"
+    [[ -n "$id" && "$(docker inspect -f '{{.State.Health.Status}}' "$id")" == healthy ]]
+}
+running_mappers() { service_ids mapper | wc -l; }
+send_running() { [[ -n "$send_pid" ]] && kill -0 "$send_pid" 2>/dev/null; }
+
+# ---- base image and image build ------------------------------------------------------------------------
+t0="$(now)"
+if timeout 600 "$ROOT/deploy/make-base-image.sh" >"$tmp/base.log" 2>&1; then
+    pass "base image debian:bookworm-slim present ($(since "$t0") s: $(tail -n 1 "$tmp/base.log"))"
+else
+    sed 's/^/  | /' "$tmp/base.log" | tail -n 30
+    fail "deploy/make-base-image.sh"
+    exit 1
+fi
+
+t0="$(now)"
+# Every service shares one image, so building the `state` service builds it for all.
+if timeout 1200 "${COMPOSE[@]}" -p "$PROJECT" build state >"$tmp/build.log" 2>&1; then
+    pass "image $RISKPIPE_IMAGE built in $(since "$t0") s ($(docker image inspect -f '{{.Size}}' "$RISKPIPE_IMAGE" | awk '{ printf "%.1f MB", $1 / 1e6 }'))"
+else
+    tail -n 40 "$tmp/build.log" | sed 's/^/  | /'
+    fail "compose build"
+    exit 1
+fi
+
+# ---- start the stack with 3 mappers on a free host port ------------------------------------------------
+RISKPIPE_INGEST_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+export RISKPIPE_INGEST_PORT
+t0="$(now)"
+torn_down=0
+if timeout 300 "${COMPOSE[@]}" -p "$PROJECT" up -d --no-build --scale mapper=3 >"$tmp/up.log" 2>&1 &&
+    wait_for 90 healthy state && wait_for 90 healthy reducer && (($(running_mappers) == 3)); then
+    pass "stack up (state, reducer healthy, 3 mappers) in $(since "$t0") s, ingest on 127.0.0.1:$RISKPIPE_INGEST_PORT"
+else
+    sed 's/^/  | /' "$tmp/up.log" | tail -n 30
+    dc ps || true
+    dc logs --tail 30 || true
+    fail "stack did not come up"
+    exit 1
+fi
+
+# ---- workload: generated on the host, with modifications, moves, duplicates and out-of-order versions ---
+workload="$tmp/workload.jsonl"
+"$RISKCTL" gen --seed "$SEED" --count "$COUNT" --modify 25 --move 10 --dup 5 --ooo 5 >"$workload"
+lines="$(wc -l <"$workload")"
+if ((lines == COUNT)); then
+    pass "generated $lines messages (seed $SEED)"
+else
+    fail "riskctl gen printed $lines lines, wanted $COUNT"
+fi
+
+# ---- send in the background while the stack is disturbed ------------------------------------------------
+# The file is streamed at RATE msgs/s (pace.py) so that every disturbance below lands during the send.
+t_send="$(now)"
+{
+    python3 "$HERE/pace.py" "$RATE" "$workload" |
+        timeout 900 "$RISKCTL" send - --ingest "tcp://127.0.0.1:$RISKPIPE_INGEST_PORT"
+} >"$tmp/send.log" 2>&1 &
+send_pid=$!
+note "sending $lines messages at $RATE msgs/s to tcp://127.0.0.1:$RISKPIPE_INGEST_PORT"
+
+chaos_ok=1
+step() { # step DESCRIPTION COMMAND...: runs one disturbance (an external command, bounded by timeout)
+    local what=$1
+    shift
+    local during="after the send finished"
+    send_running && during="during the send"
+    if timeout 300 "$@" >>"$tmp/chaos.log" 2>&1; then
+        note "$what ($during, t=$(since "$t_send") s)"
+    else
+        chaos_ok=0
+        note "FAILED: $what"
+    fi
+}
+sleep 3
+step "killed one mapper (docker kill)" docker kill "$(service_ids mapper | head -n 1)"
+sleep 2
+step "restarted state" "${COMPOSE[@]}" -p "$PROJECT" restart state
+wait_for 60 healthy state || chaos_ok=0
+sleep 3
+step "scaled mappers to 1" "${COMPOSE[@]}" -p "$PROJECT" up -d --no-build --no-recreate --scale mapper=1
+sleep 3
+step "scaled mappers to 4" "${COMPOSE[@]}" -p "$PROJECT" up -d --no-build --no-recreate --scale mapper=4
+if ((chaos_ok)); then
+    pass "disturbances applied (kill mapper, restart state, scale 3 -> 1 -> 4)"
+else
+    sed 's/^/  | /' "$tmp/chaos.log" | tail -n 20
+    fail "a disturbance step failed"
+fi
+
+send_rc=0
+wait "$send_pid" || send_rc=$?
+send_pid=""
+send_s="$(since "$t_send")"
+if ((send_rc == 0)); then
+    pass "riskctl send of $lines messages acknowledged in $send_s s"
+else
+    sed 's/^/  | /' "$tmp/send.log" | tail -n 20
+    fail "riskctl send exited with $send_rc after $send_s s"
+fi
+
+# ---- convergence and the exact comparison ---------------------------------------------------------------
+t_conv="$(now)"
+if timeout 150 "${COMPOSE[@]}" -p "$PROJECT" exec -T reducer riskctl wait --timeout 120 >"$tmp/wait.log" 2>&1; then
+    pass "riskctl wait: all committed changes applied ($(since "$t_conv") s after the send)"
+else
+    sed 's/^/  | /' "$tmp/wait.log" | tail -n 10
+    fail "riskctl wait did not report convergence"
+fi
+
+# Compare; if it differs, poll (the dump must stop changing and match) for up to 60 s before failing.
+dump() { timeout 60 "${COMPOSE[@]}" -p "$PROJECT" exec -T reducer mdb_dump -s aggregate /data/reducer >"$tmp/aggregate.dump"; }
+matched=0
+deadline=$((SECONDS + 60))
+while :; do
+    if dump 2>"$tmp/dump.err" && python3 "$HERE/check_aggregates.py" "$workload" "$tmp/aggregate.dump" >"$tmp/check.out" 2>&1; then
+        matched=1
+        break
+    fi
+    ((SECONDS < deadline)) || break
+    sleep 2
+done
+conv_s="$(since "$t_conv")"
+sed 's/^/  /' "$tmp/check.out" | head -n 120
+if ((matched)); then
+    pass "every aggregate row equals the independent computation (converged $conv_s s after the send)"
+else
+    sed 's/^/  | /' "$tmp/dump.err" | tail -n 5
+    fail "aggregate rows differ from the independent computation after $conv_s s"
+fi
+
+# ---- the documented operator commands work in the containers --------------------------------------------
+if timeout 60 "${COMPOSE[@]}" -p "$PROJECT" exec -T reducer riskctl query >"$tmp/query.out" 2>&1 && [[ -s "$tmp/query.out" ]]; then
+    pass "exec reducer riskctl query ($(wc -l <"$tmp/query.out") lines)"
+else
+    sed 's/^/  | /' "$tmp/query.out" | tail -n 5
+    fail "exec reducer riskctl query"
+fi
+if timeout 60 "${COMPOSE[@]}" -p "$PROJECT" exec -T reducer riskctl stats >"$tmp/stats.out" 2>&1; then
+    pass "exec reducer riskctl stats"
+else
+    sed 's/^/  | /' "$tmp/stats.out" | tail -n 5
+    fail "exec reducer riskctl stats"
+fi
+mappers="$(running_mappers)"
+if ((mappers == 4)) && healthy state && healthy reducer; then
+    pass "4 mappers running, state and reducer healthy at the end"
+else
+    dc ps || true
+    fail "end state: $mappers mappers running (want 4), state/reducer health: $(healthy state && echo ok || echo bad)/$(healthy reducer && echo ok || echo bad)"
+fi
+if ((failed)); then
+    note "last logs:"
+    dc logs --tail 20 2>&1 | sed 's/^/  | /' || true
+fi
+note "timings: send ${send_s} s, convergence ${conv_s} s"
