@@ -26,6 +26,9 @@ extern char **environ;
 
 static h_cluster_t *s_current; /* the cluster h_finish cleans up */
 static int s_passed;
+#define H_EXTRA_ENV 8
+static char s_extra_env[H_EXTRA_ENV][256]; /* h_child_env_add, "NAME=value" */
+static int s_nextra;
 
 int64_t h_now_ms(void)
 {
@@ -91,6 +94,7 @@ h_cluster_t *h_cluster_new(const char *prefix)
     memset(c, 0, sizeof *c);
     s_current = c;
     s_passed = 0;
+    s_nextra = 0;
     c->t0_ms = h_now_ms();
     const char *tmp = getenv("TMPDIR");
     snprintf(c->dir, sizeof c->dir, "%s/riskpipe-it-%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", prefix);
@@ -110,16 +114,27 @@ h_cluster_t *h_cluster_new(const char *prefix)
 }
 
 /* The environment for children without RISKPIPE_* variables, which the
- * daemons read as flag fallbacks: the tests control every setting. Built
- * before fork because the child may only call async-signal-safe functions. */
+ * daemons read as flag fallbacks: the tests control every setting, and add
+ * their own with h_child_env_add. Built before fork because the child may
+ * only call async-signal-safe functions. */
 static char **s_child_env(void)
 {
     static char *env[512];
     int n = 0;
-    for (char **e = environ; *e && n < 511; e++)
+    for (char **e = environ; *e && n < 511 - H_EXTRA_ENV; e++)
         if (strncmp(*e, "RISKPIPE_", 9) != 0) env[n++] = *e;
+    for (int i = 0; i < s_nextra; i++)
+        env[n++] = s_extra_env[i];
     env[n] = NULL;
     return env;
+}
+
+void h_child_env_add(const char *kv)
+{
+    cr_assert_lt(s_nextra, H_EXTRA_ENV, "too many extra environment variables");
+    cr_assert_not_null(strchr(kv, '='), "'%s' is not NAME=value", kv);
+    cr_assert_lt(strlen(kv), sizeof s_extra_env[0], "'%s' is too long", kv);
+    snprintf(s_extra_env[s_nextra++], sizeof s_extra_env[0], "%s", kv);
 }
 
 /* fork + execve of argv with stderr appended to errlog and stdout to outpath
@@ -207,6 +222,11 @@ static int s_exited(h_proc_t *p)
         return 1;
     }
     return 0;
+}
+
+int h_exited(h_proc_t *p)
+{
+    return s_exited(p);
 }
 
 static void s_tail(const char *path, int lines)

@@ -62,6 +62,16 @@ void h_start_reducer(h_cluster_t *c);
 /* Starts one more mapper and waits for its "ready" log line. Returns its slot. */
 int h_start_mapper(h_cluster_t *c);
 
+/* Adds "NAME=value" (copied) to the environment of every child started
+ * after this call (daemons and riskctl alike), e.g. RISKPIPE_CHAOS, which
+ * the harness otherwise strips. h_cluster_new clears the list. */
+void h_child_env_add(const char *kv);
+
+/* Reaps p without blocking: returns 1 if it has exited (pid is then 0 and
+ * exit_status holds the raw waitpid status) or was not running, 0 if it is
+ * still running. */
+int h_exited(h_proc_t *p);
+
 /* Starts p again with its stored arguments (its log is appended to). */
 void h_restart(h_proc_t *p);
 
