@@ -2,9 +2,12 @@
 # `make run` starts a local pipeline with a demo workload.
 CC ?= cc
 PKGS := libzmq libczmq lmdb msgpack jansson
+# CFLAGS/LDFLAGS are the user's (overridable on the command line); the
+# project's own flags are added in ALL_CFLAGS so an override never drops them.
 CFLAGS ?= -O2 -g
-CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
-          -Wmissing-prototypes -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
+             -Wmissing-prototypes -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
+             $(CFLAGS)
 LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 BUILD ?= build
 BIN ?= bin
@@ -45,7 +48,7 @@ deps:
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(BIN)/riskpipe-state: $(STATE_OBJ) $(COMMON_OBJ)
 $(BIN)/riskpipe-mapper: $(MAPPER_OBJ) $(COMMON_OBJ)
