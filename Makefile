@@ -81,14 +81,15 @@ test-faults: all $(INTEG_BIN)
 	  --filter 'faults/*'
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build of everything, then the
-# whole suite (compose excluded: images build from the normal tree) against it.
+# whole suite against it (not compose: images build from the normal tree; not
+# fuzz: its targets carry their own sanitizers).
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=undefined
 asan: deps
 	$(MAKE) BUILD=build-asan BIN=bin-asan CFLAGS="$(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" \
 	  all build-asan/tests/unit-tests build-asan/tests/integration-tests
-	BUILD=build-asan RISKPIPE_BIN=$(abspath bin-asan) RISKPIPE_SKIP_COMPOSE=1 \
-	  RISKPIPE_TEST_QUICK=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	BUILD=build-asan RISKPIPE_BIN=$(abspath bin-asan) RISKPIPE_SKIP_SUITES="fuzz compose" \
+	  RISKPIPE_TEST_QUICK=1 RISKPIPE_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1 tests/run-all.sh
 
 # Unit tests under valgrind; any error fails the run.
