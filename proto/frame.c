@@ -198,10 +198,21 @@ int frame_result_decode(const char *buf, size_t len, msgpack_unpacked *unp, resu
     out->mapper_id_len = f[4].via.str.size;
     out->n = f[6].via.array.size;
     out->deltas = f[6].via.array.ptr;
+    if (out->nchanges > FRAME_MAX_CHANGES) {
+        snprintf(why, whylen, "RESULT frame claims %llu changes, at most %d",
+                 (unsigned long long)out->nchanges, FRAME_MAX_CHANGES);
+        return RP_EPROTO;
+    }
+    /* A batch of n changes moves each path by at most n old and n new values
+     * and 2n trades: anything larger is corrupt, and bounding it keeps the
+     * reducer's 128-bit sums far from overflow. */
+    money_sum_t vmax = (money_sum_t)out->nchanges * 2 * MONEY_MAX;
+    int64_t cmax = (int64_t)out->nchanges * 2;
     for (uint32_t i = 0; i < out->n; i++) {
         delta_t d;
-        if (s_delta(&out->deltas[i], &d)) {
-            snprintf(why, whylen, "RESULT frame delta %u is malformed", i);
+        if (s_delta(&out->deltas[i], &d) || d.delta > vmax || d.delta < -vmax ||
+            d.count > cmax || d.count < -cmax) {
+            snprintf(why, whylen, "RESULT frame delta %u is malformed or out of range", i);
             return RP_EPROTO;
         }
     }

@@ -69,8 +69,7 @@ void reply_encode(const reply_t *r, msgpack_sbuffer *sb)
 static uint64_t s_count(const msgpack_object *map, const char *key, int *bad)
 {
     const msgpack_object *o = mp_map_get(map, key);
-    if (!o) return 0;
-    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+    if (!o || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
         *bad = 1;
         return 0;
     }
@@ -91,7 +90,8 @@ int reply_decode(const char *buf, size_t len, reply_t *out, char *first_reason, 
     }
     out->accepted = s_count(m, "accepted", &bad);
     out->duplicates = s_count(m, "duplicates", &bad);
-    out->conflicts = s_count(m, "conflicts", &bad);
+    const msgpack_object *conf = mp_map_get(m, "conflicts"); /* optional */
+    out->conflicts = conf ? s_count(m, "conflicts", &bad) : 0;
     out->rejected = s_count(m, "rejected", &bad);
     const msgpack_object *retry = mp_map_get(m, "retry");
     out->retry = retry && retry->type == MSGPACK_OBJECT_BOOLEAN && retry->via.boolean;
@@ -100,7 +100,10 @@ int reply_decode(const char *buf, size_t len, reply_t *out, char *first_reason, 
         snprintf(out->error, sizeof out->error, "%.*s", (int)err->via.str.size, err->via.str.ptr);
     const msgpack_object *errs = mp_map_get(m, "errors");
     if (errs && errs->type == MSGPACK_OBJECT_ARRAY) {
-        out->nerrors = errs->via.array.size;
+        /* the decoded reply lists no entries in its buffer: report how many
+         * the peer sent, capped like an encoded reply */
+        out->nerrors = errs->via.array.size < REPLY_MAX_ERRORS ? errs->via.array.size
+                                                               : REPLY_MAX_ERRORS;
         if (first_reason && cap && errs->via.array.size > 0) {
             const msgpack_object *e0 = &errs->via.array.ptr[0];
             const msgpack_object *idx = mp_map_get(e0, "index"), *rs = mp_map_get(e0, "reason");

@@ -75,8 +75,12 @@ static int s_delta(apply_t *self, MDB_txn *txn, const delta_t *d)
     } else if (rc != MDB_NOTFOUND) {
         return store_rc(rc, "aggregate get");
     }
-    value += d->delta;
-    count += d->count;
+    if (__builtin_add_overflow(value, d->delta, &value) ||
+        __builtin_add_overflow(count, d->count, &count)) {
+        log_error("aggregate row '%.*s' would overflow; batch refused", (int)d->path_len,
+                  d->path);
+        return RP_ERANGE;
+    }
     if (value == 0 && count == 0)
         return rc == 0 ? store_rc(mdb_del(txn, adb, &k, NULL), "aggregate delete") : 0;
     msgpack_sbuffer_clear(&self->sb);

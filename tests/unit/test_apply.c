@@ -66,7 +66,8 @@ static int s_apply(uint64_t id, const d_t *d, uint32_t n, int commit)
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    frame_result_head(&pk, id, 0, "test:1", n, n);
+    /* the largest batch, so that tests may use deltas up to its bound */
+    frame_result_head(&pk, id, 0, "test:1", FRAME_MAX_CHANGES, n);
     for (uint32_t i = 0; i < n; i++)
         frame_delta_pack(&pk, d[i].path, strlen(d[i].path), d[i].delta, d[i].count);
     msgpack_unpacked u;
@@ -306,14 +307,17 @@ Test(apply, sums_beyond_int64_survive)
 
 Test(apply, huge_128_bit_deltas_round_trip_through_rows)
 {
-    money_sum_t p30 = 1;
-    for (int i = 0; i < 30; i++) p30 *= 10;
-    d_t a[] = {{"p", p30, 1}};
-    d_t b[] = {{"p", -p30 - 1, 1}};
+    money_sum_t p23 = 1; /* 1e23 micro: within what one 65536-change batch can move */
+    for (int i = 0; i < 23; i++) p23 *= 10;
+    d_t a[] = {{"p", p23, 1}};
+    d_t b[] = {{"p", -p23 - 1, 1}};
+    d_t c[] = {{"p", -p23, 1}};
     cr_assert_eq(s_apply(1, a, 1, 1), 0);
-    s_expect_agg("p", "1000000000000000000000000.000000", 1);
-    cr_assert_eq(s_apply(2, b, 1, 1), 0);
-    s_expect_agg("p", "-0.000001", 2);
+    cr_assert_eq(s_apply(2, a, 1, 1), 0);
+    s_expect_agg("p", "200000000000000000.000000", 2);
+    cr_assert_eq(s_apply(3, b, 1, 1), 0);
+    cr_assert_eq(s_apply(4, c, 1, 1), 0);
+    s_expect_agg("p", "-0.000001", 4);
 }
 
 Test(apply, reduce_row_records_batch_and_mapper)

@@ -141,22 +141,23 @@ Test(frame, work_round_trips_full_u64_ids)
 
 Test(frame, result_round_trip_with_128_bit_deltas)
 {
-    money_sum_t big = 1;
-    for (int i = 0; i < 30; i++) big *= 10;
+    /* the largest batch may move a path by 2 * 65536 values of 1e18 micro */
+    const money_sum_t vmax = (money_sum_t)FRAME_MAX_CHANGES * 2 * MONEY_MAX;
     money_sum_t d[] = {0,
                        -5,
                        INT64_MAX,
                        INT64_MIN,
                        (money_sum_t)INT64_MAX + 1,
                        (money_sum_t)INT64_MIN - 1,
-                       big,
-                       -big,
-                       (money_sum_t)(((unsigned __int128)1 << 127) - 1),
-                       -(money_sum_t)(((unsigned __int128)1 << 127) - 1) - 1};
-    int64_t cnt[] = {1, -1, 0, INT64_MAX, INT64_MIN, 2, 3, 4, 5, 6};
+                       vmax - 1,
+                       -vmax + 1,
+                       vmax,
+                       -vmax};
+    const int64_t cmax = 2LL * FRAME_MAX_CHANGES;
+    int64_t cnt[] = {1, -1, 0, cmax, -cmax, 2, 3, 4, 5, 6};
     const uint32_t n = sizeof d / sizeof d[0];
     char paths[10][8];
-    frame_result_head(&g_pk, 77, 70, "host:123", 1234, n);
+    frame_result_head(&g_pk, 77, 70, "host:123", FRAME_MAX_CHANGES, n);
     for (uint32_t i = 0; i < n; i++) {
         snprintf(paths[i], sizeof paths[i], "p%u", i);
         frame_delta_pack(&g_pk, paths[i], strlen(paths[i]), d[i], cnt[i]);
@@ -166,7 +167,7 @@ Test(frame, result_round_trip_with_128_bit_deltas)
     cr_assert_eq(rc, 0, "rc=%d %s: %s", rc, rp_strerror(rc), g_why);
     cr_assert_eq(r.batch_id, 77);
     cr_assert_eq(r.watermark, 70);
-    cr_assert_eq(r.nchanges, 1234);
+    cr_assert_eq(r.nchanges, FRAME_MAX_CHANGES);
     cr_assert_eq(r.mapper_id_len, 8);
     cr_assert_eq(memcmp(r.mapper_id, "host:123", 8), 0);
     cr_assert_eq(r.n, n);
@@ -182,7 +183,7 @@ Test(frame, result_round_trip_with_128_bit_deltas)
 
 Test(frame, result_delta_beyond_int64_uses_16_byte_form)
 {
-    frame_result_head(&g_pk, 1, 1, "m", 1, 3);
+    frame_result_head(&g_pk, 1, 1, "m", 5, 3); /* 5 changes allow |delta| <= 1e19 */
     frame_delta_pack(&g_pk, "a", 1, (money_sum_t)INT64_MAX + 1, 1);
     frame_delta_pack(&g_pk, "b", 1, (money_sum_t)INT64_MIN - 1, 1);
     frame_delta_pack(&g_pk, "c", 1, INT64_MIN, 1);
@@ -722,4 +723,29 @@ Test(frame, rejects_ctl_rep_payload_not_map)
     const msgpack_object *map;
     cr_assert_eq(frame_ctl_rep_decode(g_sb.data, g_sb.size, &g_unp, &map, g_why, sizeof g_why),
                  RP_EPROTO);
+}
+
+/* Decodes a RESULT of 3 changes with one delta (value, count). */
+static int s_one_delta(money_sum_t value, int64_t count)
+{
+    msgpack_sbuffer_clear(&g_sb);
+    frame_result_head(&g_pk, 1, 1, "m", 3, 1);
+    frame_delta_pack(&g_pk, "a", 1, value, count);
+    result_t r;
+    return s_result(&r);
+}
+
+Test(frame, result_delta_beyond_what_the_batch_can_move_is_rejected)
+{
+    /* 3 changes move a path by at most 6 values of 1e18 micro-units and 6 trades */
+    cr_assert_eq(s_one_delta((money_sum_t)6 * MONEY_MAX + 1, 1), RP_EPROTO);
+    cr_assert_eq(s_one_delta(1, -7), RP_EPROTO);
+    cr_assert_eq(s_one_delta(-(money_sum_t)6 * MONEY_MAX, 6), 0, "%s", g_why);
+}
+
+Test(frame, result_claiming_more_changes_than_a_batch_holds_is_rejected)
+{
+    frame_result_head(&g_pk, 1, 1, "m", FRAME_MAX_CHANGES + 1, 0);
+    result_t r;
+    cr_assert_eq(s_result(&r), RP_EPROTO);
 }

@@ -1,0 +1,165 @@
+/* Fuzzes the table-row and hierarchy decoders; the first input byte picks one:
+ * tables_agg_decode (an accepted row re-encodes to a row that decodes to the
+ * same value and count), hier_check_value against an independent UTF-8 and
+ * separator check, hier_prefixes on arbitrary bytes (structural properties),
+ * hier_prefixes on a path joined from valid values (exact level boundaries),
+ * and hier_levels_parse (format and parse again is the identity). */
+#include "fuzz.h"
+#include "../../common/hier.h"
+#include "../../common/money.h"
+#include "../../common/rperr.h"
+#include "../../proto/tables.h"
+
+#include <msgpack.h>
+#include <string.h>
+
+static void s_agg(const char *buf, size_t len)
+{
+    money_sum_t v, v2;
+    int64_t c, c2;
+    int rc = tables_agg_decode(buf, len, &v, &c);
+    FUZZ_CHECK(rc == 0 || rc == RP_EPROTO);
+    if (rc) return;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    tables_agg_encode(&sb, v, c);
+    FUZZ_CHECK(tables_agg_decode(sb.data, sb.size, &v2, &c2) == 0);
+    FUZZ_CHECK(v2 == v && c2 == c);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* RFC 3629 well-formed UTF-8, written from its table of byte sequences. */
+static int s_utf8_ref(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t n;
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c <= 0x7F)
+            n = 0;
+        else if (c >= 0xC2 && c <= 0xDF)
+            n = 1;
+        else if (c == 0xE0)
+            n = 2, lo = 0xA0;
+        else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF)
+            n = 2;
+        else if (c == 0xED)
+            n = 2, hi = 0x9F;
+        else if (c == 0xF0)
+            n = 3, lo = 0x90;
+        else if (c >= 0xF1 && c <= 0xF3)
+            n = 3;
+        else if (c == 0xF4)
+            n = 3, hi = 0x8F;
+        else
+            return 0;
+        if (len - i - 1 < n) return 0;
+        for (size_t k = 1; k <= n; k++) {
+            unsigned char b = s[i + k];
+            if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xBF)) return 0;
+        }
+        i += n + 1;
+    }
+    return 1;
+}
+
+static void s_check_value(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    int utf8 = s_utf8_ref(u, len);
+    FUZZ_CHECK(hier_utf8_valid(s, len) == utf8);
+    int ok = len >= 1 && len <= HIER_MAX_VALUE && utf8 && s[0] != ':' && s[len - 1] != ':';
+    for (size_t i = 0; ok && i < len; i++)
+        if (u[i] < 0x20 || u[i] == 0x7F || (i + 1 < len && s[i] == ':' && s[i + 1] == ':')) ok = 0;
+    const char *bad = hier_check_value(s, len);
+    FUZZ_CHECK((bad == NULL) == ok);
+}
+
+static void s_prefixes_raw(const char *s, size_t len, int max)
+{
+    size_t lens[HIER_MAX_LEVELS + 1];
+    int n = hier_prefixes(s, len, lens, max);
+    FUZZ_CHECK(n >= 0 && n <= max);
+    if (len == 0) FUZZ_CHECK(n == 0);
+    if (len > 0 && max > 0) FUZZ_CHECK(n >= 1);
+    for (int k = 0; k < n; k++) {
+        FUZZ_CHECK(lens[k] <= len);
+        if (k) FUZZ_CHECK(lens[k] > lens[k - 1]);
+        if (lens[k] != len)
+            FUZZ_CHECK(lens[k] + 1 < len && s[lens[k]] == ':' && s[lens[k] + 1] == ':');
+    }
+    if (n > 0 && n < max) FUZZ_CHECK(lens[n - 1] == len);
+}
+
+/* Splits the input at NUL bytes into level values; if all are valid, their
+ * join must split back at exactly the value boundaries. */
+static void s_prefixes_joined(const char *s, size_t len)
+{
+    const char *vals[HIER_MAX_LEVELS];
+    size_t lens[HIER_MAX_LEVELS];
+    int n = 0;
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && s[i] != 0) continue;
+        if (n == HIER_MAX_LEVELS) return;
+        vals[n] = s + start;
+        lens[n] = i - start;
+        if (hier_check_value(vals[n], lens[n])) return;
+        n++;
+        start = i + 1;
+    }
+    char path[HIER_PATH_MAX];
+    size_t plen = hier_join(vals, lens, n, path);
+    FUZZ_CHECK(plen <= HIER_PATH_MAX);
+    size_t got[HIER_MAX_LEVELS], want = 0;
+    FUZZ_CHECK(hier_prefixes(path, plen, got, HIER_MAX_LEVELS) == n);
+    for (int k = 0; k < n; k++) {
+        want += (k ? 2 : 0) + lens[k];
+        FUZZ_CHECK(got[k] == want);
+    }
+}
+
+static void s_levels(const char *s, size_t len)
+{
+    char list[1024], why[160], out[1024];
+    if (len >= sizeof list) len = sizeof list - 1;
+    memcpy(list, s, len);
+    list[len] = 0;
+    hier_levels_t h, h2;
+    int rc = hier_levels_parse(list, &h, why, sizeof why);
+    FUZZ_CHECK(rc == 0 || rc == RP_EINVAL);
+    if (rc) return;
+    FUZZ_CHECK(h.n >= 1 && h.n <= HIER_MAX_LEVELS);
+    size_t n = hier_levels_format(&h, out, sizeof out);
+    FUZZ_CHECK(n == strlen(out));
+    FUZZ_CHECK(hier_levels_parse(out, &h2, why, sizeof why) == 0);
+    FUZZ_CHECK(h2.n == h.n);
+    for (int i = 0; i < h.n; i++)
+        FUZZ_CHECK(strcmp(h.name[i], h2.name[i]) == 0);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1) return 0;
+    const char *s = (const char *)data + 1;
+    size_t len = size - 1;
+    switch (data[0] % 5) {
+    case 0:
+        s_agg(s, len);
+        break;
+    case 1:
+        s_check_value(s, len);
+        break;
+    case 2:
+        s_prefixes_raw(s, len, (data[0] / 5) % (HIER_MAX_LEVELS + 2));
+        break;
+    case 3:
+        s_prefixes_joined(s, len);
+        break;
+    default:
+        s_levels(s, len);
+        break;
+    }
+    return 0;
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Regenerates the committed seed corpus tests/fuzz/corpus/<target>/ with
+# gen_corpus.c, which uses the real encoders. Run it after a wire format change.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+CC=${CC:-cc}
+out=build/fuzz
+mkdir -p "$out"
+# shellcheck disable=SC2046
+$CC -std=c11 -D_GNU_SOURCE -O1 -g -o "$out/gen_corpus" tests/fuzz/gen_corpus.c \
+  proto/mp.c proto/frame.c proto/reply.c proto/tables.c common/money.c common/hier.c \
+  common/rperr.c $(pkg-config --cflags --libs msgpack) -lm
+rm -rf tests/fuzz/corpus
+"$out/gen_corpus" tests/fuzz/corpus
+echo "seed corpus: $(find tests/fuzz/corpus -type f | wc -l) files," \
+  "$(cat tests/fuzz/corpus/*/* | wc -c) bytes"
