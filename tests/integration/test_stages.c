@@ -56,14 +56,16 @@ static void s_send_garbage(zsock_t *s, int type)
 
 /* Generates count messages with seed, sends them, and checks the tables
  * against the independent model. */
-static void s_run_workload(h_cluster_t *c, int seed, int count)
+static void s_run_workload(h_cluster_t *c, int seed, int count, const char *batch)
 {
     char file[600], sbuf[32], cbuf[32];
     snprintf(file, sizeof file, "%s/work.jsonl", c->dir);
     snprintf(sbuf, sizeof sbuf, "%d", seed);
     snprintf(cbuf, sizeof cbuf, "%d", count);
     cr_assert_eq(h_riskctl_to_file(c, file, 60000, "gen", "--seed", sbuf, "--count", cbuf, NULL), 0);
-    cr_assert_eq(h_riskctl(c, NULL, 0, 120000, "send", file, "--ingest", c->ingest, NULL), 0);
+    cr_assert_eq(h_riskctl(c, NULL, 0, 120000, "send", file, "--ingest", c->ingest, "--batch",
+                           batch, NULL),
+                 0);
     h_wait_applied(c, 60);
     model_t *m = model_new();
     cr_assert_gt(model_load_jsonl(m, file), 0);
@@ -102,7 +104,7 @@ Test(stages, reducer_and_state_drop_bad_frames_and_keep_working, .timeout = 120,
               "state did not count %d bad ACK frames", GARBAGE_FRAMES);
     cr_assert_eq(h_exited(&c->reducer), 0, "reducer died on a bad frame");
     cr_assert_eq(h_exited(&c->state), 0, "state died on a bad frame");
-    s_run_workload(c, 41, 20000);
+    s_run_workload(c, 41, 20000, "1000");
     zsock_destroy(&to_reducer);
     zsock_destroy(&to_state_acks);
     h_passed();
@@ -290,5 +292,64 @@ Test(stages, dead_letters_replay_after_the_limit_is_fixed, .timeout = 90, .fini 
     cr_assert_eq(h_riskctl(c, out, sizeof out, 10000, "dlq", "list", "--state-data",
                            c->state_data, NULL), 0);
     cr_assert(strstr(out, "empty"), "dlq not empty after replay:\n%s", out);
+    h_passed();
+}
+
+Test(stages, oversized_frame_gets_a_clear_rejection_and_is_dead_lettered, .timeout = 60,
+     .fini = h_finish)
+{
+    h_cluster_t *c = h_cluster_new("stages-big");
+    h_start_state(c, "--max-frame", "2048", NULL);
+    h_start_reducer(c);
+    h_start_mapper(c);
+    zsock_t *req = s_sock(ZMQ_REQ, c->ingest, 0);
+    /* a batch of 40 valid messages is ~3 KB: over the 2 KB limit */
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 40);
+    for (int i = 0; i < 40; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "big-%d", i);
+        s_pack_msg(&pk, id, 1, "1.5", "EMEA");
+    }
+    cr_assert_gt(sb.size, 2048);
+    s_send(req, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    cr_assert(zmq_msg_recv(&m, zsock_resolve(req), 0) >= 0, "no reply to an oversized frame");
+    msgpack_unpacked unp;
+    msgpack_unpacked_init(&unp);
+    size_t off = 0;
+    cr_assert_eq(msgpack_unpack_next(&unp, zmq_msg_data(&m), zmq_msg_size(&m), &off),
+                 MSGPACK_UNPACK_SUCCESS);
+    /* {"accepted": 0, ..., "rejected": 1, "errors": [{"index": 0, "reason": "...limit..."}]} */
+    long long accepted = -1, rejected = -1;
+    int reason_ok = 0;
+    for (uint32_t i = 0; i < unp.data.via.map.size; i++) {
+        const msgpack_object *k = &unp.data.via.map.ptr[i].key, *v = &unp.data.via.map.ptr[i].val;
+        if (k->via.str.size == 8 && !memcmp(k->via.str.ptr, "accepted", 8)) accepted = v->via.i64;
+        if (k->via.str.size == 8 && !memcmp(k->via.str.ptr, "rejected", 8)) rejected = v->via.i64;
+        if (k->via.str.size == 6 && !memcmp(k->via.str.ptr, "errors", 6) &&
+            v->via.array.size == 1) {
+            const msgpack_object *e = &v->via.array.ptr[0];
+            for (uint32_t j = 0; j < e->via.map.size; j++) {
+                const msgpack_object *ev = &e->via.map.ptr[j].val;
+                if (ev->type == MSGPACK_OBJECT_STR &&
+                    memmem(ev->via.str.ptr, ev->via.str.size, "exceeds the limit", 17))
+                    reason_ok = 1;
+            }
+        }
+    }
+    cr_assert(accepted == 0 && rejected == 1 && reason_ok, "reply: accepted %lld rejected %lld",
+              accepted, rejected);
+    msgpack_unpacked_destroy(&unp);
+    zmq_msg_close(&m);
+    cr_assert(s_stat_at_least(c, "state", "dlq_added", 1), "oversized frame not dead-lettered");
+    /* the state keeps serving: a small workload goes through exactly */
+    s_run_workload(c, 43, 2000, "5"); /* frames of 5 messages fit in 2 KB */
+    zsock_destroy(&req);
     h_passed();
 }

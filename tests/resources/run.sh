@@ -68,9 +68,11 @@ start_reducer
       --quiet --retries 1000000 --timeout-ms 2000 >/dev/null 2>&1
   done ) &
 SENDER=$!
-max_rss=0; first_half=0; second_half=0
+max_rss=0; first_half=0; second_half=0; reducer_rss=0
 for i in $(seq 1 "$OVERLOAD_S"); do
   r=$(rss_kb "$STATE")
+  rr=$(rss_kb "$REDUCER")
+  [ "$rr" -gt "$reducer_rss" ] && reducer_rss=$rr
   [ "$r" -gt "$max_rss" ] && max_rss=$r
   if [ "$i" -le $((OVERLOAD_S / 2)) ]; then [ "$r" -gt "$first_half" ] && first_half=$r
   else [ "$r" -gt "$second_half" ] && second_half=$r; fi
@@ -78,11 +80,14 @@ for i in $(seq 1 "$OVERLOAD_S"); do
 done
 wait $SENDER 2>/dev/null
 busy=$(stat_of busy_replies); lag=$(stat_of lag)
-echo "overload ${OVERLOAD_S}s: state peak RSS ${max_rss} kB (first half ${first_half}, second half ${second_half}), busy replies ${busy:-?}, lag ${lag:-?}"
+echo "overload ${OVERLOAD_S}s: state peak RSS ${max_rss} kB (first half ${first_half}, second half ${second_half}), reducer peak RSS ${reducer_rss} kB, busy replies ${busy:-?}, lag ${lag:-?}"
+echo "before the drain: log entries $(entries "$T/state1" log), batch rows $(entries "$T/state1" batches)"
+mdb_stat -e "$T/state1" | awk '/Number of pages used|Max pages/' | sed 's/^/state env before: /'
 # AddressSanitizer's shadow memory and quarantine add a few hundred MB
 rss_cap=400000
 [ -n "${RISKPIPE_SANITIZED:-}" ] && rss_cap=2000000
 if [ "${busy:-0}" -gt 0 ] && [ "${lag:-0}" -ge 50000 ] && [ "$max_rss" -lt "$rss_cap" ] &&
+   [ "$reducer_rss" -lt "$rss_cap" ] &&
    [ "$second_half" -le $((first_half * 13 / 10 + 20000)) ]; then
   ok "overload_refuses_busy_with_bounded_memory"
 else
@@ -100,9 +105,23 @@ fi
 # pruning: the change log, batch rows and reduce rows are gone once applied
 log_n=$(entries "$T/state1" log); b_n=$(entries "$T/state1" batches); red_n=$(entries "$T/reducer" reduce)
 echo "after drain: log entries $log_n, batch rows $b_n, reduce rows $red_n"
+mdb_stat -e "$T/state1" | awk '/Number of pages used|Max pages/' | sed 's/^/state env after: /'
 du -sh "$T/state1" "$T/reducer" | sed 's/^/disk: /'
 if [ "$log_n" -eq 0 ] && [ "$b_n" -eq 0 ] && [ "$red_n" -le 70 ]; then ok "pruning_keeps_no_history"
 else ko "pruning_keeps_no_history" "log=$log_n batches=$b_n reduce=$red_n"; fi
+# twice the history on the same 100,000 trades must not need twice the disk:
+# the same generator with a larger count repeats the first file, then goes on
+# re-valuing the same trades
+pages() { mdb_stat -e "$1" | awk '/Number of pages used/ { print $5 }'; }
+p1=$(pages "$T/state1"); r1=$(pages "$T/reducer")
+"$BIN/riskctl" gen --seed 11 --count 800000 --trades 100000 >"$T/over2.jsonl"
+"$BIN/riskctl" send "$T/over2.jsonl" --ingest "$(ep 0)" --quiet >/dev/null 2>&1
+"$BIN/riskctl" wait --state-control "$(ep 5)" --timeout 120 >/dev/null
+p2=$(pages "$T/state1"); r2=$(pages "$T/reducer")
+echo "history x2 on the same trades: state pages used $p1 -> $p2, reducer pages used $r1 -> $r2"
+if [ "$p2" -le $((p1 * 13 / 10)) ] && [ "$r2" -le $((r1 * 13 / 10 + 50)) ] &&
+   [ "$(entries "$T/state1" log)" -eq 0 ]; then ok "disk_use_follows_live_trades_not_history"
+else ko "disk_use_follows_live_trades_not_history" "pages $p1 -> $p2, reducer $r1 -> $r2"; fi
 stop_all
 rm -rf "$T/reducer"
 
