@@ -57,8 +57,10 @@ echo "sending a demo workload of $DEMO_COUNT messages..."
 "$BIN/riskctl" gen --count "$DEMO_COUNT" --seed "$RANDOM" | "$BIN/riskctl" send
 "$BIN/riskctl" wait --timeout 300
 echo
-"$BIN/riskctl" query | head -40
-echo "(first 40 rows; 'bin/riskctl query' for all, 'bin/riskctl stats' for counters)"
+# (through a file: head closing the pipe early would fail the script under pipefail)
+"$BIN/riskctl" query >"$LOGS/query.txt"
+head -40 "$LOGS/query.txt"
+echo "(first 40 of $(wc -l <"$LOGS/query.txt") rows; 'bin/riskctl query' for all, 'bin/riskctl stats' for counters)"
 "$BIN/riskctl" verify
 echo
 echo "pipeline is running; send more with: bin/riskctl gen --count 1000 | bin/riskctl send"
