@@ -10,62 +10,49 @@ export RISKPIPE_BIN=${RISKPIPE_BIN:-$PWD/bin}
 passed=0
 failed=0
 
-# Runs one Criterion binary and adds its synthesis to the totals.
-run_criterion() {
-  local name=$1; shift
-  local log
+# Runs one suite (kind "criterion": a Criterion binary, whose synthesis line
+# is read; kind "script": its last "N passed, M failed" line) and adds its
+# counts to the totals. A suite with no summary, or that exits non-zero while
+# reporting no failure, counts as one failure.
+run_suite() {
+  local name=$1 kind=$2; shift 2
+  local log p f rc line
   log=$(mktemp)
   echo "== $name"
   "$@" 2>&1 | tee "$log"
-  local rc=${PIPESTATUS[0]}
-  local line
-  line=$(grep -E 'Synthesis: Tested: [0-9]+' "$log" | tail -1)
-  if [ -z "$line" ]; then
-    echo "!! $name produced no Criterion synthesis (exit $rc): counted as one failure"
-    failed=$((failed + 1))
+  rc=${PIPESTATUS[0]}
+  if [ "$kind" = criterion ]; then
+    line=$(grep -E 'Synthesis: Tested: [0-9]+' "$log" | tail -1)
+    p=$(sed -nE 's/.*Passing: ([0-9]+).*/\1/p' <<<"$line")
+    f=$(sed -nE 's/.*Failing: ([0-9]+).*/\1/p' <<<"$line") # crashes count as failing
   else
-    local p f c
-    p=$(sed -E 's/.*Passing: ([0-9]+).*/\1/' <<<"$line")
-    f=$(sed -E 's/.*Failing: ([0-9]+).*/\1/' <<<"$line")
-    c=$(sed -E 's/.*Crashing: ([0-9]+).*/\1/' <<<"$line")
-    passed=$((passed + p))
-    failed=$((failed + f))
-    [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && failed=$((failed + 1)) && echo "!! $name exited $rc"
-    : "$c" # crashes are already counted as failures by Criterion
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+    p=$(awk '{ print $1 }' <<<"$line")
+    f=$(awk '{ print $3 }' <<<"$line")
   fi
   rm -f "$log"
-}
-
-# Runs a script suite whose last line is "N passed, M failed".
-run_script() {
-  local name=$1; shift
-  local log
-  log=$(mktemp)
-  echo "== $name"
-  "$@" 2>&1 | tee "$log"
-  local rc=${PIPESTATUS[0]}
-  local line
-  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
   if [ -z "$line" ]; then
     echo "!! $name printed no summary (exit $rc): counted as one failure"
     failed=$((failed + 1))
-  else
-    passed=$((passed + $(awk '{print $1}' <<<"$line")))
-    failed=$((failed + $(awk '{print $3}' <<<"$line")))
-    [ "$rc" -ne 0 ] && [ "$(awk '{print $3}' <<<"$line")" -eq 0 ] && failed=$((failed + 1))
+    return
   fi
-  rm -f "$log"
+  passed=$((passed + p))
+  failed=$((failed + f))
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    echo "!! $name exited $rc"
+    failed=$((failed + 1))
+  fi
 }
 
-run_criterion unit "$BUILD/tests/unit-tests" --jobs 2
-run_criterion integration "$BUILD/tests/integration-tests" --jobs 1
+run_suite unit criterion "$BUILD/tests/unit-tests" --jobs 2
+run_suite integration criterion "$BUILD/tests/integration-tests" --jobs 1
 skipped() { [[ " ${RISKPIPE_SKIP_SUITES:-} " == *" $1 "* ]] && echo "== $1: skipped (RISKPIPE_SKIP_SUITES)"; }
 for s in tests/*/run.sh; do
   name=$(basename "$(dirname "$s")")
-  skipped "$name" || { [ -x "$s" ] && run_script "$name" "$s"; }
+  skipped "$name" || { [ -x "$s" ] && run_suite "$name" script "$s"; }
 done
 if [ -x tests/compose/compose_test.sh ] && [ -z "${RISKPIPE_SKIP_COMPOSE:-}" ]; then
-  skipped compose || run_script compose tests/compose/compose_test.sh
+  skipped compose || run_suite compose script tests/compose/compose_test.sh
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
