@@ -18,15 +18,17 @@ DEB_PKGS := libzmq3-dev libczmq-dev liblmdb-dev lmdb-utils libmsgpack-dev libcri
             libjansson-dev pkg-config gcc make clang libclang-rt-14-dev valgrind
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-COMMON_SRC := $(wildcard common/*.c) $(wildcard proto/*.c)
-COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
+# The layers every program links, lowest first: common/ (libc + LMDB),
+# proto/ (msgpack), svc/ (czmq). `make check-layers` keeps them in order.
+LAYER_SRC := $(wildcard common/*.c) $(wildcard proto/*.c) $(wildcard svc/*.c)
+COMMON_OBJ := $(LAYER_SRC:%.c=$(BUILD)/%.o)
 STATE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard state/*.c))
 MAPPER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard mapper/*.c))
 REDUCER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard reducer/*.c))
 RISKCTL_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/*.c))
 PROGS := $(BIN)/riskpipe-state $(BIN)/riskpipe-mapper $(BIN)/riskpipe-reducer $(BIN)/riskctl
 
-UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BIN := $(BUILD)/tests/unit-tests
 # Role modules (everything but main.c) are linked into the unit tests too.
 ROLE_OBJ := $(filter-out %/main.o,$(STATE_OBJ) $(MAPPER_OBJ) $(REDUCER_OBJ))
@@ -34,7 +36,7 @@ INTEG_SRC := $(wildcard tests/integration/*.c)
 INTEG_BIN := $(BUILD)/tests/integration-tests
 
 .PHONY: all deps test test-unit test-integration test-faults run clean install format \
-        asan memcheck fuzz
+        asan memcheck fuzz check-layers
 all: $(PROGS)
 
 deps:
@@ -67,6 +69,11 @@ $(INTEG_BIN): $(INTEG_SRC:%.c=$(BUILD)/%.o)
 test: deps
 	$(MAKE) all $(UNIT_BIN) $(INTEG_BIN)
 	tests/run-all.sh
+
+# Fails when a lower layer includes a higher one (tests/layers/run.sh, which
+# `make test` runs as one of its suites).
+check-layers:
+	tests/layers/run.sh
 
 test-unit: all $(UNIT_BIN)
 	$(UNIT_BIN)

@@ -16,21 +16,11 @@ struct store_t {
     int ndbs;
 };
 
-static char s_last_error[160];
-
-const char *store_last_error(void)
-{
-    return s_last_error;
-}
-
-int store_rc(int rc, const char *what)
+int store_rc(int rc)
 {
     if (rc == MDB_SUCCESS) return 0;
     if (rc == MDB_NOTFOUND) return RP_ENOTFOUND;
-    log_error("%s: %s", what, mdb_strerror(rc));
-    snprintf(s_last_error, sizeof s_last_error, "%s: %s", what, mdb_strerror(rc));
-    if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT) return RP_EFULL;
-    return RP_EDB;
+    return rp_wrap_lmdb(rc);
 }
 
 static int s_mkdirs(const char *dir)
@@ -60,16 +50,17 @@ store_t *store_open(const char *dir, const char *const *dbnames, size_t mapsize,
     store_t *self = calloc(1, sizeof *self);
     if (!self) goto fail;
     if (!readonly && (rc = s_mkdirs(dir)) != 0) goto fail;
-    rc = RP_EDB;
-    if (store_rc(mdb_env_create(&self->env), "mdb_env_create")) goto fail;
-    if (store_rc(mdb_env_set_maxdbs(self->env, STORE_MAX_DBS), "mdb_env_set_maxdbs")) goto fail;
-    if (mapsize && store_rc(mdb_env_set_mapsize(self->env, mapsize), "mdb_env_set_mapsize"))
+    int r;
+    if ((r = mdb_env_create(&self->env)) || (r = mdb_env_set_maxdbs(self->env, STORE_MAX_DBS)) ||
+        (mapsize && (r = mdb_env_set_mapsize(self->env, mapsize)))) {
+        log_error("cannot set up an LMDB environment: %s", mdb_strerror(r));
+        rc = store_rc(r);
         goto fail;
+    }
     /* Default flags: every commit is fsynced (durable acknowledgements). */
-    int r = mdb_env_open(self->env, dir, readonly ? MDB_RDONLY : 0, 0640);
-    if (r) {
+    if ((r = mdb_env_open(self->env, dir, readonly ? MDB_RDONLY : 0, 0640))) {
         log_error("cannot open LMDB environment %s: %s", dir, mdb_strerror(r));
-        rc = r == ENOENT ? RP_ENOTFOUND : RP_EDB;
+        rc = r == ENOENT ? RP_ENOTFOUND : store_rc(r);
         goto fail;
     }
     if ((rc = store_begin(self, readonly, &txn)) != 0) goto fail;
@@ -79,7 +70,7 @@ store_t *store_open(const char *dir, const char *const *dbnames, size_t mapsize,
         if (r) {
             log_error("cannot open database '%s' in %s: %s", dbnames[self->ndbs], dir,
                       mdb_strerror(r));
-            rc = r == MDB_NOTFOUND ? RP_ENOTFOUND : RP_EDB;
+            rc = store_rc(r);
             goto fail;
         }
     }
@@ -101,27 +92,27 @@ void store_destroy(store_t **self_p)
     *self_p = NULL;
 }
 
-MDB_env *store_env(store_t *self)
-{
-    return self->env;
-}
-
 MDB_dbi store_dbi(store_t *self, int idx)
 {
     return self->dbi[idx];
 }
 
+size_t store_map_size(store_t *self)
+{
+    MDB_envinfo info;
+    return mdb_env_info(self->env, &info) == 0 ? info.me_mapsize : 0;
+}
+
 int store_begin(store_t *self, int readonly, MDB_txn **txn)
 {
-    return store_rc(mdb_txn_begin(self->env, NULL, readonly ? MDB_RDONLY : 0, txn),
-                    "mdb_txn_begin");
+    return store_rc(mdb_txn_begin(self->env, NULL, readonly ? MDB_RDONLY : 0, txn));
 }
 
 int store_commit(MDB_txn **txn)
 {
     int rc = mdb_txn_commit(*txn);
     *txn = NULL;
-    return store_rc(rc, "mdb_txn_commit");
+    return store_rc(rc);
 }
 
 void store_abort(MDB_txn **txn)
@@ -146,13 +137,9 @@ uint64_t store_u64_get(const void *in)
 int store_meta_get(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out)
 {
     MDB_val k = {strlen(key), (void *)key}, v;
-    int rc = mdb_get(txn, dbi, &k, &v);
-    if (rc == MDB_NOTFOUND) return RP_ENOTFOUND;
-    if (rc) return store_rc(rc, "meta get");
-    if (v.mv_size != 8) {
-        log_error("meta key '%s' has %zu bytes, expected 8", key, v.mv_size);
-        return RP_EDB;
-    }
+    int rc = store_rc(mdb_get(txn, dbi, &k, &v));
+    if (rc) return rc;
+    if (v.mv_size != 8) return RP_EPROTO;
     *out = store_u64_get(v.mv_data);
     return 0;
 }
@@ -162,17 +149,60 @@ int store_meta_put(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t val)
     uint8_t buf[8];
     store_u64_put(buf, val);
     MDB_val k = {strlen(key), (void *)key}, v = {8, buf};
-    return store_rc(mdb_put(txn, dbi, &k, &v, 0), "meta put");
+    return store_rc(mdb_put(txn, dbi, &k, &v, 0));
+}
+
+int store_meta_load(store_t *self, MDB_dbi dbi, const store_meta_u64_t *vals, int n)
+{
+    MDB_txn *txn = NULL;
+    int rc = store_begin(self, 1, &txn);
+    for (int i = 0; rc == 0 && i < n; i++) {
+        rc = store_meta_get(txn, dbi, vals[i].key, vals[i].out);
+        if (rc == RP_ENOTFOUND) {
+            *vals[i].out = vals[i].absent;
+            rc = 0;
+        }
+    }
+    store_abort(&txn);
+    return rc;
+}
+
+int store_meta_get_str(MDB_txn *txn, MDB_dbi dbi, const char *key, char *buf, size_t cap)
+{
+    MDB_val k = {strlen(key), (void *)key}, v;
+    int rc = store_rc(mdb_get(txn, dbi, &k, &v));
+    if (rc) return rc;
+    if (v.mv_size >= cap) return RP_ERANGE;
+    memcpy(buf, v.mv_data, v.mv_size);
+    buf[v.mv_size] = 0;
+    return 0;
+}
+
+int store_meta_put_str(MDB_txn *txn, MDB_dbi dbi, const char *key, const char *value)
+{
+    MDB_val k = {strlen(key), (void *)key}, v = {strlen(value), (void *)value};
+    return store_rc(mdb_put(txn, dbi, &k, &v, 0));
 }
 
 int store_grow(store_t *self, size_t max_bytes)
 {
     MDB_envinfo info;
-    int rc = store_rc(mdb_env_info(self->env, &info), "mdb_env_info");
+    int rc = store_rc(mdb_env_info(self->env, &info));
     if (rc) return rc;
     if (info.me_mapsize >= max_bytes) return RP_EFULL;
     size_t next = info.me_mapsize * 2 > max_bytes ? max_bytes : info.me_mapsize * 2;
-    if ((rc = store_rc(mdb_env_set_mapsize(self->env, next), "mdb_env_set_mapsize"))) return rc;
-    log_info("LMDB map grown from %zu to %zu MiB", info.me_mapsize >> 20, next >> 20);
+    if ((rc = store_rc(mdb_env_set_mapsize(self->env, next)))) return rc;
+    log_info("LMDB map grown from %zu to %zu KiB", info.me_mapsize >> 10, next >> 10);
     return 0;
+}
+
+int store_commit_or_grow(store_t *self, size_t max_bytes, int (*commit)(void *arg), void *arg)
+{
+    int rc = commit(arg);
+    while (rp_class(rc) == RP_EFULL) {
+        int g = store_grow(self, max_bytes);
+        if (g) return g == RP_EFULL ? rc : g;
+        rc = commit(arg);
+    }
+    return rc;
 }

@@ -1,6 +1,7 @@
 /* A thin LMDB wrapper: one environment directory with named databases, error
- * mapping to RP_* codes with the LMDB text in the log, and helpers for the
- * big-endian integer keys used by the log and batch tables. */
+ * mapping to RP_* codes that keep the LMDB code (rperr.h), and helpers for
+ * the big-endian integer keys and the meta values every table uses. Which
+ * databases exist and what their rows hold is in proto/tables.h. */
 #ifndef RP_STORE_H
 #define RP_STORE_H
 
@@ -23,43 +24,68 @@ store_t *store_open(const char *dir, const char *const *dbnames, size_t mapsize,
  * transaction must have been committed or aborted. */
 void store_destroy(store_t **self_p);
 
-/* Borrowed handles, valid until store_destroy. idx is the position in the
- * dbnames list given to store_open. */
-MDB_env *store_env(store_t *self);
+/* Borrowed handle, valid until store_destroy. idx is the position in the
+ * dbnames list given to store_open (the SDB_* and RDB_* enums of tables.h). */
 MDB_dbi store_dbi(store_t *self, int idx);
 
-/* Begins a transaction into *txn. Returns 0 or RP_EDB/RP_EFULL. */
+/* Current map size in bytes, or 0 when LMDB cannot tell. */
+size_t store_map_size(store_t *self);
+
+/* Begins a transaction into *txn. Returns 0 or a wrapped LMDB code. */
 int store_begin(store_t *self, int readonly, MDB_txn **txn);
 
 /* Commits *txn and sets it to NULL (on failure it is aborted). Durable on
- * return 0 (the environment is opened with full fsync). Returns RP_EFULL when
- * the map or disk is full, RP_EDB otherwise. */
+ * return 0 (the environment is opened with full fsync). Otherwise returns a
+ * wrapped LMDB code whose rp_class is RP_EFULL when the map or disk is full. */
 int store_commit(MDB_txn **txn);
 
 /* Aborts *txn if non-NULL and sets it to NULL. */
 void store_abort(MDB_txn **txn);
 
-/* Maps an LMDB return code to an RP_* code, logging `what` and mdb_strerror
- * for anything other than success and MDB_NOTFOUND (-> RP_ENOTFOUND). */
-int store_rc(int mdb_rc, const char *what);
-
-/* Text of the last LMDB error mapped by store_rc in this process (static
- * buffer, "" when none), for messages sent to clients. */
-const char *store_last_error(void);
+/* Maps an LMDB return code to an RP code without logging: 0 for success,
+ * RP_ENOTFOUND for MDB_NOTFOUND, otherwise rp_wrap_lmdb(mdb_rc). The caller
+ * decides whether and at which level the condition is worth a log line. */
+int store_rc(int mdb_rc);
 
 /* Reads/writes unsigned 64-bit integers as 8 big-endian bytes, so LMDB's
  * lexical key order equals numeric order. */
 void store_u64_put(uint8_t out[8], uint64_t v);
 uint64_t store_u64_get(const void *in);
 
-/* Meta-table helpers: a u64 value stored under a string key. get returns
- * RP_ENOTFOUND when absent. */
+/* Meta-table helpers: a u64 value (8 big-endian bytes) stored under a string
+ * key. get returns RP_ENOTFOUND when absent and RP_EPROTO when the value is
+ * not 8 bytes long; both return wrapped LMDB codes on database errors. */
 int store_meta_get(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out);
 int store_meta_put(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t v);
 
+/* One u64 meta value to load: its key, where to put it, and the value to use
+ * when the key is absent (a new environment). */
+typedef struct {
+    const char *key;
+    uint64_t *out;
+    uint64_t absent;
+} store_meta_u64_t;
+
+/* Loads n meta values in one read transaction. Returns 0, or the first
+ * error of store_meta_get other than RP_ENOTFOUND. */
+int store_meta_load(store_t *self, MDB_dbi dbi, const store_meta_u64_t *vals, int n);
+
+/* Text values in the meta table. get copies the value into buf[cap] with a
+ * terminating NUL and returns 0, RP_ENOTFOUND when absent, RP_ERANGE when it
+ * does not fit, or a wrapped LMDB code. */
+int store_meta_get_str(MDB_txn *txn, MDB_dbi dbi, const char *key, char *buf, size_t cap);
+int store_meta_put_str(MDB_txn *txn, MDB_dbi dbi, const char *key, const char *value);
+
+/* Runs commit(arg) and, while it fails with a full map, grows the map
+ * (store_grow up to max_bytes) and runs it again. commit must begin and end
+ * its own transaction and leave nothing changed when it fails. Returns 0,
+ * commit's last error (a full-map code when the map reached max_bytes), or
+ * store_grow's error. */
+int store_commit_or_grow(store_t *self, size_t max_bytes, int (*commit)(void *arg), void *arg);
+
 /* Doubles the map size, capped at max_bytes; call with no transaction open in
  * this process. Returns 0 when it grew, RP_EFULL when already at the cap, or
- * RP_EDB. */
+ * a wrapped LMDB code. */
 int store_grow(store_t *self, size_t max_bytes);
 
 #endif

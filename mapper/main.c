@@ -2,13 +2,13 @@
  * process, pre-aggregates each into per-path deltas and pushes one RESULT per
  * batch to the reducer. Start or kill any number at any time: an unfinished
  * batch is re-sent by the state process and de-duplicated by the reducer. */
+#include "map.h"
 #include "preagg.h"
 #include "../common/chaos.h"
-#include "../common/config.h"
-#include "../common/daemon.h"
 #include "../common/log.h"
 #include "../common/rperr.h"
 #include "../proto/frame.h"
+#include "../svc/daemon.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -18,55 +18,15 @@
 static config_opt_t s_opts[] = {
     {"work", "tcp://localhost:5557", "batches from the state process (PULL, connect)", NULL},
     {"results", "tcp://localhost:5558", "deltas to the reducer (PUSH, connect)", NULL},
-    {"log-level", "info", "error, warn, info or debug", NULL},
+    DAEMON_LOG_OPT,
     {NULL, NULL, NULL, NULL}};
 
 typedef struct {
     preagg_t *agg;
     msgpack_sbuffer sb;
     char id[FRAME_MAPPER_ID_MAX + 1];
-    long long batches, changes, bad_frames;
+    long long batches, bad_frames;
 } mapper_t;
-
-/* Builds the RESULT frame for one WORK frame into m->sb. Returns 0 or RP_*. */
-static int s_map(mapper_t *m, const char *buf, size_t len)
-{
-    char why[160];
-    msgpack_unpacked unp;
-    work_t w;
-    int rc = frame_work_decode(buf, len, &unp, &w, why, sizeof why);
-    if (rc) {
-        m->bad_frames++;
-        log_warn("dropping bad WORK frame (%zu bytes): %s", len, why);
-        goto done;
-    }
-    preagg_reset(m->agg);
-    chaos_roll(3);
-    for (uint32_t i = 0; i < w.n && rc == 0; i++) {
-        change_t c;
-        if (i == w.n / 2) chaos_point(0, "mid-batch");
-        frame_change_get(&w.changes[i], &c); /* validated by frame_work_decode */
-        rc = preagg_add(m->agg, &c);
-    }
-    if (rc) goto done;
-    msgpack_sbuffer_clear(&m->sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &m->sb, msgpack_sbuffer_write);
-    frame_result_head(&pk, w.batch_id, w.watermark, m->id, w.n, (uint32_t)preagg_count(m->agg));
-    size_t it = 0, plen;
-    const char *path;
-    money_sum_t delta;
-    int64_t count;
-    while (preagg_next(m->agg, &it, &path, &plen, &delta, &count))
-        frame_delta_pack(&pk, path, plen, delta, count);
-    m->batches++;
-    m->changes += w.n;
-    log_debug("batch %llu: %u changes -> %zu deltas", (unsigned long long)w.batch_id, w.n,
-              preagg_count(m->agg));
-done:
-    msgpack_unpacked_destroy(&unp);
-    return rc;
-}
 
 /* Sends m->sb, waiting for the reducer as long as we are not stopping. */
 static int s_send(mapper_t *m, void *results)
@@ -89,24 +49,27 @@ static int s_send(mapper_t *m, void *results)
 
 int main(int argc, char **argv)
 {
-    int rc = daemon_args(s_opts, argc, argv,
-                         "usage: riskpipe-mapper [options]\n\n"
-                         "Pre-aggregates batches of changes into per-path deltas. Run any "
-                         "number of them.",
-                         "mapper");
-    if (rc >= 0) return rc;
+    int exit_code;
+    if (!daemon_args(s_opts, argc, argv,
+                     "usage: riskpipe-mapper [options]\n\n"
+                     "Pre-aggregates batches of changes into per-path deltas. Run any number "
+                     "of them.",
+                     "mapper", &exit_code))
+        return exit_code;
     mapper_t m;
     memset(&m, 0, sizeof m);
     msgpack_sbuffer_init(&m.sb);
     char host[48] = "host";
     gethostname(host, sizeof host - 1);
     snprintf(m.id, sizeof m.id, "%.40s:%d", host, (int)getpid());
-    int exit_code = 1;
+    exit_code = 1;
     daemon_signals();
     /* A small receive queue keeps a stopped or slow mapper from hoarding
      * batches that others could process. */
-    zsock_t *work = daemon_socket(ZMQ_PULL, config_get(s_opts, "work"), 0, 2, 0, "work");
-    zsock_t *results = daemon_socket(ZMQ_PUSH, config_get(s_opts, "results"), 0, 100, 2000,
+    zsock_t *work = daemon_socket(ZMQ_PULL, config_get(s_opts, "work"), DAEMON_CONNECT,
+                                  &(daemon_sockopt_t){.hwm = 2}, "work");
+    zsock_t *results = daemon_socket(ZMQ_PUSH, config_get(s_opts, "results"), DAEMON_CONNECT,
+                                     &(daemon_sockopt_t){.hwm = 100, .linger_ms = 2000},
                                      "results");
     m.agg = preagg_new();
     if (!work || !results || !m.agg) goto out;
@@ -124,14 +87,20 @@ int main(int argc, char **argv)
                 zmq_msg_close(&msg);
                 break;
             }
-            rc = s_map(&m, zmq_msg_data(&msg), zmq_msg_size(&msg));
+            int rc = map_work(m.agg, zmq_msg_data(&msg), zmq_msg_size(&msg), m.id, &m.sb);
+            if (rc == 0) {
+                m.batches++;
+            } else if (rc == RP_EPROTO) {
+                m.bad_frames++;
+            } else {
+                log_error("cannot map a batch: %s", rp_strerror(rc));
+            }
             zmq_msg_close(&msg);
             if (rc == 0 && m.sb.size && s_send(&m, zsock_resolve(results)) == RP_EZMQ) goto out;
             msgpack_sbuffer_clear(&m.sb);
         }
     }
-    log_info("stopping: %lld batches, %lld changes mapped, %lld bad frames", m.batches,
-             m.changes, m.bad_frames);
+    log_info("stopping: %lld batches mapped, %lld bad frames", m.batches, m.bad_frames);
     exit_code = 0;
 out:
     preagg_destroy(&m.agg);

@@ -7,8 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Unpacks and checks [version, type, ...] with exactly nfields elements. */
-static int s_open(const char *buf, size_t len, int type, uint32_t nfields, uint32_t max_items,
+int frame_open(const char *buf, size_t len, int type, uint32_t nfields, uint32_t max_items,
                   msgpack_unpacked *unp, const msgpack_object **f, char *why, size_t whylen)
 {
     int rc = mp_unpack(buf, len, 4, max_items, unp, why, whylen);
@@ -43,7 +42,7 @@ static int s_u64(const msgpack_object *o, uint64_t *out)
     return 0;
 }
 
-static void s_head(msgpack_packer *pk, int type, uint32_t nfields)
+void frame_head(msgpack_packer *pk, int type, uint32_t nfields)
 {
     msgpack_pack_array(pk, nfields);
     msgpack_pack_int(pk, FRAME_VERSION);
@@ -102,7 +101,7 @@ int frame_change_get(const msgpack_object *o, change_t *out)
 void frame_work_head(msgpack_packer *pk, uint64_t batch_id, uint64_t watermark,
                      uint64_t first_seq, uint32_t n)
 {
-    s_head(pk, FRAME_WORK, 6);
+    frame_head(pk, FRAME_WORK, 6);
     msgpack_pack_uint64(pk, batch_id);
     msgpack_pack_uint64(pk, watermark);
     msgpack_pack_uint64(pk, first_seq);
@@ -113,7 +112,7 @@ int frame_work_decode(const char *buf, size_t len, msgpack_unpacked *unp, work_t
                       char *why, size_t whylen)
 {
     const msgpack_object *f;
-    int rc = s_open(buf, len, FRAME_WORK, 6, FRAME_MAX_CHANGES, unp, &f, why, whylen);
+    int rc = frame_open(buf, len, FRAME_WORK, 6, FRAME_MAX_CHANGES, unp, &f, why, whylen);
     if (rc) return rc;
     if (s_u64(&f[2], &out->batch_id) || s_u64(&f[3], &out->watermark) ||
         s_u64(&f[4], &out->first_seq) || f[5].type != MSGPACK_OBJECT_ARRAY) {
@@ -135,7 +134,7 @@ int frame_work_decode(const char *buf, size_t len, msgpack_unpacked *unp, work_t
 void frame_result_head(msgpack_packer *pk, uint64_t batch_id, uint64_t watermark,
                        const char *mapper_id, uint64_t nchanges, uint32_t n)
 {
-    s_head(pk, FRAME_RESULT, 7);
+    frame_head(pk, FRAME_RESULT, 7);
     msgpack_pack_uint64(pk, batch_id);
     msgpack_pack_uint64(pk, watermark);
     mp_pack_cstr(pk, mapper_id);
@@ -186,7 +185,7 @@ int frame_result_decode(const char *buf, size_t len, msgpack_unpacked *unp, resu
                         char *why, size_t whylen)
 {
     const msgpack_object *f;
-    int rc = s_open(buf, len, FRAME_RESULT, 7, FRAME_MAX_DELTAS, unp, &f, why, whylen);
+    int rc = frame_open(buf, len, FRAME_RESULT, 7, FRAME_MAX_DELTAS, unp, &f, why, whylen);
     if (rc) return rc;
     if (s_u64(&f[2], &out->batch_id) || s_u64(&f[3], &out->watermark) ||
         f[4].type != MSGPACK_OBJECT_STR || f[4].via.str.size > FRAME_MAPPER_ID_MAX ||
@@ -228,7 +227,7 @@ void frame_ack_encode(msgpack_sbuffer *sb, const uint64_t *ids, uint32_t n)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    s_head(&pk, FRAME_ACK, 3);
+    frame_head(&pk, FRAME_ACK, 3);
     msgpack_pack_array(&pk, n);
     for (uint32_t i = 0; i < n; i++) msgpack_pack_uint64(&pk, ids[i]);
 }
@@ -237,7 +236,7 @@ int frame_ack_decode(const char *buf, size_t len, msgpack_unpacked *unp,
                      const msgpack_object **ids, uint32_t *n, char *why, size_t whylen)
 {
     const msgpack_object *f;
-    int rc = s_open(buf, len, FRAME_ACK, 3, FRAME_MAX_ACKS, unp, &f, why, whylen);
+    int rc = frame_open(buf, len, FRAME_ACK, 3, FRAME_MAX_ACKS, unp, &f, why, whylen);
     if (rc) return rc;
     if (f[2].type != MSGPACK_OBJECT_ARRAY) {
         snprintf(why, whylen, "ACK frame ids are not an array");
@@ -250,48 +249,5 @@ int frame_ack_decode(const char *buf, size_t len, msgpack_unpacked *unp,
         }
     *ids = f[2].via.array.ptr;
     *n = f[2].via.array.size;
-    return 0;
-}
-
-void frame_ctl_req_encode(msgpack_sbuffer *sb, const char *command)
-{
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    s_head(&pk, FRAME_CTL_REQ, 3);
-    mp_pack_cstr(&pk, command);
-}
-
-int frame_ctl_req_decode(const char *buf, size_t len, msgpack_unpacked *unp, const char **cmd,
-                         size_t *cmd_len, char *why, size_t whylen)
-{
-    const msgpack_object *f;
-    int rc = s_open(buf, len, FRAME_CTL_REQ, 3, 16, unp, &f, why, whylen);
-    if (rc) return rc;
-    if (f[2].type != MSGPACK_OBJECT_STR) {
-        snprintf(why, whylen, "control command is not a string");
-        return RP_EPROTO;
-    }
-    *cmd = f[2].via.str.ptr;
-    *cmd_len = f[2].via.str.size;
-    return 0;
-}
-
-void frame_ctl_rep_head(msgpack_packer *pk, uint32_t n)
-{
-    s_head(pk, FRAME_CTL_REP, 3);
-    msgpack_pack_map(pk, n);
-}
-
-int frame_ctl_rep_decode(const char *buf, size_t len, msgpack_unpacked *unp,
-                         const msgpack_object **map, char *why, size_t whylen)
-{
-    const msgpack_object *f;
-    int rc = s_open(buf, len, FRAME_CTL_REP, 3, 4096, unp, &f, why, whylen);
-    if (rc) return rc;
-    if (f[2].type != MSGPACK_OBJECT_MAP) {
-        snprintf(why, whylen, "control reply is not a map");
-        return RP_EPROTO;
-    }
-    *map = &f[2];
     return 0;
 }

@@ -60,7 +60,7 @@ typedef struct {
     const msgpack_object *deltas; /* n validated delta arrays, borrowed */
 } result_t;
 
-/* Appends one change record to sb (the log value / WORK element). */
+/* Packs one change record (the log value / WORK element) with pk. */
 void frame_change_pack(msgpack_packer *pk, const change_t *c);
 
 /* Decodes a validated change object (from a decoded WORK frame, or a log
@@ -97,16 +97,14 @@ void frame_ack_encode(msgpack_sbuffer *sb, const uint64_t *ids, uint32_t n);
 int frame_ack_decode(const char *buf, size_t len, msgpack_unpacked *unp,
                      const msgpack_object **ids, uint32_t *n, char *why, size_t whylen);
 
-/* Control request: encodes [1, 4, command] / decodes it into a borrowed
- * command string. Returns 0 or RP_EPROTO. */
-void frame_ctl_req_encode(msgpack_sbuffer *sb, const char *command);
-int frame_ctl_req_decode(const char *buf, size_t len, msgpack_unpacked *unp, const char **cmd,
-                         size_t *cmd_len, char *why, size_t whylen);
-
-/* Control reply: frame_ctl_rep_head starts [1, 5, map of n entries]; the
- * caller packs n key/value pairs. frame_ctl_rep_decode yields the map. */
-void frame_ctl_rep_head(msgpack_packer *pk, uint32_t n);
-int frame_ctl_rep_decode(const char *buf, size_t len, msgpack_unpacked *unp,
-                         const msgpack_object **map, char *why, size_t whylen);
+/* The envelope every frame shares (ctl.c uses it too). frame_head writes
+ * [FRAME_VERSION, type, ...] announcing nfields elements in all;
+ * frame_open unpacks buf into *unp (initialised here; destroy it in every
+ * case), checks version, type and that there are exactly nfields elements
+ * (containers at most 4 deep, max_items each), and points *f at them.
+ * Returns 0, or RP_EPROTO with a reason. */
+void frame_head(msgpack_packer *pk, int type, uint32_t nfields);
+int frame_open(const char *buf, size_t len, int type, uint32_t nfields, uint32_t max_items,
+               msgpack_unpacked *unp, const msgpack_object **f, char *why, size_t whylen);
 
 #endif

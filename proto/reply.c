@@ -32,12 +32,11 @@ void reply_reject(reply_t *r, uint64_t index, const char *reason)
     r->nerrors++;
 }
 
-void reply_fail(reply_t *r, uint64_t n, const char *error)
+void reply_retry(reply_t *r, const char *error)
 {
     msgpack_sbuffer_clear(&r->errors);
     r->nerrors = 0;
-    r->accepted = r->duplicates = r->conflicts = 0;
-    r->rejected = n;
+    r->accepted = r->duplicates = r->conflicts = r->rejected = 0;
     r->retry = 1;
     snprintf(r->error, sizeof r->error, "%s", error);
 }
@@ -76,13 +75,12 @@ static uint64_t s_count(const msgpack_object *map, const char *key, int *bad)
     return o->via.u64;
 }
 
-int reply_decode(const char *buf, size_t len, reply_t *out, char *first_reason, size_t cap)
+int reply_decode(const char *buf, size_t len, reply_view_t *out)
 {
     char why[160];
     msgpack_unpacked unp;
     int bad = 0, rc = mp_unpack(buf, len, 4, 100000, &unp, why, sizeof why);
     memset(out, 0, sizeof *out);
-    if (first_reason && cap) first_reason[0] = 0;
     const msgpack_object *m = &unp.data;
     if (rc || m->type != MSGPACK_OBJECT_MAP) {
         msgpack_unpacked_destroy(&unp);
@@ -100,21 +98,17 @@ int reply_decode(const char *buf, size_t len, reply_t *out, char *first_reason, 
         snprintf(out->error, sizeof out->error, "%.*s", (int)err->via.str.size, err->via.str.ptr);
     const msgpack_object *errs = mp_map_get(m, "errors");
     if (errs && errs->type == MSGPACK_OBJECT_ARRAY) {
-        /* the decoded reply lists no entries in its buffer: report how many
-         * the peer sent, capped like an encoded reply */
-        out->nerrors = errs->via.array.size < REPLY_MAX_ERRORS ? errs->via.array.size
-                                                               : REPLY_MAX_ERRORS;
-        if (first_reason && cap && errs->via.array.size > 0) {
+        out->nerrors = errs->via.array.size;
+        if (errs->via.array.size > 0) {
             const msgpack_object *e0 = &errs->via.array.ptr[0];
             const msgpack_object *idx = mp_map_get(e0, "index"), *rs = mp_map_get(e0, "reason");
             if (rs && rs->type == MSGPACK_OBJECT_STR)
-                snprintf(first_reason, cap, "message %llu: %.*s",
+                snprintf(out->first_reason, sizeof out->first_reason, "message %llu: %.*s",
                          idx && idx->type == MSGPACK_OBJECT_POSITIVE_INTEGER
                              ? (unsigned long long)idx->via.u64 : 0ULL,
                          (int)rs->via.str.size, rs->via.str.ptr);
         }
     }
-    if (out->retry && first_reason && cap) snprintf(first_reason, cap, "%s", out->error);
     msgpack_unpacked_destroy(&unp);
     return bad ? RP_EPROTO : 0;
 }

@@ -1,10 +1,11 @@
 /* The acknowledged-ingest reply, part of the public wire contract:
  *   {"accepted": n, "duplicates": n, "conflicts": n, "rejected": n,
  *    "errors": [{"index": i, "reason": "..."}...]}
- * plus, when nothing in the frame was committed and the producer should send
- * it again, "retry": true and "error": "<why>". duplicates counts stale and
- * repeated versions and includes conflicts (same version, other payload), so
- * accepted + duplicates + rejected = messages in the frame. */
+ * duplicates counts stale and repeated versions and includes conflicts (same
+ * version, other payload), so accepted + duplicates + rejected = messages in
+ * the frame. When nothing in the frame was committed and the producer should
+ * send it again (the state is busy, or its storage failed), the reply has
+ * every count 0, no errors, and "retry": true with "error": "<why>". */
 #ifndef RP_REPLY_H
 #define RP_REPLY_H
 
@@ -14,6 +15,7 @@
 
 #define REPLY_MAX_ERRORS 100 /* error entries listed per reply; counts stay exact */
 
+/* A reply being built by the state process. */
 typedef struct {
     uint64_t accepted, duplicates, conflicts, rejected;
     int retry;                /* 1: nothing committed, send the frame again */
@@ -21,6 +23,15 @@ typedef struct {
     uint32_t nerrors;         /* entries in errors (<= REPLY_MAX_ERRORS) */
     msgpack_sbuffer errors;   /* packed {"index","reason"} maps, owned */
 } reply_t;
+
+/* A decoded reply, as a producer reads it (owns nothing). */
+typedef struct {
+    uint64_t accepted, duplicates, conflicts, rejected;
+    int retry;
+    char error[160];
+    uint32_t nerrors;         /* error entries the reply listed */
+    char first_reason[200];   /* "message I: reason" of the first entry, or "" */
+} reply_view_t;
 
 /* Initialises an empty reply (owns an empty buffer). */
 void reply_init(reply_t *r);
@@ -32,14 +43,13 @@ void reply_destroy(reply_t *r);
  * reason (copied). */
 void reply_reject(reply_t *r, uint64_t index, const char *reason);
 
-/* Turns the reply into "nothing committed, retry: <error>" for n messages. */
-void reply_fail(reply_t *r, uint64_t n, const char *error);
+/* Turns the reply into "nothing committed, retry: <error>": every count 0. */
+void reply_retry(reply_t *r, const char *error);
 
 /* Encodes the reply into sb (appending). */
 void reply_encode(const reply_t *r, msgpack_sbuffer *sb);
 
-/* Decodes a reply; first_reason (if non-NULL) receives the first error
- * reason or the retry error. Returns 0 or RP_EPROTO. */
-int reply_decode(const char *buf, size_t len, reply_t *out, char *first_reason, size_t cap);
+/* Decodes a reply into *out. Returns 0 or RP_EPROTO. */
+int reply_decode(const char *buf, size_t len, reply_view_t *out);
 
 #endif

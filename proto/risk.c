@@ -1,5 +1,5 @@
-/* Risk message validation and the canonical state row. Every rejection
- * reason names the field so a producer can fix its data. */
+/* Risk message validation. Every rejection reason names the field so a
+ * producer can fix its data. */
 #include "risk.h"
 #include "mp.h"
 #include "../common/rperr.h"
@@ -260,80 +260,4 @@ int risk_msg_decode(const msgpack_object *o, const hier_levels_t *h, risk_msg_t 
 size_t risk_msg_path(const risk_msg_t *m, const hier_levels_t *h, char *buf)
 {
     return hier_join(m->level, m->level_len, h->n, buf);
-}
-
-static int s_keycmp(const void *a, const void *b)
-{
-    const msgpack_object_kv *x = *(const msgpack_object_kv *const *)a;
-    const msgpack_object_kv *y = *(const msgpack_object_kv *const *)b;
-    uint32_t n = x->key.via.str.size < y->key.via.str.size ? x->key.via.str.size
-                                                           : y->key.via.str.size;
-    int c = memcmp(x->key.via.str.ptr, y->key.via.str.ptr, n);
-    if (c) return c;
-    return x->key.via.str.size < y->key.via.str.size ? -1 : x->key.via.str.size > y->key.via.str.size;
-}
-
-int risk_row_encode(const risk_msg_t *m, msgpack_sbuffer *sb)
-{
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    char val[MONEY_FMT_MAX];
-    size_t vlen = money_format(m->value, val, sizeof val);
-    int rc = msgpack_pack_map(&pk, 5);
-    mp_pack_cstr(&pk, "TradeID");
-    mp_pack_str(&pk, m->trade_id, m->trade_id_len);
-    mp_pack_cstr(&pk, "Version");
-    msgpack_pack_int64(&pk, m->version);
-    mp_pack_cstr(&pk, "Value");
-    mp_pack_str(&pk, val, vlen);
-    mp_pack_cstr(&pk, "Timestamp");
-    if (!m->timestamp) msgpack_pack_nil(&pk);
-    else if (m->timestamp->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-        msgpack_pack_uint64(&pk, m->timestamp->via.u64);
-    else if (m->timestamp->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
-        msgpack_pack_int64(&pk, m->timestamp->via.i64);
-    else
-        msgpack_pack_double(&pk, m->timestamp->via.f64);
-    mp_pack_cstr(&pk, "Hierarchy");
-    const msgpack_object *hv = m->hierarchy;
-    uint32_t n = hv->via.map.size;
-    const msgpack_object_kv *kv[RISK_HIER_KEYS_MAX];
-    for (uint32_t i = 0; i < n; i++) kv[i] = &hv->via.map.ptr[i];
-    qsort(kv, n, sizeof kv[0], s_keycmp);
-    msgpack_pack_map(&pk, n);
-    for (uint32_t i = 0; i < n; i++) {
-        mp_pack_str(&pk, kv[i]->key.via.str.ptr, kv[i]->key.via.str.size);
-        mp_pack_str(&pk, kv[i]->val.via.str.ptr, kv[i]->val.via.str.size);
-    }
-    /* msgpack_sbuffer_write only fails on allocation failure; the packer
-     * returns its status from every call, the first is representative. */
-    return rc ? RP_ENOMEM : 0;
-}
-
-int risk_row_decode(const char *buf, size_t len, const hier_levels_t *h, risk_row_t *out)
-{
-    char why[RISK_WHY_MAX];
-    msgpack_unpacked unp;
-    int rc = mp_unpack(buf, len, 3, RISK_HIER_KEYS_MAX, &unp, why, sizeof why);
-    if (rc) goto done;
-    rc = RP_EPROTO;
-    const msgpack_object *o = &unp.data;
-    const msgpack_object *ver = mp_map_get(o, "Version"), *val = mp_map_get(o, "Value");
-    const msgpack_object *hv = mp_map_get(o, "Hierarchy");
-    if (!ver || !val || !hv || mp_get_i64(ver, &out->version) || val->type != MSGPACK_OBJECT_STR ||
-        money_from_str(val->via.str.ptr, val->via.str.size, &out->value))
-        goto done;
-    const char *lv[HIER_MAX_LEVELS];
-    size_t ll[HIER_MAX_LEVELS];
-    for (int l = 0; l < h->n; l++) {
-        const msgpack_object *x = mp_map_get(hv, h->name[l]);
-        if (!x || x->type != MSGPACK_OBJECT_STR || x->via.str.size > HIER_MAX_VALUE) goto done;
-        lv[l] = x->via.str.ptr;
-        ll[l] = x->via.str.size;
-    }
-    out->path_len = hier_join(lv, ll, h->n, out->path);
-    rc = 0;
-done:
-    msgpack_unpacked_destroy(&unp);
-    return rc;
 }

@@ -1,6 +1,6 @@
-/* The public wire contract: risk messages on the ingest sockets, and the
- * canonical state-table row written for the latest version of each trade.
- * Validation of every field of a risk message lives here. */
+/* The public wire contract: risk messages on the ingest sockets. Validation
+ * of every field of a risk message lives here (the state row they become is
+ * in tables.h). */
 #ifndef RP_RISK_H
 #define RP_RISK_H
 
@@ -28,14 +28,6 @@ typedef struct {
     size_t level_len[HIER_MAX_LEVELS];
 } risk_msg_t;
 
-/* Decoded state row: the latest accepted version of a trade. */
-typedef struct {
-    int64_t version;
-    money_t value;
-    char path[HIER_PATH_MAX];
-    size_t path_len;
-} risk_row_t;
-
 /* Unpacks an ingest frame: one message map, a {"RiskMessage": map} wrapper,
  * or an array of either (a batch of at most max_batch). On success *msgs
  * points at *n objects inside *unp (which the caller must destroy with
@@ -53,16 +45,5 @@ int risk_msg_decode(const msgpack_object *o, const hier_levels_t *h, risk_msg_t 
 /* Writes the trade's path (configured level values joined by "::") into
  * buf[HIER_PATH_MAX]; returns its length. */
 size_t risk_msg_path(const risk_msg_t *m, const hier_levels_t *h, char *buf);
-
-/* Encodes the canonical state row for m into sb (appending): a map with
- * TradeID, Version, Value (decimal string, 6 fractional digits), Timestamp
- * (as received, nil when absent) and Hierarchy (keys sorted bytewise), so two
- * messages with the same payload always encode to the same bytes.
- * Returns 0 or RP_ENOMEM. */
-int risk_row_encode(const risk_msg_t *m, msgpack_sbuffer *sb);
-
-/* Decodes a state row written by risk_row_encode into *out, computing the
- * path from the configured levels. Returns 0 or RP_EPROTO (corrupt row). */
-int risk_row_decode(const char *buf, size_t len, const hier_levels_t *h, risk_row_t *out);
 
 #endif

@@ -1,7 +1,171 @@
-/* Encoding of aggregate and reduce rows. */
+/* Encoding and decoding of every table row; see tables.h for the layout. */
 #include "tables.h"
 #include "mp.h"
 #include "../common/rperr.h"
+#include "../common/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char *const tables_state_dbs[] = {"state", "log", "batches", "meta", "dlq", NULL};
+const char *const tables_reducer_dbs[] = {"reduce", "aggregate", "meta", NULL};
+
+
+static int s_keycmp(const void *a, const void *b)
+{
+    const msgpack_object_kv *x = *(const msgpack_object_kv *const *)a;
+    const msgpack_object_kv *y = *(const msgpack_object_kv *const *)b;
+    uint32_t n = x->key.via.str.size < y->key.via.str.size ? x->key.via.str.size
+                                                           : y->key.via.str.size;
+    int c = memcmp(x->key.via.str.ptr, y->key.via.str.ptr, n);
+    if (c) return c;
+    return x->key.via.str.size < y->key.via.str.size ? -1 : x->key.via.str.size > y->key.via.str.size;
+}
+
+int tables_state_encode(const risk_msg_t *m, msgpack_sbuffer *sb)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    char val[MONEY_FMT_MAX];
+    size_t vlen = money_format(m->value, val, sizeof val);
+    int rc = msgpack_pack_map(&pk, 5);
+    mp_pack_cstr(&pk, "TradeID");
+    mp_pack_str(&pk, m->trade_id, m->trade_id_len);
+    mp_pack_cstr(&pk, "Version");
+    msgpack_pack_int64(&pk, m->version);
+    mp_pack_cstr(&pk, "Value");
+    mp_pack_str(&pk, val, vlen);
+    mp_pack_cstr(&pk, "Timestamp");
+    if (!m->timestamp) msgpack_pack_nil(&pk);
+    else if (m->timestamp->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        msgpack_pack_uint64(&pk, m->timestamp->via.u64);
+    else if (m->timestamp->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        msgpack_pack_int64(&pk, m->timestamp->via.i64);
+    else
+        msgpack_pack_double(&pk, m->timestamp->via.f64);
+    mp_pack_cstr(&pk, "Hierarchy");
+    const msgpack_object *hv = m->hierarchy;
+    uint32_t n = hv->via.map.size;
+    const msgpack_object_kv *kv[RISK_HIER_KEYS_MAX];
+    for (uint32_t i = 0; i < n; i++) kv[i] = &hv->via.map.ptr[i];
+    qsort(kv, n, sizeof kv[0], s_keycmp);
+    msgpack_pack_map(&pk, n);
+    for (uint32_t i = 0; i < n; i++) {
+        mp_pack_str(&pk, kv[i]->key.via.str.ptr, kv[i]->key.via.str.size);
+        mp_pack_str(&pk, kv[i]->val.via.str.ptr, kv[i]->val.via.str.size);
+    }
+    /* msgpack_sbuffer_write only fails on allocation failure; the packer
+     * returns its status from every call, the first is representative. */
+    return rc ? RP_ENOMEM : 0;
+}
+
+int tables_state_decode(const char *buf, size_t len, const hier_levels_t *h, state_row_t *out)
+{
+    char why[RISK_WHY_MAX];
+    msgpack_unpacked unp;
+    int rc = mp_unpack(buf, len, 3, RISK_HIER_KEYS_MAX, &unp, why, sizeof why);
+    if (rc) goto done;
+    rc = RP_EPROTO;
+    const msgpack_object *o = &unp.data;
+    const msgpack_object *ver = mp_map_get(o, "Version"), *val = mp_map_get(o, "Value");
+    const msgpack_object *hv = mp_map_get(o, "Hierarchy");
+    if (!ver || !val || !hv || mp_get_i64(ver, &out->version) || val->type != MSGPACK_OBJECT_STR ||
+        money_from_str(val->via.str.ptr, val->via.str.size, &out->value))
+        goto done;
+    const char *lv[HIER_MAX_LEVELS];
+    size_t ll[HIER_MAX_LEVELS];
+    for (int l = 0; l < h->n; l++) {
+        const msgpack_object *x = mp_map_get(hv, h->name[l]);
+        if (!x || x->type != MSGPACK_OBJECT_STR || x->via.str.size > HIER_MAX_VALUE) goto done;
+        lv[l] = x->via.str.ptr;
+        ll[l] = x->via.str.size;
+    }
+    out->path_len = hier_join(lv, ll, h->n, out->path);
+    rc = 0;
+done:
+    msgpack_unpacked_destroy(&unp);
+    return rc;
+}
+
+void tables_batch_encode(uint8_t out[TABLES_BATCH_SIZE], uint64_t first, uint64_t last)
+{
+    store_u64_put(out, first);
+    store_u64_put(out + 8, last);
+}
+
+int tables_batch_decode(const void *buf, size_t len, uint64_t *first, uint64_t *last)
+{
+    if (len != TABLES_BATCH_SIZE) return RP_EPROTO;
+    *first = store_u64_get(buf);
+    *last = store_u64_get((const char *)buf + 8);
+    return *first <= *last ? 0 : RP_EPROTO;
+}
+
+void tables_dlq_encode(msgpack_sbuffer *sb, const dlq_row_t *row)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 8);
+    mp_pack_cstr(&pk, "id");
+    msgpack_pack_uint64(&pk, row->id);
+    mp_pack_cstr(&pk, "time_ms");
+    msgpack_pack_int64(&pk, row->time_ms);
+    mp_pack_cstr(&pk, "source");
+    mp_pack_str(&pk, row->source, row->source_len);
+    mp_pack_cstr(&pk, "index");
+    msgpack_pack_uint64(&pk, row->index);
+    mp_pack_cstr(&pk, "reason");
+    mp_pack_str(&pk, row->reason, row->reason_len);
+    mp_pack_cstr(&pk, "raw");
+    msgpack_pack_bin(&pk, row->raw_len);
+    msgpack_pack_bin_body(&pk, row->raw, row->raw_len);
+    mp_pack_cstr(&pk, "raw_size");
+    msgpack_pack_uint64(&pk, row->raw_size);
+    mp_pack_cstr(&pk, "truncated");
+    if (row->raw_len < row->raw_size) msgpack_pack_true(&pk);
+    else msgpack_pack_false(&pk);
+}
+
+/* Reads a non-negative integer field of a dead-letter row. */
+static int s_get_u64(const msgpack_object *m, const char *key, uint64_t *out)
+{
+    const msgpack_object *o = mp_map_get(m, key);
+    if (!o || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER) return RP_EPROTO;
+    *out = o->via.u64;
+    return 0;
+}
+
+static int s_get_str(const msgpack_object *m, const char *key, const char **s, size_t *len)
+{
+    const msgpack_object *o = mp_map_get(m, key);
+    if (!o || o->type != MSGPACK_OBJECT_STR) return RP_EPROTO;
+    *s = o->via.str.ptr;
+    *len = o->via.str.size;
+    return 0;
+}
+
+int tables_dlq_decode(const char *buf, size_t len, msgpack_unpacked *unp, dlq_row_t *out)
+{
+    char why[128];
+    memset(out, 0, sizeof *out);
+    if (mp_unpack(buf, len, 2, 64, unp, why, sizeof why)) return RP_EPROTO;
+    const msgpack_object *m = &unp->data, *o;
+    if (s_get_u64(m, "id", &out->id) || s_get_u64(m, "index", &out->index) ||
+        s_get_u64(m, "raw_size", &out->raw_size) ||
+        s_get_str(m, "source", &out->source, &out->source_len) ||
+        s_get_str(m, "reason", &out->reason, &out->reason_len))
+        return RP_EPROTO;
+    if (!(o = mp_map_get(m, "time_ms")) || mp_get_i64(o, &out->time_ms)) return RP_EPROTO;
+    if (!(o = mp_map_get(m, "truncated")) || o->type != MSGPACK_OBJECT_BOOLEAN) return RP_EPROTO;
+    out->truncated = o->via.boolean;
+    if (!(o = mp_map_get(m, "raw")) || o->type != MSGPACK_OBJECT_BIN ||
+        o->via.bin.size > TABLES_DLQ_RAW_MAX || o->via.bin.size > out->raw_size ||
+        out->truncated != (o->via.bin.size < out->raw_size))
+        return RP_EPROTO;
+    out->raw = o->via.bin.ptr;
+    out->raw_len = o->via.bin.size;
+    return 0;
+}
 
 void tables_agg_encode(msgpack_sbuffer *sb, money_sum_t value, int64_t count)
 {

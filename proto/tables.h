@@ -1,17 +1,108 @@
-/* Row formats of the reducer's durable tables, which users read with
- * mdb_dump and riskctl:
- *   aggregate: key "Delta::AMER::FXSpot" (no NUL), value {"value": "<exact
- *              decimal, 6 fractional digits>", "count": n}
- *   reduce:    key 8-byte big-endian batch id, value {"batch": id,
- *              "mapper": "host:pid", "changes": n, "deltas": n, "applied_ms": t} */
+/* Every durable table of both LMDB environments in one place: the database
+ * names and their indices, the meta keys, and the encoding of every row. The
+ * daemons and riskctl use these and nothing else to address and read tables;
+ * users read the same rows with mdb_dump.
+ *
+ * State environment (riskpipe-state --data):
+ *   state     key TradeID bytes; value the canonical row of the latest
+ *             version (tables_state_encode)
+ *   log       key 8-byte big-endian sequence number; value one change record
+ *             (frame_change_pack), copied verbatim into WORK frames
+ *   batches   key 8-byte big-endian batch id; value 16 bytes: first and last
+ *             sequence number, big-endian (tables_batch_encode)
+ *   meta      u64 counters under TABLES_META_NEXT_SEQ, _NEXT_BATCH, _CUT_SEQ,
+ *             _NEXT_DLQ; the hierarchy levels as text under _HIERARCHY
+ *   dlq       key 8-byte big-endian entry id; value a dead-letter row
+ *             (tables_dlq_encode)
+ * Reducer environment (riskpipe-reducer --data):
+ *   reduce    key 8-byte big-endian batch id; value {"batch", "mapper",
+ *             "changes", "deltas", "applied_ms"} (tables_reduce_encode)
+ *   aggregate key path "Delta::AMER::FXSpot" (no NUL); value {"value": exact
+ *             decimal with 6 fractional digits, "count": n} (tables_agg_*)
+ *   meta      u64 TABLES_META_FLOOR: every batch id below it is applied */
 #ifndef RP_TABLES_H
 #define RP_TABLES_H
 
+#include "risk.h"
+#include "../common/hier.h"
 #include "../common/money.h"
 
 #include <msgpack.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* Databases of the state environment: indices into tables_state_dbs, the
+ * NULL-terminated list to pass to store_open. */
+enum { SDB_STATE, SDB_LOG, SDB_BATCHES, SDB_META, SDB_DLQ };
+extern const char *const tables_state_dbs[];
+
+/* Databases of the reducer environment, likewise. */
+enum { RDB_REDUCE, RDB_AGGREGATE, RDB_META };
+extern const char *const tables_reducer_dbs[];
+
+/* Meta keys (NUL-terminated; the key bytes exclude the NUL). */
+#define TABLES_META_NEXT_SEQ "next_seq"     /* state: next change sequence number */
+#define TABLES_META_NEXT_BATCH "next_batch" /* state: next batch id to cut */
+#define TABLES_META_CUT_SEQ "cut_seq"       /* state: last sequence number in a batch */
+#define TABLES_META_NEXT_DLQ "next_dlq"     /* state: next dead-letter entry id */
+#define TABLES_META_HIERARCHY "hierarchy"   /* state: levels, comma-separated text */
+#define TABLES_META_FLOOR "floor"           /* reducer: batches below are applied */
+
+/* The decoded state row: the latest accepted version of a trade. */
+typedef struct {
+    int64_t version;
+    money_t value;
+    char path[HIER_PATH_MAX];
+    size_t path_len;
+} state_row_t;
+
+/* Appends the canonical state row for m to sb: a map with TradeID, Version,
+ * Value (decimal string, 6 fractional digits), Timestamp (as received, nil
+ * when absent) and Hierarchy (keys sorted bytewise), so two messages with the
+ * same payload always encode to the same bytes. Returns 0 or RP_ENOMEM. */
+int tables_state_encode(const risk_msg_t *m, msgpack_sbuffer *sb);
+
+/* Decodes a state row into *out, computing the path from the configured
+ * levels. Returns 0 or RP_EPROTO (corrupt row, or a level it lacks). */
+int tables_state_decode(const char *buf, size_t len, const hier_levels_t *h, state_row_t *out);
+
+#define TABLES_BATCH_SIZE 16
+
+/* Writes a batch row (first and last sequence number of the batch). */
+void tables_batch_encode(uint8_t out[TABLES_BATCH_SIZE], uint64_t first, uint64_t last);
+
+/* Reads a batch row. Returns 0, or RP_EPROTO unless len is TABLES_BATCH_SIZE
+ * and first <= last. */
+int tables_batch_decode(const void *buf, size_t len, uint64_t *first, uint64_t *last);
+
+#define TABLES_DLQ_RAW_MAX 4096 /* raw message bytes kept per dead-letter entry */
+
+/* A dead-letter row. In a decoded row, source, reason and raw are borrowed
+ * from the msgpack zone they were decoded from (valid while it lives) and
+ * are not NUL-terminated. */
+typedef struct {
+    uint64_t id;       /* entry id, also the key */
+    int64_t time_ms;   /* wall-clock time it was rejected */
+    const char *source;/* e.g. "ingest tcp://127.0.0.1:4242" */
+    size_t source_len;
+    uint64_t index;    /* position of the message in its frame */
+    const char *reason;
+    size_t reason_len;
+    const char *raw;   /* the message's bytes, at most TABLES_DLQ_RAW_MAX */
+    size_t raw_len;
+    uint64_t raw_size; /* the message's full size */
+    int truncated;     /* raw_len < raw_size: cannot be replayed */
+} dlq_row_t;
+
+/* Appends a dead-letter row to sb: a map {"id", "time_ms", "source",
+ * "index", "reason", "raw" (bin), "raw_size", "truncated"}. raw_len must be
+ * at most TABLES_DLQ_RAW_MAX; truncated is derived from raw_len < raw_size. */
+void tables_dlq_encode(msgpack_sbuffer *sb, const dlq_row_t *row);
+
+/* Decodes a dead-letter row into *out, borrowing from *unp (initialised
+ * here; destroy it in every case). Returns 0, or RP_EPROTO when a field is
+ * missing or of the wrong type. */
+int tables_dlq_decode(const char *buf, size_t len, msgpack_unpacked *unp, dlq_row_t *out);
 
 /* Appends an aggregate row value to sb. */
 void tables_agg_encode(msgpack_sbuffer *sb, money_sum_t value, int64_t count);

@@ -8,14 +8,25 @@
 
 #include <stdlib.h>
 
-const char *const apply_dbnames[] = {"reduce", "aggregate", "meta", NULL};
-
 struct apply_t {
     store_t *store;
     uint64_t floor, p_floor;
     uint64_t next, p_next; /* lowest id >= floor not applied */
     msgpack_sbuffer sb;
 };
+
+/* Moves *next past every batch id recorded in the reduce table. */
+static int s_skip_applied(apply_t *self, MDB_txn *txn, uint64_t *next)
+{
+    for (;; (*next)++) {
+        uint8_t key[8];
+        store_u64_put(key, *next);
+        MDB_val k = {8, key}, v;
+        int rc = store_rc(mdb_get(txn, store_dbi(self->store, RDB_REDUCE), &k, &v));
+        if (rc == RP_ENOTFOUND) return 0;
+        if (rc) return rc;
+    }
+}
 
 apply_t *apply_new(store_t *store, int *err)
 {
@@ -25,22 +36,13 @@ apply_t *apply_new(store_t *store, int *err)
     if (!self) goto fail;
     self->store = store;
     msgpack_sbuffer_init(&self->sb);
-    if ((rc = store_begin(store, 1, &txn))) goto fail;
-    rc = store_meta_get(txn, store_dbi(store, RDB_META), "floor", &self->floor);
-    if (rc == RP_ENOTFOUND) self->floor = 0;
-    else if (rc) goto fail;
+    store_meta_u64_t load = {TABLES_META_FLOOR, &self->floor, 0};
+    if ((rc = store_meta_load(store, store_dbi(store, RDB_META), &load, 1))) goto fail;
     self->p_floor = self->floor;
     /* Batch ids start at 1; skip over rows already applied above the floor. */
     self->next = self->floor ? self->floor : 1;
-    for (;;) {
-        uint8_t key[8];
-        store_u64_put(key, self->next);
-        MDB_val k = {8, key}, v;
-        int r = mdb_get(txn, store_dbi(store, RDB_REDUCE), &k, &v);
-        if (r == MDB_NOTFOUND) break;
-        if ((rc = store_rc(r, "reduce get"))) goto fail;
-        self->next++;
-    }
+    if ((rc = store_begin(store, 1, &txn)) || (rc = s_skip_applied(self, txn, &self->next)))
+        goto fail;
     self->p_next = self->next;
     store_abort(&txn);
     return self;
@@ -70,10 +72,10 @@ static int s_delta(apply_t *self, MDB_txn *txn, const delta_t *d)
     if (rc == 0) {
         if (tables_agg_decode(v.mv_data, v.mv_size, &value, &count)) {
             log_error("aggregate row '%.*s' is unreadable", (int)d->path_len, d->path);
-            return RP_EDB;
+            return RP_EPROTO;
         }
     } else if (rc != MDB_NOTFOUND) {
-        return store_rc(rc, "aggregate get");
+        return store_rc(rc);
     }
     if (__builtin_add_overflow(value, d->delta, &value) ||
         __builtin_add_overflow(count, d->count, &count)) {
@@ -82,12 +84,12 @@ static int s_delta(apply_t *self, MDB_txn *txn, const delta_t *d)
         return RP_ERANGE;
     }
     if (value == 0 && count == 0)
-        return rc == 0 ? store_rc(mdb_del(txn, adb, &k, NULL), "aggregate delete") : 0;
+        return rc == 0 ? store_rc(mdb_del(txn, adb, &k, NULL)) : 0;
     msgpack_sbuffer_clear(&self->sb);
     tables_agg_encode(&self->sb, value, count);
     v.mv_size = self->sb.size;
     v.mv_data = self->sb.data;
-    return store_rc(mdb_put(txn, adb, &k, &v, 0), "aggregate put");
+    return store_rc(mdb_put(txn, adb, &k, &v, 0));
 }
 
 int apply_result(apply_t *self, MDB_txn *txn, const result_t *r, int *duplicate)
@@ -100,7 +102,7 @@ int apply_result(apply_t *self, MDB_txn *txn, const result_t *r, int *duplicate)
     if (r->batch_id < self->p_floor) return 0;
     int rc = mdb_get(txn, rdb, &k, &v);
     if (rc == 0) return 0;
-    if (rc != MDB_NOTFOUND) return store_rc(rc, "reduce get");
+    if (rc != MDB_NOTFOUND) return store_rc(rc);
     *duplicate = 0;
     for (uint32_t i = 0; i < r->n; i++) {
         delta_t d;
@@ -112,18 +114,9 @@ int apply_result(apply_t *self, MDB_txn *txn, const result_t *r, int *duplicate)
                          r->n, clock_wall_ms());
     v.mv_size = self->sb.size;
     v.mv_data = self->sb.data;
-    if ((rc = store_rc(mdb_put(txn, rdb, &k, &v, 0), "reduce put"))) return rc;
-    if (r->batch_id == self->p_next) {
-        /* advance past this batch and any applied ahead of it */
-        for (self->p_next++;; self->p_next++) {
-            store_u64_put(key, self->p_next);
-            k.mv_size = 8;
-            k.mv_data = key;
-            int g = mdb_get(txn, rdb, &k, &v);
-            if (g == MDB_NOTFOUND) break;
-            if (g) return store_rc(g, "reduce get");
-        }
-    }
+    if ((rc = store_rc(mdb_put(txn, rdb, &k, &v, 0)))) return rc;
+    /* advance past this batch and any applied ahead of it */
+    if (r->batch_id == self->p_next) return s_skip_applied(self, txn, &self->p_next);
     return 0;
 }
 
@@ -132,7 +125,7 @@ int apply_prune(apply_t *self, MDB_txn *txn, uint64_t watermark, uint64_t *prune
     *pruned = 0;
     if (watermark <= self->p_floor) return 0;
     MDB_cursor *cur;
-    int rc = store_rc(mdb_cursor_open(txn, store_dbi(self->store, RDB_REDUCE), &cur), "cursor");
+    int rc = store_rc(mdb_cursor_open(txn, store_dbi(self->store, RDB_REDUCE), &cur));
     if (rc) return rc;
     MDB_val k, v;
     int r;
@@ -142,10 +135,10 @@ int apply_prune(apply_t *self, MDB_txn *txn, uint64_t watermark, uint64_t *prune
         (*pruned)++;
     }
     mdb_cursor_close(cur);
-    if (r != 0 && r != MDB_NOTFOUND) return store_rc(r, "reduce prune");
+    if (r != 0 && r != MDB_NOTFOUND) return store_rc(r);
     self->p_floor = watermark;
     if (self->p_next < watermark) self->p_next = watermark;
-    return store_meta_put(txn, store_dbi(self->store, RDB_META), "floor", watermark);
+    return store_meta_put(txn, store_dbi(self->store, RDB_META), TABLES_META_FLOOR, watermark);
 }
 
 void apply_committed(apply_t *self)

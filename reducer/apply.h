@@ -10,10 +10,6 @@
 
 #include <stdint.h>
 
-/* Databases of the reducer environment, in store_open order. */
-enum { RDB_REDUCE, RDB_AGGREGATE, RDB_META, RDB_COUNT };
-extern const char *const apply_dbnames[]; /* NULL-terminated, RDB_* order */
-
 typedef struct apply_t apply_t;
 
 /* Loads the pruning floor from the meta table. The store is borrowed.

@@ -1,13 +1,12 @@
 /* Change log and batch boundaries in LMDB. Keys are 8-byte big-endian
  * integers so cursors walk them in numeric order. */
 #include "changelog.h"
+#include "../proto/tables.h"
 #include "../common/log.h"
 #include "../common/rperr.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-const char *const changelog_dbnames[] = {"state", "log", "batches", "meta", "dlq", NULL};
 
 struct changelog_t {
     store_t *store;
@@ -21,26 +20,19 @@ struct changelog_t {
 changelog_t *changelog_new(store_t *store, uint32_t batch_max, int *err)
 {
     changelog_t *self = calloc(1, sizeof *self);
-    MDB_txn *txn = NULL;
     int rc = RP_ENOMEM;
     if (!self) goto fail;
     self->store = store;
     self->batch_max = batch_max ? batch_max : 1;
     msgpack_sbuffer_init(&self->sb);
-    if ((rc = store_begin(store, 1, &txn))) goto fail;
-    MDB_dbi meta = store_dbi(store, SDB_META);
-    const char *keys[] = {"next_seq", "next_batch", "cut_seq"};
-    uint64_t *vals[] = {&self->next_seq, &self->next_batch, &self->cut_seq};
-    for (int i = 0; i < 3; i++) {
-        rc = store_meta_get(txn, meta, keys[i], vals[i]);
-        if (rc == RP_ENOTFOUND) *vals[i] = i < 2 ? 1 : 0; /* ids start at 1 */
-        else if (rc) goto fail;
-    }
-    store_abort(&txn);
+    /* Sequence numbers and batch ids start at 1. */
+    store_meta_u64_t load[] = {{TABLES_META_NEXT_SEQ, &self->next_seq, 1},
+                               {TABLES_META_NEXT_BATCH, &self->next_batch, 1},
+                               {TABLES_META_CUT_SEQ, &self->cut_seq, 0}};
+    if ((rc = store_meta_load(store, store_dbi(store, SDB_META), load, 3))) goto fail;
     changelog_aborted(self);
     return self;
 fail:
-    store_abort(&txn);
     if (self) msgpack_sbuffer_destroy(&self->sb);
     free(self);
     if (err) *err = rc;
@@ -55,6 +47,25 @@ void changelog_destroy(changelog_t **self_p)
     *self_p = NULL;
 }
 
+/* Opens a cursor on dbi at the first key >= the big-endian id, filling *k and
+ * *v. Returns 0 with *cur open (the caller closes it), RP_ENOTFOUND when no
+ * key is that high (nothing left open), or a wrapped LMDB code. */
+static int s_seek(MDB_txn *txn, MDB_dbi dbi, uint64_t id, MDB_cursor **cur, MDB_val *k,
+                  MDB_val *v)
+{
+    int rc = store_rc(mdb_cursor_open(txn, dbi, cur));
+    if (rc) return rc;
+    uint8_t key[8];
+    store_u64_put(key, id);
+    k->mv_size = 8;
+    k->mv_data = key;
+    if ((rc = store_rc(mdb_cursor_get(*cur, k, v, MDB_SET_RANGE)))) {
+        mdb_cursor_close(*cur);
+        *cur = NULL;
+    }
+    return rc;
+}
+
 int changelog_append(changelog_t *self, MDB_txn *txn, const change_t *c)
 {
     uint8_t key[8];
@@ -65,8 +76,7 @@ int changelog_append(changelog_t *self, MDB_txn *txn, const change_t *c)
     store_u64_put(key, self->p_next_seq);
     MDB_val k = {8, key}, v = {self->sb.size, self->sb.data};
     /* Sequence numbers only grow, so MDB_APPEND is valid and fast. */
-    int rc = store_rc(mdb_put(txn, store_dbi(self->store, SDB_LOG), &k, &v, MDB_APPEND),
-                      "log append");
+    int rc = store_rc(mdb_put(txn, store_dbi(self->store, SDB_LOG), &k, &v, MDB_APPEND));
     if (rc == 0) self->p_next_seq++;
     return rc;
 }
@@ -78,21 +88,20 @@ int changelog_cut(changelog_t *self, MDB_txn *txn)
     while (self->p_cut_seq < last) {
         uint64_t first = self->p_cut_seq + 1;
         uint64_t end = last - first + 1 > self->batch_max ? first + self->batch_max - 1 : last;
-        uint8_t key[8], val[16];
+        uint8_t key[8], val[TABLES_BATCH_SIZE];
         store_u64_put(key, self->p_next_batch);
-        store_u64_put(val, first);
-        store_u64_put(val + 8, end);
-        MDB_val k = {8, key}, v = {16, val};
-        int rc = store_rc(mdb_put(txn, bdb, &k, &v, MDB_APPEND), "batch put");
+        tables_batch_encode(val, first, end);
+        MDB_val k = {8, key}, v = {sizeof val, val};
+        int rc = store_rc(mdb_put(txn, bdb, &k, &v, MDB_APPEND));
         if (rc) return rc;
         self->p_next_batch++;
         self->p_cut_seq = end;
     }
     MDB_dbi meta = store_dbi(self->store, SDB_META);
     int rc;
-    if ((rc = store_meta_put(txn, meta, "next_seq", self->p_next_seq)) ||
-        (rc = store_meta_put(txn, meta, "next_batch", self->p_next_batch)) ||
-        (rc = store_meta_put(txn, meta, "cut_seq", self->p_cut_seq)))
+    if ((rc = store_meta_put(txn, meta, TABLES_META_NEXT_SEQ, self->p_next_seq)) ||
+        (rc = store_meta_put(txn, meta, TABLES_META_NEXT_BATCH, self->p_next_batch)) ||
+        (rc = store_meta_put(txn, meta, TABLES_META_CUT_SEQ, self->p_cut_seq)))
         return rc;
     return 0;
 }
@@ -103,29 +112,34 @@ int changelog_ack(changelog_t *self, MDB_txn *txn, uint64_t id, int *pruned)
     store_u64_put(key, id);
     MDB_val k = {8, key}, v;
     MDB_dbi bdb = store_dbi(self->store, SDB_BATCHES);
+    uint64_t first, last;
     *pruned = 0;
-    int rc = mdb_get(txn, bdb, &k, &v);
-    if (rc == MDB_NOTFOUND) return 0;
-    if (rc || v.mv_size != 16) return store_rc(rc ? rc : MDB_CORRUPTED, "batch get");
-    uint64_t first = store_u64_get(v.mv_data), last = store_u64_get((char *)v.mv_data + 8);
-    if ((rc = store_rc(mdb_del(txn, bdb, &k, NULL), "batch delete"))) return rc;
+    int rc = store_rc(mdb_get(txn, bdb, &k, &v));
+    if (rc == RP_ENOTFOUND) return 0;
+    if (rc) return rc;
+    if (tables_batch_decode(v.mv_data, v.mv_size, &first, &last)) return RP_EPROTO;
+    if ((rc = store_rc(mdb_del(txn, bdb, &k, NULL)))) return rc;
 
     MDB_cursor *cur;
-    if ((rc = store_rc(mdb_cursor_open(txn, store_dbi(self->store, SDB_LOG), &cur), "cursor")))
-        return rc;
-    uint8_t sk[8];
-    store_u64_put(sk, first);
-    MDB_val ck = {8, sk}, cv;
-    int r = mdb_cursor_get(cur, &ck, &cv, MDB_SET_RANGE);
+    MDB_val ck, cv;
+    rc = s_seek(txn, store_dbi(self->store, SDB_LOG), first, &cur, &ck, &cv);
+    if (rc == RP_ENOTFOUND) { /* its records were already gone */
+        *pruned = 1;
+        return 0;
+    }
+    if (rc) return rc;
+    int r = 0;
     while (r == 0 && ck.mv_size == 8 && store_u64_get(ck.mv_data) <= last) {
         if ((r = mdb_cursor_del(cur, 0))) break;
         /* Re-seek rather than rely on cursor position semantics after a delete. */
+        uint8_t sk[8];
+        store_u64_put(sk, first);
         ck.mv_size = 8;
         ck.mv_data = sk;
         r = mdb_cursor_get(cur, &ck, &cv, MDB_SET_RANGE);
     }
     mdb_cursor_close(cur);
-    if (r != 0 && r != MDB_NOTFOUND) return store_rc(r, "log prune");
+    if (r != 0 && r != MDB_NOTFOUND) return store_rc(r);
     *pruned = 1;
     return 0;
 }
@@ -148,20 +162,14 @@ int changelog_batch_next(changelog_t *self, MDB_txn *txn, uint64_t from, uint64_
                          uint64_t *first, uint64_t *last)
 {
     MDB_cursor *cur;
-    int rc = store_rc(mdb_cursor_open(txn, store_dbi(self->store, SDB_BATCHES), &cur), "cursor");
+    MDB_val k, v;
+    int rc = s_seek(txn, store_dbi(self->store, SDB_BATCHES), from, &cur, &k, &v);
     if (rc) return rc;
-    uint8_t key[8];
-    store_u64_put(key, from);
-    MDB_val k = {8, key}, v;
-    int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    if (r == 0 && (k.mv_size != 8 || v.mv_size != 16)) r = MDB_CORRUPTED;
-    if (r == 0) {
-        *id = store_u64_get(k.mv_data);
-        *first = store_u64_get(v.mv_data);
-        *last = store_u64_get((char *)v.mv_data + 8);
-    }
     mdb_cursor_close(cur);
-    return store_rc(r, "batch lookup");
+    if (k.mv_size != 8 || tables_batch_decode(v.mv_data, v.mv_size, first, last))
+        return RP_EPROTO;
+    *id = store_u64_get(k.mv_data);
+    return 0;
 }
 
 int changelog_work_frame(changelog_t *self, MDB_txn *txn, uint64_t id, uint64_t first,
@@ -172,24 +180,24 @@ int changelog_work_frame(changelog_t *self, MDB_txn *txn, uint64_t id, uint64_t 
     uint64_t n = last - first + 1;
     frame_work_head(&pk, id, watermark, first, (uint32_t)n);
     MDB_cursor *cur;
-    int rc = store_rc(mdb_cursor_open(txn, store_dbi(self->store, SDB_LOG), &cur), "cursor");
+    MDB_val k, v;
+    int rc = s_seek(txn, store_dbi(self->store, SDB_LOG), first, &cur, &k, &v);
+    if (rc == RP_ENOTFOUND) return RP_ENOTFOUND; /* acknowledged and pruned meanwhile */
     if (rc) return rc;
-    uint8_t key[8];
-    store_u64_put(key, first);
-    MDB_val k = {8, key}, v;
     uint64_t got = 0;
-    int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    int r = 0;
     for (; r == 0 && got < n; got++) {
         if (k.mv_size != 8 || store_u64_get(k.mv_data) != first + got) break;
         msgpack_sbuffer_write(sb, v.mv_data, v.mv_size);
         r = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cur);
+    if (r != 0 && r != MDB_NOTFOUND) return store_rc(r);
     if (got == n) return 0;
     if (got == 0) return RP_ENOTFOUND; /* acknowledged and pruned meanwhile */
     log_error("change log is missing records of batch %llu (%llu of %llu present)",
               (unsigned long long)id, (unsigned long long)got, (unsigned long long)n);
-    return RP_EDB;
+    return RP_EPROTO;
 }
 
 int changelog_progress(changelog_t *self, MDB_txn *txn, changelog_progress_t *out)
@@ -208,7 +216,7 @@ int changelog_progress(changelog_t *self, MDB_txn *txn, changelog_progress_t *ou
         out->applied = first - 1;
         out->watermark = id;
     }
-    if ((rc = store_rc(mdb_stat(txn, store_dbi(self->store, SDB_BATCHES), &st), "stat")))
+    if ((rc = store_rc(mdb_stat(txn, store_dbi(self->store, SDB_BATCHES), &st))))
         return rc;
     out->unacked_batches = st.ms_entries;
     return 0;

@@ -12,10 +12,6 @@
 #include <msgpack.h>
 #include <stdint.h>
 
-/* Databases of the state environment, in store_open order. */
-enum { SDB_STATE, SDB_LOG, SDB_BATCHES, SDB_META, SDB_DLQ, SDB_COUNT };
-extern const char *const changelog_dbnames[]; /* NULL-terminated, SDB_* order */
-
 typedef struct changelog_t changelog_t;
 
 /* Loads the sequence counters from the meta table. batch_max is the largest
@@ -45,13 +41,15 @@ void changelog_committed(changelog_t *self);
 void changelog_aborted(changelog_t *self);
 
 /* Finds the first stored batch with id >= from. Returns 0 with its id and
- * sequence range, RP_ENOTFOUND when there is none, or RP_EDB. */
+ * sequence range, RP_ENOTFOUND when there is none, RP_EPROTO for a corrupt
+ * row, or a wrapped LMDB code. */
 int changelog_batch_next(changelog_t *self, MDB_txn *txn, uint64_t from, uint64_t *id,
                          uint64_t *first, uint64_t *last);
 
 /* Appends a complete WORK frame for batch id [first, last] to sb by copying
  * its log records. Returns 0, RP_ENOTFOUND if the batch was pruned meanwhile,
- * or RP_EDB if log records are missing (logged). */
+ * RP_EPROTO if some of its log records are missing (logged), or a wrapped
+ * LMDB code. */
 int changelog_work_frame(changelog_t *self, MDB_txn *txn, uint64_t id, uint64_t first,
                          uint64_t last, uint64_t watermark, msgpack_sbuffer *sb);
 

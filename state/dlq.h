@@ -11,20 +11,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DLQ_RAW_MAX 4096 /* raw bytes kept per entry */
-
 typedef struct dlq_t dlq_t;
 
-/* Loads the next entry id; keeps at most max_entries (the oldest are dropped
- * first). dbi is the dlq table, meta the meta table of the borrowed store.
- * Returns a new dlq or NULL (*err set). */
-dlq_t *dlq_new(store_t *store, MDB_dbi dbi, MDB_dbi meta, uint64_t max_entries, int *err);
+/* Loads the next entry id from the borrowed state store (SDB_DLQ and SDB_META
+ * of proto/tables.h); keeps at most max_entries (the oldest are dropped
+ * first). Returns a new dlq or NULL (*err set). */
+dlq_t *dlq_new(store_t *store, uint64_t max_entries, int *err);
 
 /* Frees it; accepts NULL and sets *self_p to NULL. */
 void dlq_destroy(dlq_t **self_p);
 
 /* Records one rejected message inside the caller's write transaction: raw
- * (len bytes, kept up to DLQ_RAW_MAX), its index in the frame, the reason
+ * (len bytes, kept up to TABLES_DLQ_RAW_MAX), its index in the frame, the reason
  * and the source (e.g. "ingest 127.0.0.1"). Returns 0 or an RP_* code. */
 int dlq_add(dlq_t *self, MDB_txn *txn, const void *raw, size_t len, uint64_t index,
             const char *reason, const char *source);

@@ -4,6 +4,7 @@
 #include "../common/log.h"
 #include "../common/rperr.h"
 #include "../proto/risk.h"
+#include "../proto/tables.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -46,15 +47,15 @@ static int s_apply(ingest_t *self, MDB_txn *txn, const msgpack_object *o, const 
     char path[HIER_PATH_MAX];
     size_t plen = risk_msg_path(m, &self->levels, path);
     msgpack_sbuffer_clear(&self->row);
-    if (risk_row_encode(m, &self->row)) return RP_ENOMEM;
+    if (tables_state_encode(m, &self->row)) return RP_ENOMEM;
 
     MDB_dbi sdb = store_dbi(self->store, SDB_STATE);
     MDB_val k = {m->trade_id_len, (void *)m->trade_id}, old;
     change_t c = {.has_new = 1, .new_value = m->value, .new_path = path, .new_len = plen};
-    risk_row_t prev;
+    state_row_t prev;
     int rc = mdb_get(txn, sdb, &k, &old);
     if (rc == 0) {
-        if (risk_row_decode(old.mv_data, old.mv_size, &self->levels, &prev)) {
+        if (tables_state_decode(old.mv_data, old.mv_size, &self->levels, &prev)) {
             /* A corrupt row cannot be subtracted from the totals; refuse the
              * update loudly rather than silently skewing aggregates. */
             log_error("state row for trade '%.*s' is unreadable; update refused",
@@ -78,10 +79,10 @@ static int s_apply(ingest_t *self, MDB_txn *txn, const msgpack_object *o, const 
         c.old_path = prev.path;
         c.old_len = prev.path_len;
     } else if (rc != MDB_NOTFOUND) {
-        return store_rc(rc, "state get");
+        return store_rc(rc);
     }
     MDB_val v = {self->row.size, self->row.data};
-    if ((rc = store_rc(mdb_put(txn, sdb, &k, &v, 0), "state put"))) return rc;
+    if ((rc = store_rc(mdb_put(txn, sdb, &k, &v, 0)))) return rc;
     if ((rc = changelog_append(self->log, txn, &c))) return rc;
     reply->accepted++;
     return 0;
@@ -111,5 +112,26 @@ int ingest_frame(ingest_t *self, MDB_txn *txn, const char *buf, size_t len, cons
     }
 done:
     msgpack_unpacked_destroy(&unp);
+    return rc;
+}
+
+int ingest_check_hierarchy(store_t *store, const hier_levels_t *h)
+{
+    char want[HIER_PATH_MAX], have[HIER_PATH_MAX];
+    hier_levels_format(h, want, sizeof want);
+    MDB_txn *txn = NULL;
+    MDB_dbi meta = store_dbi(store, SDB_META);
+    int rc = store_begin(store, 0, &txn);
+    if (rc == 0) rc = store_meta_get_str(txn, meta, TABLES_META_HIERARCHY, have, sizeof have);
+    if (rc == 0 && strcmp(have, want) != 0) {
+        log_error("--hierarchy '%s' differs from '%s' stored in this data directory; "
+                  "use the stored levels or a new --data directory", want, have);
+        store_abort(&txn);
+        return RP_EINVAL;
+    }
+    if (rc == RP_ENOTFOUND && (rc = store_meta_put_str(txn, meta, TABLES_META_HIERARCHY, want)) == 0)
+        rc = store_commit(&txn);
+    store_abort(&txn);
+    if (rc) log_error("cannot read or record the hierarchy: %s", rp_strerror(rc));
     return rc;
 }

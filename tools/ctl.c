@@ -2,7 +2,7 @@
 #include "riskctl.h"
 #include "../common/clock.h"
 #include "../common/config.h"
-#include "../proto/frame.h"
+#include "../proto/ctl.h"
 
 #include <czmq.h>
 #include <jansson.h>
@@ -22,7 +22,7 @@ static json_t *s_stats(const char *endpoint, int timeout_ms)
     json_t *out = NULL;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    frame_ctl_req_encode(&sb, "stats");
+    ctl_req_encode(&sb, "stats");
     if (zsock_connect(req, "%s", endpoint) == 0 &&
         zmq_send(zsock_resolve(req), sb.data, sb.size, 0) >= 0) {
         zmq_msg_t m;
@@ -31,7 +31,7 @@ static json_t *s_stats(const char *endpoint, int timeout_ms)
             msgpack_unpacked unp;
             const msgpack_object *map;
             char why[160];
-            if (frame_ctl_rep_decode(zmq_msg_data(&m), zmq_msg_size(&m), &unp, &map, why,
+            if (ctl_rep_decode(zmq_msg_data(&m), zmq_msg_size(&m), &unp, &map, why,
                                      sizeof why) == 0) {
                 out = json_object();
                 for (uint32_t i = 0; i < map->via.map.size; i++) {

@@ -8,6 +8,7 @@
 #include "../common/store.h"
 #include "../proto/mp.h"
 #include "../proto/reply.h"
+#include "../proto/tables.h"
 
 #include <czmq.h>
 #include <jansson.h>
@@ -16,7 +17,6 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const s_dbs[] = {"dlq", NULL};
 
 typedef struct {
     uint64_t id, index, raw_size;
@@ -102,14 +102,14 @@ static int s_selected(uint64_t id, char **ids, int nids)
 }
 
 /* Sends one raw frame through acknowledged ingest and waits for the reply. */
-static int s_replay_one(zsock_t *req, const entry_t *e, reply_t *r, char *why, size_t cap)
+static int s_replay_one(zsock_t *req, const entry_t *e, reply_view_t *r)
 {
     if (zmq_send(zsock_resolve(req), e->raw, e->raw_len, 0) < 0) return -1;
     zmq_msg_t m;
     zmq_msg_init(&m);
     int rc = -1;
     if (zmq_msg_recv(&m, zsock_resolve(req), 0) >= 0)
-        rc = reply_decode(zmq_msg_data(&m), zmq_msg_size(&m), r, why, cap) ? -1 : 0;
+        rc = reply_decode(zmq_msg_data(&m), zmq_msg_size(&m), r) ? -1 : 0;
     zmq_msg_close(&m);
     return rc;
 }
@@ -150,7 +150,7 @@ int cmd_dlq(int argc, char **argv)
     }
     int64_t timeout;
     if (config_int(opts, "timeout-ms", 1, 3600000, &timeout)) return 2;
-    store_t *st = store_open(config_get(opts, "state-data"), s_dbs, 0, list || show, &rc);
+    store_t *st = store_open(config_get(opts, "state-data"), tables_state_dbs, 0, list || show, &rc);
     if (!st) {
         fprintf(stderr, "riskctl dlq: cannot open %s\n", config_get(opts, "state-data"));
         return 1;
@@ -175,7 +175,7 @@ int cmd_dlq(int argc, char **argv)
     size_t n = 0, cap = 64, done = 0, failed = 0;
     uint64_t *sel = malloc(cap * sizeof *sel);
     store_begin(st, 1, &txn);
-    mdb_cursor_open(txn, store_dbi(st, 0), &cur);
+    mdb_cursor_open(txn, store_dbi(st, SDB_DLQ), &cur);
     for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0;
          r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         msgpack_unpacked unp;
@@ -231,22 +231,21 @@ int cmd_dlq(int argc, char **argv)
         if (replay) {
             msgpack_unpacked unp;
             entry_t e;
-            reply_t r;
-            char why[256];
+            reply_view_t r = {0};
             store_begin(st, 1, &txn);
-            int ok = mdb_get(txn, store_dbi(st, 0), &k, &v) == 0 && s_entry(&v, &unp, &e) == 0;
+            int ok = mdb_get(txn, store_dbi(st, SDB_DLQ), &k, &v) == 0 && s_entry(&v, &unp, &e) == 0;
             int sent = -1;
             if (ok && e.truncated)
                 fprintf(stderr, "riskctl dlq: entry %llu was truncated; not replayed\n",
                         (unsigned long long)sel[i]);
             else if (ok)
-                sent = s_replay_one(req, &e, &r, why, sizeof why);
+                sent = s_replay_one(req, &e, &r);
             if (ok) msgpack_unpacked_destroy(&unp);
             store_abort(&txn);
             if (sent != 0 || r.retry) {
                 if (ok && !e.truncated)
                     fprintf(stderr, "riskctl dlq: entry %llu not replayed: %s\n",
-                            (unsigned long long)sel[i], sent ? "no answer" : why);
+                            (unsigned long long)sel[i], sent ? "no answer" : r.error);
                 failed++;
                 if (sent) break; /* REQ socket is stuck without an answer */
                 continue;
@@ -254,10 +253,10 @@ int cmd_dlq(int argc, char **argv)
             printf("%llu: accepted %llu, duplicates %llu, rejected %llu%s%s\n",
                    (unsigned long long)sel[i], (unsigned long long)r.accepted,
                    (unsigned long long)r.duplicates, (unsigned long long)r.rejected,
-                   r.rejected ? " -- " : "", r.rejected ? why : "");
+                   r.rejected ? " -- " : "", r.first_reason);
         }
         if (store_begin(st, 0, &txn) == 0) {
-            mdb_del(txn, store_dbi(st, 0), &k, NULL);
+            mdb_del(txn, store_dbi(st, SDB_DLQ), &k, NULL);
             if (store_commit(&txn) == 0) done++;
         }
     }

@@ -15,8 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const s_reducer_dbs[] = {"aggregate", NULL};
-static const char *const s_state_dbs[] = {"state", "meta", NULL};
 
 static int s_depth(const char *p, size_t n)
 {
@@ -37,7 +35,7 @@ int cmd_query(int argc, char **argv)
     if (rc) return rc > 0 ? 0 : 2;
     const char *prefix = npos ? argv[1] : "";
     size_t plen = strlen(prefix);
-    store_t *st = store_open(config_get(opts, "reducer-data"), s_reducer_dbs, 0, 1, &rc);
+    store_t *st = store_open(config_get(opts, "reducer-data"), tables_reducer_dbs, 0, 1, &rc);
     if (!st) {
         fprintf(stderr, "riskctl query: cannot open %s (is the reducer's --data there?)\n",
                 config_get(opts, "reducer-data"));
@@ -48,7 +46,7 @@ int cmd_query(int argc, char **argv)
     json_t *arr = json_array();
     int json = config_get(opts, "json") != NULL, rows = 0, bad = 0;
     if (store_begin(st, 1, &txn) ||
-        mdb_cursor_open(txn, store_dbi(st, 0), &cur) != MDB_SUCCESS) {
+        mdb_cursor_open(txn, store_dbi(st, RDB_AGGREGATE), &cur) != MDB_SUCCESS) {
         store_destroy(&st);
         return 1;
     }
@@ -111,30 +109,29 @@ static int s_item_cmp(const void *a, const void *b)
 static int s_expected(const char *dir, item_t **out, size_t *n)
 {
     int rc;
-    store_t *st = store_open(dir, s_state_dbs, 0, 1, &rc);
+    store_t *st = store_open(dir, tables_state_dbs, 0, 1, &rc);
     if (!st) return -1;
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
     hier_levels_t h;
     char why[160], list[HIER_PATH_MAX];
-    MDB_val k = {9, "hierarchy"}, v;
-    if (store_begin(st, 1, &txn) || mdb_get(txn, store_dbi(st, 1), &k, &v) ||
-        v.mv_size >= sizeof list) {
+    MDB_val k, v;
+    if (store_begin(st, 1, &txn) ||
+        store_meta_get_str(txn, store_dbi(st, SDB_META), TABLES_META_HIERARCHY, list,
+                           sizeof list)) {
         fprintf(stderr, "riskctl verify: no hierarchy recorded in %s\n", dir);
         store_abort(&txn);
         store_destroy(&st);
         return -1;
     }
-    memcpy(list, v.mv_data, v.mv_size);
-    list[v.mv_size] = 0;
     if (hier_levels_parse(list, &h, why, sizeof why)) return -1;
     size_t cap = 1024, cnt = 0;
     item_t *items = malloc(cap * sizeof *items);
-    mdb_cursor_open(txn, store_dbi(st, 0), &cur);
+    mdb_cursor_open(txn, store_dbi(st, SDB_STATE), &cur);
     int r, bad = 0;
     while ((r = mdb_cursor_get(cur, &k, &v, cnt || bad ? MDB_NEXT : MDB_FIRST)) == 0) {
-        risk_row_t row;
-        if (risk_row_decode(v.mv_data, v.mv_size, &h, &row)) {
+        state_row_t row;
+        if (tables_state_decode(v.mv_data, v.mv_size, &h, &row)) {
             fprintf(stderr, "riskctl verify: unreadable state row '%.*s'\n", (int)k.mv_size,
                     (char *)k.mv_data);
             bad++;
@@ -173,12 +170,12 @@ int cmd_verify(int argc, char **argv)
     item_t *items = NULL;
     size_t n = 0;
     if (s_expected(config_get(opts, "state-data"), &items, &n)) return 1;
-    store_t *st = store_open(config_get(opts, "reducer-data"), s_reducer_dbs, 0, 1, &rc);
+    store_t *st = store_open(config_get(opts, "reducer-data"), tables_reducer_dbs, 0, 1, &rc);
     if (!st) return 1;
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
     store_begin(st, 1, &txn);
-    mdb_cursor_open(txn, store_dbi(st, 0), &cur);
+    mdb_cursor_open(txn, store_dbi(st, RDB_AGGREGATE), &cur);
     MDB_val k, v;
     int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     size_t i = 0, rows = 0, diffs = 0;

@@ -129,11 +129,9 @@ static void s_on_reply(sender_t *s)
         for (int i = 0; i < s->nfr; i++) {
             frame_t *f = &s->fr[i];
             if (f->id != id || !f->inflight) continue;
-            reply_t r;
-            char first[200];
+            reply_view_t r;
             s->failures = 0;
-            if (reply_decode((char *)zframe_data(body), zframe_size(body), &r, first,
-                             sizeof first)) {
+            if (reply_decode((char *)zframe_data(body), zframe_size(body), &r)) {
                 fprintf(stderr, "riskctl send: undecodable reply; re-sending frame\n");
                 f->inflight = 0;
                 f->due_ms = clock_mono_ms() + 500;
@@ -148,7 +146,7 @@ static void s_on_reply(sender_t *s)
                 s->rejected += r.rejected;
                 if (r.rejected && s->shown++ < 10)
                     fprintf(stderr, "riskctl send: %llu rejected in a frame, first: %s\n",
-                            (unsigned long long)r.rejected, first);
+                            (unsigned long long)r.rejected, r.first_reason);
                 s_complete(s, i);
             }
             break;

@@ -7,6 +7,7 @@
 #include "../../common/hier.h"
 #include "../../common/money.h"
 #include "../../common/rperr.h"
+#include "../../proto/ctl.h"
 #include "../../proto/frame.h"
 
 #include <msgpack.h>
@@ -161,7 +162,7 @@ static void s_ctl_req(const char *buf, size_t len)
     const char *cmd, *cmd2;
     size_t clen, clen2;
     char why[WHY] = "";
-    int rc = frame_ctl_req_decode(buf, len, &unp, &cmd, &clen, why, sizeof why);
+    int rc = ctl_req_decode(buf, len, &unp, &cmd, &clen, why, sizeof why);
     if (rc) {
         FUZZ_CHECK(rc == RP_EPROTO && why[0]);
         msgpack_unpacked_destroy(&unp);
@@ -175,8 +176,8 @@ static void s_ctl_req(const char *buf, size_t len)
         c[clen] = 0;
         msgpack_sbuffer sb;
         msgpack_sbuffer_init(&sb);
-        frame_ctl_req_encode(&sb, c);
-        FUZZ_CHECK(frame_ctl_req_decode(sb.data, sb.size, &unp2, &cmd2, &clen2, why, sizeof why) ==
+        ctl_req_encode(&sb, c);
+        FUZZ_CHECK(ctl_req_decode(sb.data, sb.size, &unp2, &cmd2, &clen2, why, sizeof why) ==
                    0);
         FUZZ_CHECK(s_same_str(cmd, clen, cmd2, clen2));
         msgpack_unpacked_destroy(&unp2);
@@ -190,7 +191,7 @@ static void s_ctl_rep(const char *buf, size_t len)
     msgpack_unpacked unp, unp2;
     const msgpack_object *map, *map2;
     char why[WHY] = "";
-    int rc = frame_ctl_rep_decode(buf, len, &unp, &map, why, sizeof why);
+    int rc = ctl_rep_decode(buf, len, &unp, &map, why, sizeof why);
     if (rc) {
         FUZZ_CHECK(rc == RP_EPROTO && why[0]);
         msgpack_unpacked_destroy(&unp);
@@ -201,12 +202,13 @@ static void s_ctl_rep(const char *buf, size_t len)
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    frame_ctl_rep_head(&pk, map->via.map.size);
+    frame_head(&pk, FRAME_CTL_REP, 3);
+    msgpack_pack_map(&pk, map->via.map.size);
     for (uint32_t i = 0; i < map->via.map.size; i++) {
         msgpack_pack_object(&pk, map->via.map.ptr[i].key);
         msgpack_pack_object(&pk, map->via.map.ptr[i].val);
     }
-    rc = frame_ctl_rep_decode(sb.data, sb.size, &unp2, &map2, why, sizeof why);
+    rc = ctl_rep_decode(sb.data, sb.size, &unp2, &map2, why, sizeof why);
     if (rc) fprintf(stderr, "re-encoded CTL_REP rejected: %s\n", why);
     FUZZ_CHECK(rc == 0);
     /* Compare canonical encodings rather than objects: NaN != NaN. */
@@ -214,7 +216,8 @@ static void s_ctl_rep(const char *buf, size_t len)
     msgpack_sbuffer_init(&sb2);
     msgpack_packer pk2;
     msgpack_packer_init(&pk2, &sb2, msgpack_sbuffer_write);
-    frame_ctl_rep_head(&pk2, map2->via.map.size);
+    frame_head(&pk2, FRAME_CTL_REP, 3);
+    msgpack_pack_map(&pk2, map2->via.map.size);
     for (uint32_t i = 0; i < map2->via.map.size; i++) {
         msgpack_pack_object(&pk2, map2->via.map.ptr[i].key);
         msgpack_pack_object(&pk2, map2->via.map.ptr[i].val);

@@ -1,12 +1,13 @@
 /* Fuzzes the ingest decoder: risk_frame_open + risk_msg_decode with the default
  * levels. Every accepted message must satisfy the documented field limits,
- * survive risk_row_encode -> risk_row_decode, and its row (itself a valid
+ * survive tables_state_encode -> tables_state_decode, and its row (itself a valid
  * message) must re-encode to the same bytes, as the canonical form promises. */
 #include "fuzz.h"
 #include "../../common/hier.h"
 #include "../../common/money.h"
 #include "../../common/rperr.h"
 #include "../../proto/risk.h"
+#include "../../proto/tables.h"
 
 #include <msgpack.h>
 #include <string.h>
@@ -53,7 +54,7 @@ static void s_check_path(const risk_msg_t *m, const char *path, size_t plen)
     }
 }
 
-/* Decodes a row produced by risk_row_encode as an ingest frame again. */
+/* Decodes a row produced by tables_state_encode as an ingest frame again. */
 static void s_check_canonical(const risk_msg_t *m, const msgpack_sbuffer *row)
 {
     msgpack_unpacked unp;
@@ -73,7 +74,7 @@ static void s_check_canonical(const risk_msg_t *m, const msgpack_sbuffer *row)
     FUZZ_CHECK((m2.timestamp == NULL) == (m->timestamp == NULL));
     msgpack_sbuffer row2;
     msgpack_sbuffer_init(&row2);
-    FUZZ_CHECK(risk_row_encode(&m2, &row2) == 0);
+    FUZZ_CHECK(tables_state_encode(&m2, &row2) == 0);
     FUZZ_CHECK(row2.size == row->size && memcmp(row2.data, row->data, row->size) == 0);
     msgpack_sbuffer_destroy(&row2);
     msgpack_unpacked_destroy(&unp);
@@ -97,9 +98,9 @@ static void s_one(const msgpack_object *o)
 
     msgpack_sbuffer row;
     msgpack_sbuffer_init(&row);
-    FUZZ_CHECK(risk_row_encode(&m, &row) == 0);
-    risk_row_t r;
-    FUZZ_CHECK(risk_row_decode(row.data, row.size, &s_levels, &r) == 0);
+    FUZZ_CHECK(tables_state_encode(&m, &row) == 0);
+    state_row_t r;
+    FUZZ_CHECK(tables_state_decode(row.data, row.size, &s_levels, &r) == 0);
     FUZZ_CHECK(r.version == m.version);
     FUZZ_CHECK(r.value == m.value);
     FUZZ_CHECK(r.path_len == plen && memcmp(r.path, path, plen) == 0);

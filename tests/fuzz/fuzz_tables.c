@@ -3,7 +3,9 @@
  * same value and count), hier_check_value against an independent UTF-8 and
  * separator check, hier_prefixes on arbitrary bytes (structural properties),
  * hier_prefixes on a path joined from valid values (exact level boundaries),
- * and hier_levels_parse (format and parse again is the identity). */
+ * hier_levels_parse (format and parse again is the identity), and the batch
+ * and dead-letter rows of the state environment (an accepted row re-encodes
+ * to the same bytes or fields). */
 #include "fuzz.h"
 #include "../../common/hier.h"
 #include "../../common/money.h"
@@ -139,12 +141,51 @@ static void s_levels(const char *s, size_t len)
         FUZZ_CHECK(strcmp(h.name[i], h2.name[i]) == 0);
 }
 
+static void s_batch(const char *buf, size_t len)
+{
+    uint64_t first, last, f2, l2;
+    int rc = tables_batch_decode(buf, len, &first, &last);
+    FUZZ_CHECK(rc == 0 || rc == RP_EPROTO);
+    if (rc) return;
+    FUZZ_CHECK(len == TABLES_BATCH_SIZE && first <= last);
+    uint8_t out[TABLES_BATCH_SIZE];
+    tables_batch_encode(out, first, last);
+    FUZZ_CHECK(memcmp(out, buf, len) == 0);
+    FUZZ_CHECK(tables_batch_decode(out, sizeof out, &f2, &l2) == 0 && f2 == first && l2 == last);
+}
+
+static void s_dlq(const char *buf, size_t len)
+{
+    msgpack_unpacked unp, unp2;
+    dlq_row_t row, back;
+    int rc = tables_dlq_decode(buf, len, &unp, &row);
+    FUZZ_CHECK(rc == 0 || rc == RP_EPROTO);
+    if (rc == 0) {
+        FUZZ_CHECK(row.raw_len <= TABLES_DLQ_RAW_MAX && row.raw_len <= row.raw_size);
+        FUZZ_CHECK(row.truncated == (row.raw_len < row.raw_size));
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        tables_dlq_encode(&sb, &row);
+        FUZZ_CHECK(tables_dlq_decode(sb.data, sb.size, &unp2, &back) == 0);
+        FUZZ_CHECK(back.id == row.id && back.time_ms == row.time_ms && back.index == row.index);
+        FUZZ_CHECK(back.raw_size == row.raw_size && back.truncated == row.truncated);
+        FUZZ_CHECK(back.raw_len == row.raw_len && memcmp(back.raw, row.raw, row.raw_len) == 0);
+        FUZZ_CHECK(back.source_len == row.source_len &&
+                   memcmp(back.source, row.source, row.source_len) == 0);
+        FUZZ_CHECK(back.reason_len == row.reason_len &&
+                   memcmp(back.reason, row.reason, row.reason_len) == 0);
+        msgpack_unpacked_destroy(&unp2);
+        msgpack_sbuffer_destroy(&sb);
+    }
+    msgpack_unpacked_destroy(&unp);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
     const char *s = (const char *)data + 1;
     size_t len = size - 1;
-    switch (data[0] % 5) {
+    switch (data[0] % 7) {
     case 0:
         s_agg(s, len);
         break;
@@ -152,13 +193,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         s_check_value(s, len);
         break;
     case 2:
-        s_prefixes_raw(s, len, (data[0] / 5) % (HIER_MAX_LEVELS + 2));
+        s_prefixes_raw(s, len, (data[0] / 7) % (HIER_MAX_LEVELS + 2));
         break;
     case 3:
         s_prefixes_joined(s, len);
         break;
-    default:
+    case 4:
         s_levels(s, len);
+        break;
+    case 5:
+        s_batch(s, len);
+        break;
+    default:
+        s_dlq(s, len);
         break;
     }
     return 0;

@@ -4,6 +4,7 @@
  * output is committed, so keep it small and deterministic. */
 #include "../../common/hier.h"
 #include "../../common/money.h"
+#include "../../proto/ctl.h"
 #include "../../proto/frame.h"
 #include "../../proto/mp.h"
 #include "../../proto/reply.h"
@@ -227,11 +228,12 @@ static void s_frames(void)
     s_write_sel("frames", "ack_empty", FRAME_ACK - 1, &sb);
 
     msgpack_sbuffer_clear(&sb);
-    frame_ctl_req_encode(&sb, "stats");
+    ctl_req_encode(&sb, "stats");
     s_write_sel("frames", "ctl_req_stats", FRAME_CTL_REQ - 1, &sb);
 
     msgpack_sbuffer_clear(&sb);
-    frame_ctl_rep_head(&pk, 4);
+    frame_head(&pk, FRAME_CTL_REP, 3);
+    msgpack_pack_map(&pk, 4);
     mp_pack_cstr(&pk, "accepted");
     msgpack_pack_uint64(&pk, 12345);
     mp_pack_cstr(&pk, "lag_ms");
@@ -269,7 +271,7 @@ static void s_reply(void)
     msgpack_sbuffer_clear(&sb);
     reply_encode(&r, &sb);
     s_write("reply", "rejects", sb.data, sb.size);
-    reply_fail(&r, 12, "store full, retry later");
+    reply_retry(&r, "store full, retry later");
     msgpack_sbuffer_clear(&sb);
     reply_encode(&r, &sb);
     s_write("reply", "retry", sb.data, sb.size);
@@ -405,9 +407,9 @@ static void s_tables(void)
         E("value_above_max", "\x01\xf4\x90\x80\x80"),
         E("prefix_path", "\x02"
                          "Delta::AMER::FXSpot"),
-        E("prefix_colons", "\x07"
+        E("prefix_colons", "\x09"
                            "a:::b::::c::"),
-        E("prefix_max2", "\x0c"
+        E("prefix_max2", "\x10"
                          "a::b::c::d"),
         E("joined_3", "\x03"
                       "Delta\0AM:ER\0FX"),
@@ -422,6 +424,23 @@ static void s_tables(void)
     };
     for (size_t i = 0; i < sizeof raw / sizeof raw[0]; i++)
         s_write("tables", raw[i].name, raw[i].bytes, raw[i].len);
+    uint8_t batch[TABLES_BATCH_SIZE];
+    tables_batch_encode(batch, 1025, 2048);
+    msgpack_sbuffer_clear(&sb);
+    msgpack_sbuffer_write(&sb, (const char *)batch, sizeof batch);
+    s_write_sel("tables", "batch_row", 5, &sb);
+    static const char msg[] = "\x81\xa7TradeID\xa1x";
+    dlq_row_t row = {.id = 7, .time_ms = 1700000000000, .source = "ingest 127.0.0.1",
+                     .source_len = 16, .index = 3, .reason = "missing field Value",
+                     .reason_len = 19, .raw = msg, .raw_len = sizeof msg - 1,
+                     .raw_size = sizeof msg - 1};
+    msgpack_sbuffer_clear(&sb);
+    tables_dlq_encode(&sb, &row);
+    s_write_sel("tables", "dlq_row", 6, &sb);
+    row.raw_size = 100000; /* a truncated entry */
+    msgpack_sbuffer_clear(&sb);
+    tables_dlq_encode(&sb, &row);
+    s_write_sel("tables", "dlq_row_truncated", 6, &sb);
     msgpack_sbuffer_destroy(&sb);
 }
 

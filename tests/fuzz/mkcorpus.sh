@@ -8,8 +8,7 @@ out=build/fuzz
 mkdir -p "$out"
 # shellcheck disable=SC2046
 $CC -std=c11 -D_GNU_SOURCE -O1 -g -o "$out/gen_corpus" tests/fuzz/gen_corpus.c \
-  proto/mp.c proto/frame.c proto/reply.c proto/tables.c common/money.c common/hier.c \
-  common/rperr.c $(pkg-config --cflags --libs msgpack) -lm
+  common/*.c proto/*.c $(pkg-config --cflags --libs msgpack lmdb) -lm
 rm -rf tests/fuzz/corpus
 "$out/gen_corpus" tests/fuzz/corpus
 echo "seed corpus: $(find tests/fuzz/corpus -type f | wc -l) files," \

@@ -6,14 +6,14 @@
 #include "../../proto/tables.h"
 #include "../../reducer/apply.h"
 
+#include "fixture.h"
+
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static char g_dir[256];
-static store_t *g_st;
+static fixture_store_t g_fx;
 static apply_t *g_ap;
 
 typedef struct {
@@ -22,38 +22,29 @@ typedef struct {
     int64_t count;
 } d_t;
 
-static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 static void s_open(void)
 {
     int err = 0;
-    g_st = store_open(g_dir, apply_dbnames, 16 << 20, 0, &err);
-    cr_assert_not_null(g_st, "store_open: %d %s", err, rp_strerror(err));
-    g_ap = apply_new(g_st, &err);
+    fixture_store_reopen(&g_fx, tables_reducer_dbs, 16 << 20);
+    g_ap = apply_new(g_fx.st, &err);
     cr_assert_not_null(g_ap, "apply_new: %d %s", err, rp_strerror(err));
 }
 
 static void s_close(void)
 {
     apply_destroy(&g_ap);
-    store_destroy(&g_st);
 }
 
 static void s_setup(void)
 {
-    snprintf(g_dir, sizeof g_dir, "/tmp/rp-apply-XXXXXX");
-    cr_assert_not_null(mkdtemp(g_dir));
+    fixture_store_open(&g_fx, "apply", tables_reducer_dbs, 16 << 20);
     s_open();
 }
 
 static void s_teardown(void)
 {
     s_close();
-    nftw(g_dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    fixture_store_close(&g_fx);
 }
 
 TestSuite(apply, .init = s_setup, .fini = s_teardown);
@@ -76,13 +67,13 @@ static int s_apply(uint64_t id, const d_t *d, uint32_t n, int commit)
     int rc = frame_result_decode(sb.data, sb.size, &u, &r, why, sizeof why);
     cr_assert_eq(rc, 0, "RESULT undecodable: %s", why);
     MDB_txn *txn;
-    cr_assert_eq(store_begin(g_st, 0, &txn), 0);
+    cr_assert_eq(store_begin(g_fx.st, 0, &txn), 0);
     int dup = -1;
     rc = apply_result(g_ap, txn, &r, &dup);
-    cr_assert_eq(rc, 0, "apply_result: rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_OK(rc, "apply_result");
     if (commit) {
         rc = store_commit(&txn);
-        cr_assert_eq(rc, 0, "commit: rc=%d %s", rc, rp_strerror(rc));
+        RP_ASSERT_OK(rc, "commit");
         apply_committed(g_ap);
     } else {
         store_abort(&txn);
@@ -96,10 +87,10 @@ static int s_apply(uint64_t id, const d_t *d, uint32_t n, int commit)
 static uint64_t s_prune(uint64_t watermark, int commit)
 {
     MDB_txn *txn;
-    cr_assert_eq(store_begin(g_st, 0, &txn), 0);
+    cr_assert_eq(store_begin(g_fx.st, 0, &txn), 0);
     uint64_t pruned = 0;
     int rc = apply_prune(g_ap, txn, watermark, &pruned);
-    cr_assert_eq(rc, 0, "apply_prune: rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_OK(rc, "apply_prune");
     if (commit) {
         cr_assert_eq(store_commit(&txn), 0);
         apply_committed(g_ap);
@@ -115,9 +106,9 @@ static uint64_t s_prune(uint64_t watermark, int commit)
 static int s_agg(const char *path, char *value, size_t cap, int64_t *count)
 {
     MDB_txn *txn;
-    cr_assert_eq(store_begin(g_st, 1, &txn), 0);
+    cr_assert_eq(store_begin(g_fx.st, 1, &txn), 0);
     MDB_val k = {strlen(path), (void *)path}, v;
-    int r = mdb_get(txn, store_dbi(g_st, RDB_AGGREGATE), &k, &v);
+    int r = mdb_get(txn, store_dbi(g_fx.st, RDB_AGGREGATE), &k, &v);
     if (r == MDB_NOTFOUND) {
         store_abort(&txn);
         return RP_ENOTFOUND;
@@ -150,23 +141,13 @@ static void s_expect_agg(const char *path, const char *value, int64_t count)
     cr_assert_eq(c, count, "'%s': count %lld, want %lld", path, (long long)c, (long long)count);
 }
 
-static size_t s_entries(int db)
-{
-    MDB_txn *txn;
-    MDB_stat st;
-    cr_assert_eq(store_begin(g_st, 1, &txn), 0);
-    cr_assert_eq(mdb_stat(txn, store_dbi(g_st, db), &st), 0);
-    store_abort(&txn);
-    return st.ms_entries;
-}
-
 Test(apply, result_creates_aggregate_rows)
 {
     d_t d[] = {{"Delta", 12500000, 2}, {"Delta::AMER", -1, 1}};
     cr_assert_eq(s_apply(1, d, 2, 1), 0);
     s_expect_agg("Delta", "12.500000", 2);
     s_expect_agg("Delta::AMER", "-0.000001", 1);
-    cr_assert_eq(s_entries(RDB_REDUCE), 1);
+    cr_assert_eq(fixture_entries(&g_fx, RDB_REDUCE), 1);
 }
 
 Test(apply, results_accumulate_on_existing_rows)
@@ -210,7 +191,7 @@ Test(apply, prune_deletes_reduce_rows_below_watermark)
     d_t d[] = {{"p", 1, 1}};
     for (uint64_t id = 1; id <= 5; id++) cr_assert_eq(s_apply(id, d, 1, 1), 0);
     cr_assert_eq(s_prune(4, 1), 3);
-    cr_assert_eq(s_entries(RDB_REDUCE), 2);
+    cr_assert_eq(fixture_entries(&g_fx, RDB_REDUCE), 2);
     cr_assert_eq(apply_floor(g_ap), 4);
 }
 
@@ -222,7 +203,7 @@ Test(apply, prune_at_or_below_floor_is_a_no_op)
     cr_assert_eq(s_prune(2, 1), 0);
     cr_assert_eq(s_prune(3, 1), 0);
     cr_assert_eq(apply_floor(g_ap), 3);
-    cr_assert_eq(s_entries(RDB_REDUCE), 1);
+    cr_assert_eq(fixture_entries(&g_fx, RDB_REDUCE), 1);
 }
 
 Test(apply, batch_below_floor_is_a_duplicate)
@@ -230,7 +211,7 @@ Test(apply, batch_below_floor_is_a_duplicate)
     d_t d[] = {{"p", 1000000, 1}};
     cr_assert_eq(s_apply(2, d, 1, 1), 0);
     cr_assert_eq(s_prune(10, 1), 1);
-    cr_assert_eq(s_entries(RDB_REDUCE), 0);
+    cr_assert_eq(fixture_entries(&g_fx, RDB_REDUCE), 0);
     cr_assert_eq(s_apply(2, d, 1, 1), 1, "pruned batch re-applied");
     cr_assert_eq(s_apply(9, d, 1, 1), 1, "never-seen batch below the floor applied");
     cr_assert_eq(s_apply(10, d, 1, 1), 0, "batch at the floor must apply");
@@ -266,7 +247,7 @@ Test(apply, row_returning_to_zero_value_and_count_is_deleted)
     cr_assert_eq(s_agg("a", v, sizeof v, &c), RP_ENOTFOUND, "row 'a' kept: %s/%lld", v,
                  (long long)c);
     cr_assert_eq(s_agg("a::b", v, sizeof v, &c), RP_ENOTFOUND);
-    cr_assert_eq(s_entries(RDB_AGGREGATE), 0);
+    cr_assert_eq(fixture_entries(&g_fx, RDB_AGGREGATE), 0);
 }
 
 Test(apply, row_with_zero_value_but_live_trades_is_kept)
@@ -291,8 +272,8 @@ Test(apply, zero_delta_on_absent_row_creates_nothing)
 {
     d_t a[] = {{"a", 0, 0}};
     cr_assert_eq(s_apply(1, a, 1, 1), 0);
-    cr_assert_eq(s_entries(RDB_AGGREGATE), 0);
-    cr_assert_eq(s_entries(RDB_REDUCE), 1);
+    cr_assert_eq(fixture_entries(&g_fx, RDB_AGGREGATE), 0);
+    cr_assert_eq(fixture_entries(&g_fx, RDB_REDUCE), 1);
 }
 
 Test(apply, sums_beyond_int64_survive)
@@ -325,11 +306,11 @@ Test(apply, reduce_row_records_batch_and_mapper)
     d_t a[] = {{"p", 1, 1}, {"q", 1, 1}};
     cr_assert_eq(s_apply(42, a, 2, 1), 0);
     MDB_txn *txn;
-    cr_assert_eq(store_begin(g_st, 1, &txn), 0);
+    cr_assert_eq(store_begin(g_fx.st, 1, &txn), 0);
     uint8_t k[8];
     store_u64_put(k, 42);
     MDB_val kv = {8, k}, v;
-    cr_assert_eq(mdb_get(txn, store_dbi(g_st, RDB_REDUCE), &kv, &v), 0);
+    cr_assert_eq(mdb_get(txn, store_dbi(g_fx.st, RDB_REDUCE), &kv, &v), 0);
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     size_t off = 0;
@@ -344,12 +325,12 @@ Test(apply, reduce_row_records_batch_and_mapper)
     store_abort(&txn);
 }
 
-Test(apply, unreadable_aggregate_row_is_a_db_error)
+Test(apply, unreadable_aggregate_row_is_refused_as_corrupt)
 {
     MDB_txn *txn;
-    cr_assert_eq(store_begin(g_st, 0, &txn), 0);
+    cr_assert_eq(store_begin(g_fx.st, 0, &txn), 0);
     MDB_val k = {1, "p"}, v = {3, "bad"};
-    cr_assert_eq(mdb_put(txn, store_dbi(g_st, RDB_AGGREGATE), &k, &v, 0), 0);
+    cr_assert_eq(mdb_put(txn, store_dbi(g_fx.st, RDB_AGGREGATE), &k, &v, 0), 0);
     cr_assert_eq(store_commit(&txn), 0);
 
     msgpack_sbuffer sb;
@@ -362,10 +343,10 @@ Test(apply, unreadable_aggregate_row_is_a_db_error)
     result_t r;
     char why[160];
     cr_assert_eq(frame_result_decode(sb.data, sb.size, &u, &r, why, sizeof why), 0);
-    cr_assert_eq(store_begin(g_st, 0, &txn), 0);
+    cr_assert_eq(store_begin(g_fx.st, 0, &txn), 0);
     int dup;
     int rc = apply_result(g_ap, txn, &r, &dup);
-    cr_assert_eq(rc, RP_EDB, "rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_RC(rc, RP_EPROTO);
     store_abort(&txn);
     msgpack_unpacked_destroy(&u);
     msgpack_sbuffer_destroy(&sb);
@@ -379,7 +360,7 @@ Test(apply, tables_agg_codec_round_trips)
     int64_t c = 0;
     tables_agg_encode(&sb, v, -3);
     int rc = tables_agg_decode(sb.data, sb.size, &back, &c);
-    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_OK(rc);
     cr_assert(back == v);
     cr_assert_eq(c, -3);
     msgpack_sbuffer_destroy(&sb);

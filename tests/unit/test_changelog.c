@@ -2,44 +2,36 @@
  * sequence numbers, cutting into batches, WORK frames rebuilt from the log,
  * pruning on acknowledgement, rollback of counters on abort, and progress. */
 #include "../../common/rperr.h"
+#include "../../proto/tables.h"
 #include "../../state/changelog.h"
 
+#include "fixture.h"
+
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static char g_dir[256];
-static store_t *g_st;
+static fixture_store_t g_fx;
 static changelog_t *g_log;
 static char g_paths[64][24];
-
-static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
 
 static void s_open(uint32_t batch_max)
 {
     int err = 0;
-    g_st = store_open(g_dir, changelog_dbnames, 16 << 20, 0, &err);
-    cr_assert_not_null(g_st, "store_open: %d %s", err, rp_strerror(err));
-    g_log = changelog_new(g_st, batch_max, &err);
+    fixture_store_reopen(&g_fx, tables_state_dbs, 16 << 20);
+    g_log = changelog_new(g_fx.st, batch_max, &err);
     cr_assert_not_null(g_log, "changelog_new: %d %s", err, rp_strerror(err));
 }
 
 static void s_close(void)
 {
     changelog_destroy(&g_log);
-    store_destroy(&g_st);
 }
 
 static void s_setup(void)
 {
-    snprintf(g_dir, sizeof g_dir, "/tmp/rp-changelog-XXXXXX");
-    cr_assert_not_null(mkdtemp(g_dir));
+    fixture_store_open(&g_fx, "changelog", tables_state_dbs, 16 << 20);
     for (int i = 0; i < 64; i++) snprintf(g_paths[i], sizeof g_paths[i], "R%d::D%d", i % 3, i);
     s_open(4);
 }
@@ -47,7 +39,7 @@ static void s_setup(void)
 static void s_teardown(void)
 {
     s_close();
-    nftw(g_dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    fixture_store_close(&g_fx);
 }
 
 TestSuite(changelog, .init = s_setup, .fini = s_teardown);
@@ -70,27 +62,27 @@ static change_t s_change(int i)
 static void s_append(int from, int to)
 {
     MDB_txn *txn;
-    int rc = store_begin(g_st, 0, &txn);
-    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    int rc = store_begin(g_fx.st, 0, &txn);
+    RP_ASSERT_OK(rc);
     for (int i = from; i < to; i++) {
         change_t c = s_change(i);
         rc = changelog_append(g_log, txn, &c);
-        cr_assert_eq(rc, 0, "append %d: rc=%d %s", i, rc, rp_strerror(rc));
+        RP_ASSERT_OK(rc, "append %d", i);
     }
     rc = changelog_cut(g_log, txn);
-    cr_assert_eq(rc, 0, "cut: rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_OK(rc, "cut");
     rc = store_commit(&txn);
-    cr_assert_eq(rc, 0, "commit: rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_OK(rc, "commit");
     changelog_committed(g_log);
 }
 
 static void s_ack(uint64_t id, int want_pruned)
 {
     MDB_txn *txn;
-    cr_assert_eq(store_begin(g_st, 0, &txn), 0);
+    cr_assert_eq(store_begin(g_fx.st, 0, &txn), 0);
     int pruned = -1;
     int rc = changelog_ack(g_log, txn, id, &pruned);
-    cr_assert_eq(rc, 0, "ack %llu: rc=%d %s", (unsigned long long)id, rc, rp_strerror(rc));
+    RP_ASSERT_OK(rc, "ack %llu", (unsigned long long)id);
     cr_assert_eq(pruned, want_pruned, "ack %llu: pruned=%d", (unsigned long long)id, pruned);
     rc = changelog_cut(g_log, txn);
     cr_assert_eq(rc, 0);
@@ -98,20 +90,10 @@ static void s_ack(uint64_t id, int want_pruned)
     changelog_committed(g_log);
 }
 
-static size_t s_entries(int db)
-{
-    MDB_txn *txn;
-    MDB_stat st;
-    cr_assert_eq(store_begin(g_st, 1, &txn), 0);
-    cr_assert_eq(mdb_stat(txn, store_dbi(g_st, db), &st), 0);
-    store_abort(&txn);
-    return st.ms_entries;
-}
-
 static int s_batch(uint64_t from, uint64_t *id, uint64_t *first, uint64_t *last)
 {
     MDB_txn *txn;
-    cr_assert_eq(store_begin(g_st, 1, &txn), 0);
+    cr_assert_eq(store_begin(g_fx.st, 1, &txn), 0);
     int rc = changelog_batch_next(g_log, txn, from, id, first, last);
     store_abort(&txn);
     return rc;
@@ -120,9 +102,9 @@ static int s_batch(uint64_t from, uint64_t *id, uint64_t *first, uint64_t *last)
 static void s_progress(changelog_progress_t *p)
 {
     MDB_txn *txn;
-    cr_assert_eq(store_begin(g_st, 1, &txn), 0);
+    cr_assert_eq(store_begin(g_fx.st, 1, &txn), 0);
     int rc = changelog_progress(g_log, txn, p);
-    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_OK(rc);
     store_abort(&txn);
 }
 
@@ -130,7 +112,7 @@ static void s_progress(changelog_progress_t *p)
 static int s_work(uint64_t id, uint64_t first, uint64_t last, uint64_t wm, msgpack_sbuffer *sb)
 {
     MDB_txn *txn;
-    cr_assert_eq(store_begin(g_st, 1, &txn), 0);
+    cr_assert_eq(store_begin(g_fx.st, 1, &txn), 0);
     int rc = changelog_work_frame(g_log, txn, id, first, last, wm, sb);
     store_abort(&txn);
     return rc;
@@ -173,7 +155,7 @@ Test(changelog, ten_changes_with_batch_max_4_cut_into_4_4_2)
     for (int b = 0; b < 3; b++) {
         uint64_t id, first, last;
         int rc = s_batch(from, &id, &first, &last);
-        cr_assert_eq(rc, 0, "batch %d: rc=%d %s", b, rc, rp_strerror(rc));
+        RP_ASSERT_OK(rc, "batch %d", b);
         cr_assert_eq(id, want[b][0], "batch %d id %llu", b, (unsigned long long)id);
         cr_assert_eq(first, want[b][1], "batch %d first %llu", b, (unsigned long long)first);
         cr_assert_eq(last, want[b][2], "batch %d last %llu", b, (unsigned long long)last);
@@ -181,14 +163,14 @@ Test(changelog, ten_changes_with_batch_max_4_cut_into_4_4_2)
     }
     uint64_t id, f, l;
     cr_assert_eq(s_batch(from, &id, &f, &l), RP_ENOTFOUND);
-    cr_assert_eq(s_entries(SDB_LOG), 10);
-    cr_assert_eq(s_entries(SDB_BATCHES), 3);
+    cr_assert_eq(fixture_entries(&g_fx, SDB_LOG), 10);
+    cr_assert_eq(fixture_entries(&g_fx, SDB_BATCHES), 3);
 }
 
 Test(changelog, exact_multiple_of_batch_max_leaves_no_short_batch)
 {
     s_append(0, 8);
-    cr_assert_eq(s_entries(SDB_BATCHES), 2);
+    cr_assert_eq(fixture_entries(&g_fx, SDB_BATCHES), 2);
     uint64_t id, first, last;
     cr_assert_eq(s_batch(2, &id, &first, &last), 0);
     cr_assert_eq(first, 5);
@@ -214,7 +196,7 @@ Test(changelog, cut_with_nothing_new_creates_no_batch)
 {
     s_append(0, 2);
     s_append(2, 2);
-    cr_assert_eq(s_entries(SDB_BATCHES), 1);
+    cr_assert_eq(fixture_entries(&g_fx, SDB_BATCHES), 1);
     changelog_progress_t p;
     s_progress(&p);
     cr_assert_eq(p.next_batch, 2);
@@ -226,7 +208,7 @@ Test(changelog, work_frame_carries_the_appended_changes)
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     int rc = s_work(2, 5, 8, 1, &sb);
-    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_OK(rc);
     msgpack_unpacked u;
     work_t w;
     char why[160] = "";
@@ -260,8 +242,8 @@ Test(changelog, ack_prunes_batch_and_its_log_records)
 {
     s_append(0, 10);
     s_ack(1, 1);
-    cr_assert_eq(s_entries(SDB_BATCHES), 2);
-    cr_assert_eq(s_entries(SDB_LOG), 6);
+    cr_assert_eq(fixture_entries(&g_fx, SDB_BATCHES), 2);
+    cr_assert_eq(fixture_entries(&g_fx, SDB_LOG), 6);
     uint64_t id, first, last;
     cr_assert_eq(s_batch(0, &id, &first, &last), 0);
     cr_assert_eq(id, 2);
@@ -279,7 +261,7 @@ Test(changelog, ack_of_middle_batch_keeps_neighbours_records)
 {
     s_append(0, 10);
     s_ack(2, 1);
-    cr_assert_eq(s_entries(SDB_LOG), 6);
+    cr_assert_eq(fixture_entries(&g_fx, SDB_LOG), 6);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     cr_assert_eq(s_work(1, 1, 4, 1, &sb), 0, "batch 1 lost records");
@@ -294,14 +276,14 @@ Test(changelog, ack_of_unknown_or_pruned_batch_is_harmless)
     s_ack(7, 0);
     s_ack(1, 1);
     s_ack(1, 0);
-    cr_assert_eq(s_entries(SDB_LOG), 1);
-    cr_assert_eq(s_entries(SDB_BATCHES), 1);
+    cr_assert_eq(fixture_entries(&g_fx, SDB_LOG), 1);
+    cr_assert_eq(fixture_entries(&g_fx, SDB_BATCHES), 1);
 }
 
 Test(changelog, aborted_transaction_rolls_back_counters)
 {
     MDB_txn *txn;
-    cr_assert_eq(store_begin(g_st, 0, &txn), 0);
+    cr_assert_eq(store_begin(g_fx.st, 0, &txn), 0);
     for (int i = 0; i < 3; i++) {
         change_t c = s_change(i);
         cr_assert_eq(changelog_append(g_log, txn, &c), 0);
@@ -312,7 +294,7 @@ Test(changelog, aborted_transaction_rolls_back_counters)
     s_append(5, 6);
     uint64_t id, first, last;
     int rc = s_batch(0, &id, &first, &last);
-    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_OK(rc);
     cr_assert_eq(id, 1, "batch id %llu after abort", (unsigned long long)id);
     cr_assert_eq(first, 1, "seq %llu after abort", (unsigned long long)first);
     cr_assert_eq(last, 1);
@@ -379,20 +361,20 @@ Test(changelog, progress_with_out_of_order_ack_waits_for_the_gap)
     cr_assert_eq(p.unacked_batches, 0);
 }
 
-Test(changelog, work_frame_with_missing_records_is_a_db_error)
+Test(changelog, work_frame_with_missing_records_is_refused_as_corrupt)
 {
     s_append(0, 4);
     MDB_txn *txn;
-    cr_assert_eq(store_begin(g_st, 0, &txn), 0);
+    cr_assert_eq(store_begin(g_fx.st, 0, &txn), 0);
     uint8_t k[8];
     store_u64_put(k, 3);
     MDB_val kv = {8, k};
-    cr_assert_eq(mdb_del(txn, store_dbi(g_st, SDB_LOG), &kv, NULL), 0);
+    cr_assert_eq(mdb_del(txn, store_dbi(g_fx.st, SDB_LOG), &kv, NULL), 0);
     cr_assert_eq(store_commit(&txn), 0);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     int rc = s_work(1, 1, 4, 1, &sb);
-    cr_assert_eq(rc, RP_EDB, "rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_RC(rc, RP_EPROTO);
     msgpack_sbuffer_destroy(&sb);
 }
 
@@ -401,13 +383,14 @@ Test(changelog, batch_max_zero_means_one_change_per_batch)
     s_close();
     s_open(0);
     s_append(0, 3);
-    cr_assert_eq(s_entries(SDB_BATCHES), 3);
+    cr_assert_eq(fixture_entries(&g_fx, SDB_BATCHES), 3);
 }
 
-Test(changelog, destroy_accepts_null)
+Test(changelog, destroy_clears_the_pointer_and_accepts_null)
 {
-    changelog_t *c = NULL;
-    changelog_destroy(&c);
+    cr_assert_not_null(g_log);
+    changelog_destroy(&g_log);
+    cr_assert_null(g_log, "destroy must clear the caller's pointer");
+    changelog_destroy(&g_log); /* already NULL: a no-op */
     changelog_destroy(NULL);
-    cr_assert_null(c);
 }

@@ -5,6 +5,8 @@
 #include "../../common/config.h"
 #include "../../common/rperr.h"
 
+#include "fixture.h"
+
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +42,7 @@ Test(config, defaults_apply_without_flags_or_env)
     char *argv[] = {"prog"};
     int npos = -1;
     int rc = s_parse(ARGC(argv), argv, &npos);
-    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_OK(rc);
     cr_assert_eq(npos, 0);
     cr_assert_str_eq(config_get(g_opts, "foo-bar"), "dflt");
     cr_assert_str_eq(config_get(g_opts, "count"), "10");
@@ -51,7 +53,7 @@ Test(config, flag_with_separate_value)
 {
     char *argv[] = {"prog", "--foo-bar", "v1"};
     int rc = s_parse(ARGC(argv), argv, NULL);
-    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_OK(rc);
     cr_assert_str_eq(config_get(g_opts, "foo-bar"), "v1");
 }
 
@@ -59,7 +61,7 @@ Test(config, flag_with_equals_value)
 {
     char *argv[] = {"prog", "--foo-bar=v=2"};
     int rc = s_parse(ARGC(argv), argv, NULL);
-    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_OK(rc);
     cr_assert_str_eq(config_get(g_opts, "foo-bar"), "v=2");
 }
 
@@ -98,7 +100,7 @@ Test(config, switch_sets_value_to_one)
 {
     char *argv[] = {"prog", "--verbose"};
     int rc = s_parse(ARGC(argv), argv, NULL);
-    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_OK(rc);
     cr_assert_str_eq(config_get(g_opts, "verbose"), "1");
 }
 
@@ -156,7 +158,7 @@ Test(config, positionals_are_compacted_in_order)
     char *argv[] = {"prog", "a", "--foo-bar", "v", "b", "-x", "--verbose", "c"};
     int npos = -1;
     int rc = s_parse(ARGC(argv), argv, &npos);
-    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_OK(rc);
     cr_assert_eq(npos, 4);
     cr_assert_str_eq(argv[1], "a");
     cr_assert_str_eq(argv[2], "b");
@@ -181,7 +183,7 @@ Test(config, parsing_starts_at_first)
     char *argv[] = {"prog", "sub", "--count", "3", "p"};
     int npos = -1;
     int rc = config_parse(g_opts, ARGC(argv), argv, 2, &npos, "usage");
-    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_OK(rc);
     cr_assert_eq(npos, 1);
     cr_assert_str_eq(argv[1], "sub");
     cr_assert_str_eq(argv[2], "p");
@@ -201,7 +203,7 @@ Test(config, int_in_range)
     cr_assert_eq(s_parse(ARGC(argv), argv, NULL), 0);
     int64_t v = 0;
     int rc = config_int(g_opts, "count", 1, 100, &v);
-    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_OK(rc);
     cr_assert_eq(v, 42);
 }
 

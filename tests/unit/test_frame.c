@@ -3,8 +3,11 @@
  * versions, types, field counts, field types, malformed changes and deltas. */
 #include "../../common/hier.h"
 #include "../../common/rperr.h"
+#include "../../proto/ctl.h"
 #include "../../proto/frame.h"
 #include "../../proto/mp.h"
+
+#include "fixture.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -97,7 +100,7 @@ Test(frame, work_round_trip)
     for (int i = 0; i < 3; i++) frame_change_pack(&g_pk, &in[i]);
     work_t w;
     int rc = s_work(&w);
-    cr_assert_eq(rc, 0, "rc=%d %s: %s", rc, rp_strerror(rc), g_why);
+    RP_ASSERT_OK(rc, "%s", g_why);
     cr_assert_eq(w.batch_id, 42);
     cr_assert_eq(w.watermark, 40);
     cr_assert_eq(w.first_seq, 1001);
@@ -164,7 +167,7 @@ Test(frame, result_round_trip_with_128_bit_deltas)
     }
     result_t r;
     int rc = s_result(&r);
-    cr_assert_eq(rc, 0, "rc=%d %s: %s", rc, rp_strerror(rc), g_why);
+    RP_ASSERT_OK(rc, "%s", g_why);
     cr_assert_eq(r.batch_id, 77);
     cr_assert_eq(r.watermark, 70);
     cr_assert_eq(r.nchanges, FRAME_MAX_CHANGES);
@@ -226,30 +229,13 @@ Test(frame, ack_empty_round_trip)
 
 Test(frame, ctl_req_round_trip)
 {
-    frame_ctl_req_encode(&g_sb, "stats");
+    ctl_req_encode(&g_sb, "stats");
     const char *cmd;
     size_t len = 0;
-    int rc = frame_ctl_req_decode(g_sb.data, g_sb.size, &g_unp, &cmd, &len, g_why, sizeof g_why);
+    int rc = ctl_req_decode(g_sb.data, g_sb.size, &g_unp, &cmd, &len, g_why, sizeof g_why);
     cr_assert_eq(rc, 0, "rc=%d %s", rc, g_why);
     cr_assert_eq(len, 5);
     cr_assert_eq(memcmp(cmd, "stats", 5), 0);
-}
-
-Test(frame, ctl_rep_round_trip)
-{
-    frame_ctl_rep_head(&g_pk, 2);
-    s_str(&g_pk, "frames");
-    msgpack_pack_uint64(&g_pk, 12);
-    s_str(&g_pk, "name");
-    s_str(&g_pk, "state");
-    const msgpack_object *map;
-    int rc = frame_ctl_rep_decode(g_sb.data, g_sb.size, &g_unp, &map, g_why, sizeof g_why);
-    cr_assert_eq(rc, 0, "rc=%d %s", rc, g_why);
-    cr_assert_eq(map->type, MSGPACK_OBJECT_MAP);
-    const msgpack_object *v = mp_map_get(map, "frames");
-    cr_assert_not_null(v);
-    cr_assert_eq(v->via.u64, 12);
-    cr_assert(mp_str_eq(mp_map_get(map, "name"), "state"));
 }
 
 Test(frame, rejects_version_2)
@@ -286,10 +272,10 @@ Test(frame, rejects_wrong_type)
 
 Test(frame, ctl_req_decoder_rejects_ctl_rep)
 {
-    frame_ctl_rep_head(&g_pk, 0);
+    ctl_rep_error(&g_sb, "x");
     const char *cmd;
     size_t len;
-    cr_assert_eq(frame_ctl_req_decode(g_sb.data, g_sb.size, &g_unp, &cmd, &len, g_why,
+    cr_assert_eq(ctl_req_decode(g_sb.data, g_sb.size, &g_unp, &cmd, &len, g_why,
                                       sizeof g_why),
                  RP_EPROTO);
     cr_assert(strstr(g_why, "type"), "why='%s'", g_why);
@@ -308,14 +294,14 @@ Test(frame, rejects_wrong_field_count)
 
 Test(frame, rejects_extra_field)
 {
-    frame_ctl_req_encode(&g_sb, "x");
+    ctl_req_encode(&g_sb, "x");
     /* rewrite the array header 0x93 to 0x94 and append one more element */
     cr_assert_eq((unsigned char)g_sb.data[0], 0x93);
     g_sb.data[0] = (char)0x94;
     msgpack_pack_nil(&g_pk);
     const char *cmd;
     size_t len;
-    cr_assert_eq(frame_ctl_req_decode(g_sb.data, g_sb.size, &g_unp, &cmd, &len, g_why,
+    cr_assert_eq(ctl_req_decode(g_sb.data, g_sb.size, &g_unp, &cmd, &len, g_why,
                                       sizeof g_why),
                  RP_EPROTO);
 }
@@ -709,7 +695,7 @@ Test(frame, rejects_ctl_req_command_not_string)
     msgpack_pack_int(&g_pk, 1);
     const char *cmd;
     size_t len;
-    cr_assert_eq(frame_ctl_req_decode(g_sb.data, g_sb.size, &g_unp, &cmd, &len, g_why,
+    cr_assert_eq(ctl_req_decode(g_sb.data, g_sb.size, &g_unp, &cmd, &len, g_why,
                                       sizeof g_why),
                  RP_EPROTO);
 }
@@ -721,7 +707,7 @@ Test(frame, rejects_ctl_rep_payload_not_map)
     msgpack_pack_int(&g_pk, FRAME_CTL_REP);
     msgpack_pack_array(&g_pk, 0);
     const msgpack_object *map;
-    cr_assert_eq(frame_ctl_rep_decode(g_sb.data, g_sb.size, &g_unp, &map, g_why, sizeof g_why),
+    cr_assert_eq(ctl_rep_decode(g_sb.data, g_sb.size, &g_unp, &map, g_why, sizeof g_why),
                  RP_EPROTO);
 }
 

@@ -4,6 +4,8 @@
 #include "../../common/hier.h"
 #include "../../common/rperr.h"
 
+#include "fixture.h"
+
 #include <criterion/criterion.h>
 #include <string.h>
 
@@ -27,7 +29,7 @@ Test(hier, levels_parse_default_list)
     hier_levels_t h;
     char why[128] = "";
     int rc = hier_levels_parse(HIER_DEFAULT, &h, why, sizeof why);
-    cr_assert_eq(rc, 0, "rc=%d %s: %s", rc, rp_strerror(rc), why);
+    RP_ASSERT_OK(rc, "%s", why);
     cr_assert_eq(h.n, 3);
     cr_assert_str_eq(h.name[0], "RiskType");
     cr_assert_str_eq(h.name[1], "Region");
@@ -39,7 +41,7 @@ Test(hier, levels_parse_single_level)
     hier_levels_t h;
     char why[128] = "";
     int rc = hier_levels_parse("Book", &h, why, sizeof why);
-    cr_assert_eq(rc, 0, "rc=%d %s: %s", rc, rp_strerror(rc), why);
+    RP_ASSERT_OK(rc, "%s", why);
     cr_assert_eq(h.n, 1);
     cr_assert_str_eq(h.name[0], "Book");
 }
@@ -77,7 +79,7 @@ Test(hier, levels_parse_accepts_eight_rejects_nine)
     hier_levels_t h;
     char why[128] = "";
     int rc = hier_levels_parse("a,b,c,d,e,f,g,h", &h, why, sizeof why);
-    cr_assert_eq(rc, 0, "rc=%d %s: %s", rc, rp_strerror(rc), why);
+    RP_ASSERT_OK(rc, "%s", why);
     cr_assert_eq(h.n, 8);
     cr_assert_str_eq(h.name[7], "h");
     rc = hier_levels_parse("a,b,c,d,e,f,g,h,i", &h, why, sizeof why);

@@ -5,17 +5,18 @@
 #include "../../common/rperr.h"
 #include "../../proto/mp.h"
 #include "../../proto/risk.h"
+#include "../../proto/tables.h"
 #include "../../state/dlq.h"
 #include "../../state/ingest.h"
 
+#include "fixture.h"
+
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static char g_dir[256];
-static store_t *g_st;
+static fixture_store_t g_fx;
 static changelog_t *g_log;
 static ingest_t *g_in;
 static dlq_t *g_dlq;
@@ -28,26 +29,17 @@ typedef struct {
     const char *rt, *rg, *td;
 } msg_t;
 
-static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 static void s_setup(void)
 {
-    snprintf(g_dir, sizeof g_dir, "/tmp/rp-ingest-XXXXXX");
-    cr_assert_not_null(mkdtemp(g_dir));
     int err = 0;
-    g_st = store_open(g_dir, changelog_dbnames, 16 << 20, 0, &err);
-    cr_assert_not_null(g_st, "store_open: %d %s", err, rp_strerror(err));
-    g_log = changelog_new(g_st, 100, &err);
+    fixture_store_open(&g_fx, "ingest", tables_state_dbs, 16 << 20);
+    g_log = changelog_new(g_fx.st, 100, &err);
     cr_assert_not_null(g_log, "changelog_new: %d %s", err, rp_strerror(err));
     char why[128];
     cr_assert_eq(hier_levels_parse(HIER_DEFAULT, &g_levels, why, sizeof why), 0);
-    g_dlq = dlq_new(g_st, store_dbi(g_st, SDB_DLQ), store_dbi(g_st, SDB_META), 1000, &err);
+    g_dlq = dlq_new(g_fx.st, 1000, &err);
     cr_assert_not_null(g_dlq, "dlq_new: %d %s", err, rp_strerror(err));
-    g_in = ingest_new(g_st, g_log, g_dlq, &g_levels, 100);
+    g_in = ingest_new(g_fx.st, g_log, g_dlq, &g_levels, 100);
     cr_assert_not_null(g_in);
 }
 
@@ -56,35 +48,15 @@ static void s_teardown(void)
     ingest_destroy(&g_in);
     dlq_destroy(&g_dlq);
     changelog_destroy(&g_log);
-    store_destroy(&g_st);
-    nftw(g_dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    fixture_store_close(&g_fx);
 }
 
 TestSuite(ingest, .init = s_setup, .fini = s_teardown);
 
-static void s_cstr(msgpack_packer *pk, const char *s)
-{
-    msgpack_pack_str(pk, strlen(s));
-    msgpack_pack_str_body(pk, s, strlen(s));
-}
-
 static void s_pack_msg(msgpack_packer *pk, const msg_t *m)
 {
-    msgpack_pack_map(pk, 4);
-    s_cstr(pk, "TradeID");
-    s_cstr(pk, m->id);
-    s_cstr(pk, "Version");
-    msgpack_pack_int64(pk, m->version);
-    s_cstr(pk, "Value");
-    s_cstr(pk, m->value);
-    s_cstr(pk, "Hierarchy");
-    msgpack_pack_map(pk, 3);
-    s_cstr(pk, "RiskType");
-    s_cstr(pk, m->rt ? m->rt : "Delta");
-    s_cstr(pk, "Region");
-    s_cstr(pk, m->rg ? m->rg : "AMER");
-    s_cstr(pk, "TradeDesk");
-    s_cstr(pk, m->td ? m->td : "FXSpot");
+    fixture_pack_msg(pk, m->id, m->version, m->value, m->rt ? m->rt : "Delta",
+                     m->rg ? m->rg : "AMER", m->td ? m->td : "FXSpot");
 }
 
 /* Ingests raw bytes as one frame in one committed transaction. */
@@ -92,9 +64,9 @@ static void s_ingest_raw(const char *buf, size_t len, reply_t *r)
 {
     reply_init(r);
     MDB_txn *txn;
-    cr_assert_eq(store_begin(g_st, 0, &txn), 0);
+    cr_assert_eq(store_begin(g_fx.st, 0, &txn), 0);
     int rc = ingest_frame(g_in, txn, buf, len, "ingest test", r);
-    cr_assert_eq(rc, 0, "ingest_frame: rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_OK(rc, "ingest_frame");
     cr_assert_eq(changelog_cut(g_log, txn), 0);
     cr_assert_eq(store_commit(&txn), 0);
     changelog_committed(g_log);
@@ -126,19 +98,9 @@ static void s_counts(const reply_t *r, uint64_t acc, uint64_t dup, uint64_t conf
                  (unsigned long long)rej);
 }
 
-static size_t s_entries(int db)
-{
-    MDB_txn *txn;
-    MDB_stat st;
-    cr_assert_eq(store_begin(g_st, 1, &txn), 0);
-    cr_assert_eq(mdb_stat(txn, store_dbi(g_st, db), &st), 0);
-    store_abort(&txn);
-    return st.ms_entries;
-}
-
 static size_t s_log_size(void)
 {
-    return s_entries(SDB_LOG);
+    return fixture_entries(&g_fx, SDB_LOG);
 }
 
 /* Reads dead-letter entry id: its index, reason and source must match, and
@@ -146,11 +108,11 @@ static size_t s_log_size(void)
 static void s_expect_dlq(uint64_t id, uint64_t index, const char *reason_part, const char *raw_has)
 {
     MDB_txn *txn;
-    cr_assert_eq(store_begin(g_st, 1, &txn), 0);
+    cr_assert_eq(store_begin(g_fx.st, 1, &txn), 0);
     uint8_t k[8];
     store_u64_put(k, id);
     MDB_val kv = {8, k}, v;
-    int r = mdb_get(txn, store_dbi(g_st, SDB_DLQ), &kv, &v);
+    int r = mdb_get(txn, store_dbi(g_fx.st, SDB_DLQ), &kv, &v);
     cr_assert_eq(r, 0, "dlq entry %llu: %s", (unsigned long long)id, mdb_strerror(r));
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
@@ -178,11 +140,11 @@ static void s_expect_log(uint64_t seq, const char *old_path, money_t old_value,
                          const char *new_path, money_t new_value)
 {
     MDB_txn *txn;
-    cr_assert_eq(store_begin(g_st, 1, &txn), 0);
+    cr_assert_eq(store_begin(g_fx.st, 1, &txn), 0);
     uint8_t k[8];
     store_u64_put(k, seq);
     MDB_val kv = {8, k}, v;
-    int r = mdb_get(txn, store_dbi(g_st, SDB_LOG), &kv, &v);
+    int r = mdb_get(txn, store_dbi(g_fx.st, SDB_LOG), &kv, &v);
     cr_assert_eq(r, 0, "log record %llu: %s", (unsigned long long)seq, mdb_strerror(r));
     msgpack_unpacked u;
     char why[128];
@@ -326,7 +288,7 @@ Test(ingest, rejected_message_is_dead_lettered_with_reason_and_source)
     reply_t r;
     s_ingest(m, 2, &r);
     s_counts(&r, 1, 0, 0, 1);
-    cr_assert_eq(s_entries(SDB_DLQ), 1);
+    cr_assert_eq(fixture_entries(&g_fx, SDB_DLQ), 1);
     s_expect_dlq(1, 1, "Value", "BAD-2");
     reply_destroy(&r);
 }
@@ -335,7 +297,7 @@ Test(ingest, undecodable_frame_is_dead_lettered_raw)
 {
     reply_t r;
     s_ingest_raw("\xc1garbage", 8, &r);
-    cr_assert_eq(s_entries(SDB_DLQ), 1);
+    cr_assert_eq(fixture_entries(&g_fx, SDB_DLQ), 1);
     s_expect_dlq(1, 0, "0xc1", "garbage");
     reply_destroy(&r);
 }
@@ -346,6 +308,6 @@ Test(ingest, accepted_and_duplicate_messages_are_not_dead_lettered)
     reply_t r;
     s_ingest(m, 3, &r);
     s_counts(&r, 1, 2, 0, 0);
-    cr_assert_eq(s_entries(SDB_DLQ), 0);
+    cr_assert_eq(fixture_entries(&g_fx, SDB_DLQ), 0);
     reply_destroy(&r);
 }

@@ -4,6 +4,8 @@
 #include "../../common/money.h"
 #include "../../common/rperr.h"
 
+#include "fixture.h"
+
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -20,7 +22,7 @@ static void s_expect(const char *s, money_t want)
 {
     money_t v = 12345; /* sentinel: must be overwritten */
     int rc = s_str(s, &v);
-    cr_assert_eq(rc, 0, "'%s': rc=%d %s", s, rc, rp_strerror(rc));
+    RP_ASSERT_OK(rc, "'%s'", s);
     cr_assert_eq(v, want, "'%s': got %lld, want %lld", s, (long long)v, (long long)want);
 }
 
@@ -151,7 +153,7 @@ Test(money, from_str_respects_length_without_nul)
 {
     money_t v = 0;
     int rc = money_from_str("1.5xyz", 3, &v);
-    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_OK(rc);
     cr_assert_eq(v, 1500000);
 }
 
@@ -182,7 +184,7 @@ Test(money, from_int_scales_and_bounds)
 {
     money_t v;
     int rc = money_from_int(7, &v);
-    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_OK(rc);
     cr_assert_eq(v, 7000000);
     cr_assert_eq(money_from_int(1000000000000LL, &v), 0);
     cr_assert_eq(v, MONEY_MAX);
@@ -203,7 +205,7 @@ Test(money, from_double_uses_exact_binary_value)
 {
     money_t v;
     int rc = money_from_double(0.1, &v);
-    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_OK(rc);
     cr_assert_eq(v, 100000);
     cr_assert_eq(money_from_double(34624.51, &v), 0);
     cr_assert_eq(v, 34624510000LL, "got %lld", (long long)v);
@@ -276,7 +278,7 @@ Test(money, from_double_random_values_match_exact_reference)
         if (fabs(d) > 1e12) continue;
         money_t v;
         int rc = money_from_double(d, &v);
-        cr_assert_eq(rc, 0, "%.17g: rc=%d %s", d, rc, rp_strerror(rc));
+        RP_ASSERT_OK(rc, "%.17g", d);
         cr_assert_eq(v, s_ref_double(d), "%.25g: got %lld want %lld", d, (long long)v,
                      (long long)s_ref_double(d));
     }
@@ -295,7 +297,7 @@ Test(money, from_double_doubles_around_decimal_ties_match_reference)
             if (fabs(c[k]) > 1e12) continue;
             money_t v;
             int rc = money_from_double(c[k], &v);
-            cr_assert_eq(rc, 0, "%.17g: rc=%d %s", c[k], rc, rp_strerror(rc));
+            RP_ASSERT_OK(rc, "%.17g", c[k]);
             cr_assert_eq(v, s_ref_double(c[k]), "%.30g (near %s): got %lld want %lld", c[k], s,
                          (long long)v, (long long)s_ref_double(c[k]));
         }
@@ -352,7 +354,7 @@ Test(money, sum_parse_reads_formatted_values)
 {
     money_sum_t v;
     int rc = money_sum_parse("-12.500000", 10, &v);
-    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_OK(rc);
     cr_assert(v == -12500000);
     cr_assert_eq(money_sum_parse("12", 2, &v), 0);
     cr_assert(v == 12000000);
@@ -393,7 +395,7 @@ Test(money, format_then_sum_parse_round_trips_random_values_below_1e38)
         size_t n = money_format(v, buf, sizeof buf);
         money_sum_t back = 0;
         int rc = money_sum_parse(buf, n, &back);
-        cr_assert_eq(rc, 0, "'%s': rc=%d %s", buf, rc, rp_strerror(rc));
+        RP_ASSERT_OK(rc, "'%s'", buf);
         cr_assert(back == v, "'%s' parsed as %s, want %s", buf, s_i128(back, a), s_i128(v, b));
     }
 }
@@ -409,8 +411,7 @@ Test(money, sum_parse_reads_every_value_money_format_can_write)
         size_t n = money_format(vals[i], buf, sizeof buf);
         money_sum_t back = 0;
         int rc = money_sum_parse(buf, n, &back);
-        cr_assert_eq(rc, 0, "'%s' written by money_format is rejected: rc=%d %s", buf, rc,
-                     rp_strerror(rc));
+        RP_ASSERT_OK(rc, "'%s' written by money_format is rejected", buf);
         cr_assert(back == vals[i], "'%s' -> %s, want %s", buf, s_i128(back, a),
                   s_i128(vals[i], b));
     }

@@ -4,6 +4,8 @@
 #include "../../common/rperr.h"
 #include "../../proto/mp.h"
 
+#include "fixture.h"
+
 #include <criterion/criterion.h>
 #include <string.h>
 
@@ -72,7 +74,7 @@ Test(mp, accepts_every_type_family)
     for (size_t i = 0; i < NENCS; i++) {
         char why[WHY] = "";
         int rc = mp_check(s_encs[i].bytes, s_encs[i].len, 4, 16, why, sizeof why);
-        cr_assert_eq(rc, 0, "%s: rc=%d %s: %s", s_encs[i].name, rc, rp_strerror(rc), why);
+        RP_ASSERT_OK(rc, "%s: %s", s_encs[i].name, why);
     }
 }
 
@@ -198,7 +200,7 @@ Test(mp, valid_nested_objects_pass)
     msgpack_pack_map(&pk, 0);
     char why[WHY] = "";
     int rc = mp_check(sb.data, sb.size, 3, 16, why, sizeof why);
-    cr_assert_eq(rc, 0, "rc=%d %s: %s", rc, rp_strerror(rc), why);
+    RP_ASSERT_OK(rc, "%s", why);
     msgpack_sbuffer_destroy(&sb);
 }
 

@@ -5,6 +5,8 @@
 #include "../../common/rperr.h"
 #include "../../mapper/preagg.h"
 
+#include "fixture.h"
+
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +41,7 @@ static change_t s_move(const char *op, money_t ov, const char *np, money_t nv)
 static void s_add(change_t c)
 {
     int rc = preagg_add(g_pa, &c);
-    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_OK(rc);
 }
 
 typedef struct {

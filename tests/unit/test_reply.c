@@ -5,13 +5,16 @@
 #include "../../proto/mp.h"
 #include "../../proto/reply.h"
 
+#include "fixture.h"
+
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
 
 Test(reply, counts_and_first_reason_round_trip)
 {
-    reply_t r, back;
+    reply_t r;
+    reply_view_t back;
     reply_init(&r);
     r.accepted = 5;
     r.duplicates = 3;
@@ -21,24 +24,23 @@ Test(reply, counts_and_first_reason_round_trip)
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     reply_encode(&r, &sb);
-    char first[200];
-    int rc = reply_decode(sb.data, sb.size, &back, first, sizeof first);
-    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    int rc = reply_decode(sb.data, sb.size, &back);
+    RP_ASSERT_OK(rc);
     cr_assert_eq(back.accepted, 5);
     cr_assert_eq(back.duplicates, 3);
     cr_assert_eq(back.conflicts, 1);
     cr_assert_eq(back.rejected, 2);
     cr_assert_eq(back.nerrors, 2);
     cr_assert_eq(back.retry, 0);
-    cr_assert_str_eq(first, "message 7: Value must be finite");
-    reply_destroy(&back);
+    cr_assert_str_eq(back.first_reason, "message 7: Value must be finite");
     reply_destroy(&r);
     msgpack_sbuffer_destroy(&sb);
 }
 
 Test(reply, error_entries_are_capped_but_rejected_count_is_exact)
 {
-    reply_t r, back;
+    reply_t r;
+    reply_view_t back;
     reply_init(&r);
     for (int i = 0; i < REPLY_MAX_ERRORS + 50; i++) reply_reject(&r, (uint64_t)i, "bad");
     cr_assert_eq(r.rejected, REPLY_MAX_ERRORS + 50);
@@ -46,49 +48,51 @@ Test(reply, error_entries_are_capped_but_rejected_count_is_exact)
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     reply_encode(&r, &sb);
-    int rc = reply_decode(sb.data, sb.size, &back, NULL, 0);
-    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    int rc = reply_decode(sb.data, sb.size, &back);
+    RP_ASSERT_OK(rc);
     cr_assert_eq(back.rejected, REPLY_MAX_ERRORS + 50);
     cr_assert_eq(back.nerrors, REPLY_MAX_ERRORS);
     reply_destroy(&r);
     msgpack_sbuffer_destroy(&sb);
 }
 
-Test(reply, fail_turns_reply_into_retry)
+Test(reply, retry_zeroes_every_count_and_drops_the_errors)
 {
-    reply_t r, back;
+    reply_t r;
+    reply_view_t back;
     reply_init(&r);
     r.accepted = 4;
+    r.duplicates = 2;
+    r.conflicts = 1;
     reply_reject(&r, 1, "x");
-    reply_fail(&r, 6, "storage full");
+    reply_retry(&r, "storage full");
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     reply_encode(&r, &sb);
-    char first[200];
-    int rc = reply_decode(sb.data, sb.size, &back, first, sizeof first);
-    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    int rc = reply_decode(sb.data, sb.size, &back);
+    RP_ASSERT_OK(rc);
     cr_assert_eq(back.retry, 1);
-    cr_assert_eq(back.accepted, 0);
-    cr_assert_eq(back.rejected, 6);
+    cr_assert_eq(back.accepted + back.duplicates + back.conflicts + back.rejected, 0,
+                 "nothing was committed: every count is 0");
     cr_assert_eq(back.nerrors, 0);
     cr_assert_str_eq(back.error, "storage full");
-    cr_assert_str_eq(first, "storage full");
+    cr_assert_str_eq(back.first_reason, "");
     reply_destroy(&r);
     msgpack_sbuffer_destroy(&sb);
 }
 
 Test(reply, decode_rejects_non_map_and_garbage)
 {
-    reply_t back;
-    cr_assert_eq(reply_decode("\x90", 1, &back, NULL, 0), RP_EPROTO);
-    cr_assert_eq(reply_decode("\xc1", 1, &back, NULL, 0), RP_EPROTO);
-    cr_assert_eq(reply_decode("", 0, &back, NULL, 0), RP_EPROTO);
+    reply_view_t back;
+    cr_assert_eq(reply_decode("\x90", 1, &back), RP_EPROTO);
+    cr_assert_eq(reply_decode("\xc1", 1, &back), RP_EPROTO);
+    cr_assert_eq(reply_decode("", 0, &back), RP_EPROTO);
 }
 
 Test(reply, decode_rejects_negative_count)
 {
     /* {"accepted": -1} */
     static const char b[] = "\x81\xa8" "accepted\xff";
-    reply_t back;
-    cr_assert_eq(reply_decode(b, sizeof b - 1, &back, NULL, 0), RP_EPROTO);
+    reply_view_t back;
+    cr_assert_eq(reply_decode(b, sizeof b - 1, &back), RP_EPROTO);
 }

@@ -5,6 +5,9 @@
 #include "../../common/rperr.h"
 #include "../../proto/mp.h"
 #include "../../proto/risk.h"
+#include "../../proto/tables.h"
+
+#include "fixture.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -132,7 +135,7 @@ static int s_decode(risk_msg_t *m)
     size_t n = 0;
     msgpack_unpacked_destroy(&g_unp); /* drop the zone of any earlier decode */
     int rc = risk_frame_open(g_sb.data, g_sb.size, 100, &g_unp, &msgs, &n, g_why, sizeof g_why);
-    cr_assert_eq(rc, 0, "frame rejected: rc=%d %s: %s", rc, rp_strerror(rc), g_why);
+    RP_ASSERT_OK(rc, "frame rejected: %s", g_why);
     cr_assert_eq(n, 1);
     g_why[0] = 0;
     return risk_msg_decode(&msgs[0], &g_levels, m, g_why, sizeof g_why);
@@ -142,7 +145,7 @@ static void s_ok(const char *name, const val_t *v, risk_msg_t *m)
 {
     s_pack_msg(&g_pk, name, v);
     int rc = s_decode(m);
-    cr_assert_eq(rc, 0, "%s: rc=%d %s: %s", name ? name : "standard", rc, rp_strerror(rc), g_why);
+    RP_ASSERT_OK(rc, "%s: %s", name ? name : "standard", g_why);
 }
 
 static void s_reject(const char *name, const val_t *v, const char *needle)
@@ -175,8 +178,8 @@ static int s_msgeq(const risk_msg_t *m, const char *s)
 static void s_row(const risk_msg_t *m, msgpack_sbuffer *row)
 {
     msgpack_sbuffer_init(row);
-    int rc = risk_row_encode(m, row);
-    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    int rc = tables_state_encode(m, row);
+    RP_ASSERT_OK(rc);
 }
 
 /* Decodes the message packed into a fresh buffer by pack(), returning its row. */
@@ -754,9 +757,9 @@ Test(risk, row_round_trip_keeps_version_value_and_path)
     s_ok("Value", &S("-0.000001"), &m);
     msgpack_sbuffer row;
     s_row(&m, &row);
-    risk_row_t r;
-    int rc = risk_row_decode(row.data, row.size, &g_levels, &r);
-    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    state_row_t r;
+    int rc = tables_state_decode(row.data, row.size, &g_levels, &r);
+    RP_ASSERT_OK(rc);
     cr_assert_eq(r.version, 3);
     cr_assert_eq(r.value, -1);
     cr_assert_eq(r.path_len, 19);
@@ -883,10 +886,10 @@ Test(risk, row_differs_when_value_differs)
 
 Test(risk, row_decode_rejects_garbage)
 {
-    risk_row_t r;
-    cr_assert_eq(risk_row_decode("\xc1", 1, &g_levels, &r), RP_EPROTO);
-    cr_assert_eq(risk_row_decode("\x80", 1, &g_levels, &r), RP_EPROTO);
-    cr_assert_eq(risk_row_decode("", 0, &g_levels, &r), RP_EPROTO);
+    state_row_t r;
+    cr_assert_eq(tables_state_decode("\xc1", 1, &g_levels, &r), RP_EPROTO);
+    cr_assert_eq(tables_state_decode("\x80", 1, &g_levels, &r), RP_EPROTO);
+    cr_assert_eq(tables_state_decode("", 0, &g_levels, &r), RP_EPROTO);
 }
 
 Test(risk, row_decode_rejects_row_missing_a_configured_level)
@@ -898,7 +901,7 @@ Test(risk, row_decode_rejects_row_missing_a_configured_level)
     hier_levels_t other;
     char why[128];
     cr_assert_eq(hier_levels_parse("RiskType,Book", &other, why, sizeof why), 0);
-    risk_row_t r;
-    cr_assert_eq(risk_row_decode(row.data, row.size, &other, &r), RP_EPROTO);
+    state_row_t r;
+    cr_assert_eq(tables_state_decode(row.data, row.size, &other, &r), RP_EPROTO);
     msgpack_sbuffer_destroy(&row);
 }

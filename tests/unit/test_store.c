@@ -4,34 +4,29 @@
 #include "../../common/rperr.h"
 #include "../../common/store.h"
 
+#include "fixture.h"
+
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/stat.h>
 
 static char g_dir[256];
 static store_t *g_st;
 static const char *const g_dbs[] = {"one", "meta", NULL};
 
-static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 static void s_setup(void)
 {
-    snprintf(g_dir, sizeof g_dir, "/tmp/rp-store-XXXXXX");
-    cr_assert_not_null(mkdtemp(g_dir));
+    fixture_tmpdir(g_dir, sizeof g_dir, "store");
     g_st = NULL;
 }
 
 static void s_teardown(void)
 {
     store_destroy(&g_st);
-    nftw(g_dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    fixture_rmdir(g_dir);
 }
 
 TestSuite(store, .init = s_setup, .fini = s_teardown);
@@ -45,9 +40,33 @@ static void s_open(size_t mapsize)
 
 static size_t s_mapsize(void)
 {
-    MDB_envinfo info;
-    cr_assert_eq(mdb_env_info(store_env(g_st), &info), 0);
-    return info.me_mapsize;
+    size_t size = store_map_size(g_st);
+    cr_assert_neq(size, 0, "store_map_size failed");
+    return size;
+}
+
+/* A commit for store_commit_or_grow: puts 200 kB in one transaction, which
+ * fails on a small map and fits once it has grown; counts its calls. */
+typedef struct {
+    store_t *st;
+    int calls;
+} put_t;
+
+static int s_put_big(void *arg)
+{
+    put_t *p = arg;
+    static char big[200000];
+    memset(big, 'q', sizeof big);
+    p->calls++;
+    MDB_txn *txn = NULL;
+    int rc = store_begin(p->st, 0, &txn);
+    uint8_t k[8];
+    store_u64_put(k, 1);
+    MDB_val kv = {8, k}, vv = {sizeof big, big};
+    if (rc == 0) rc = store_rc(mdb_put(txn, store_dbi(p->st, 0), &kv, &vv, 0));
+    if (rc == 0) rc = store_commit(&txn);
+    store_abort(&txn);
+    return rc;
 }
 
 Test(store, open_creates_environment_files)
@@ -78,7 +97,7 @@ Test(store, readonly_open_of_missing_dir_fails_cleanly)
     int err = 0;
     store_t *s = store_open(sub, g_dbs, 0, 1, &err);
     cr_assert_null(s);
-    cr_assert_eq(err, RP_ENOTFOUND, "err=%d %s", err, rp_strerror(err));
+    RP_ASSERT_RC(err, RP_ENOTFOUND);
     struct stat st;
     cr_assert_neq(stat(sub, &st), 0, "read-only open created the directory");
 }
@@ -91,7 +110,7 @@ Test(store, readonly_open_of_missing_database_fails)
     int err = 0;
     store_t *s = store_open(g_dir, other, 0, 1, &err);
     cr_assert_null(s);
-    cr_assert_eq(err, RP_ENOTFOUND, "err=%d %s", err, rp_strerror(err));
+    RP_ASSERT_RC(err, RP_ENOTFOUND);
 }
 
 Test(store, meta_put_then_get)
@@ -99,15 +118,15 @@ Test(store, meta_put_then_get)
     s_open(1 << 20);
     MDB_txn *txn;
     int rc = store_begin(g_st, 0, &txn);
-    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_OK(rc);
     cr_assert_eq(store_meta_put(txn, store_dbi(g_st, 1), "next_seq", 0x0102030405060708ULL), 0);
     rc = store_commit(&txn);
-    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_OK(rc);
     cr_assert_null(txn);
     cr_assert_eq(store_begin(g_st, 1, &txn), 0);
     uint64_t v = 0;
     rc = store_meta_get(txn, store_dbi(g_st, 1), "next_seq", &v);
-    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_OK(rc);
     cr_assert_eq(v, 0x0102030405060708ULL);
     store_abort(&txn);
     cr_assert_null(txn);
@@ -124,7 +143,7 @@ Test(store, meta_get_missing_key_is_not_found)
     store_abort(&txn);
 }
 
-Test(store, meta_get_of_wrong_size_value_is_db_error)
+Test(store, meta_get_of_wrong_size_value_is_a_protocol_error)
 {
     s_open(1 << 20);
     MDB_txn *txn;
@@ -132,7 +151,7 @@ Test(store, meta_get_of_wrong_size_value_is_db_error)
     MDB_val k = {3, "bad"}, v = {3, "xyz"};
     cr_assert_eq(mdb_put(txn, store_dbi(g_st, 1), &k, &v, 0), 0);
     uint64_t x;
-    cr_assert_eq(store_meta_get(txn, store_dbi(g_st, 1), "bad", &x), RP_EDB);
+    RP_ASSERT_RC(store_meta_get(txn, store_dbi(g_st, 1), "bad", &x), RP_EPROTO);
     store_abort(&txn);
 }
 
@@ -215,12 +234,12 @@ Test(store, grow_doubles_up_to_cap_then_full)
     size_t m0 = s_mapsize();
     cr_assert_eq(m0, (size_t)1 << 20);
     int rc = store_grow(g_st, 4 << 20);
-    cr_assert_eq(rc, 0, "rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_OK(rc);
     cr_assert_eq(s_mapsize(), (size_t)2 << 20);
     cr_assert_eq(store_grow(g_st, 4 << 20), 0);
     cr_assert_eq(s_mapsize(), (size_t)4 << 20);
     rc = store_grow(g_st, 4 << 20);
-    cr_assert_eq(rc, RP_EFULL, "rc=%d %s", rc, rp_strerror(rc));
+    RP_ASSERT_RC(rc, RP_EFULL);
     cr_assert_eq(s_mapsize(), (size_t)4 << 20);
 }
 
@@ -230,7 +249,7 @@ Test(store, grow_stops_exactly_at_a_cap_that_is_not_a_doubling)
     cr_assert_eq(store_grow(g_st, 3 << 20), 0);
     cr_assert_eq(store_grow(g_st, 3 << 20), 0);
     cr_assert_eq(s_mapsize(), (size_t)3 << 20);
-    cr_assert_eq(store_grow(g_st, 3 << 20), RP_EFULL);
+    RP_ASSERT_RC(store_grow(g_st, 3 << 20), RP_EFULL);
 }
 
 Test(store, full_map_reports_efull_and_grow_makes_room)
@@ -246,34 +265,94 @@ Test(store, full_map_reports_efull_and_grow_makes_room)
         uint8_t k[8];
         store_u64_put(k, i);
         MDB_val kv = {8, k}, vv = {sizeof big, big};
-        rc = store_rc(mdb_put(txn, store_dbi(g_st, 0), &kv, &vv, 0), "put");
+        rc = store_rc(mdb_put(txn, store_dbi(g_st, 0), &kv, &vv, 0));
         if (rc == 0) rc = store_commit(&txn);
         else store_abort(&txn);
     }
-    cr_assert_eq(rc, RP_EFULL, "rc=%d %s after %llu puts", rc, rp_strerror(rc),
-                 (unsigned long long)i);
+    RP_ASSERT_RC(rc, RP_EFULL, "after %llu puts", (unsigned long long)i);
     cr_assert_eq(store_grow(g_st, 1 << 20), 0);
     cr_assert_eq(store_begin(g_st, 0, &txn), 0);
     uint8_t k[8];
     store_u64_put(k, i);
     MDB_val kv = {8, k}, vv = {sizeof big, big};
-    rc = store_rc(mdb_put(txn, store_dbi(g_st, 0), &kv, &vv, 0), "put");
-    cr_assert_eq(rc, 0, "rc=%d %s after growing", rc, rp_strerror(rc));
+    rc = store_rc(mdb_put(txn, store_dbi(g_st, 0), &kv, &vv, 0));
+    RP_ASSERT_OK(rc, "after growing");
     cr_assert_eq(store_commit(&txn), 0);
 }
 
-Test(store, rc_maps_lmdb_codes)
+Test(store, rc_maps_lmdb_codes_and_keeps_them)
 {
-    cr_assert_eq(store_rc(MDB_SUCCESS, "x"), 0);
-    cr_assert_eq(store_rc(MDB_NOTFOUND, "x"), RP_ENOTFOUND);
-    cr_assert_eq(store_rc(MDB_MAP_FULL, "x"), RP_EFULL);
-    cr_assert_eq(store_rc(MDB_CORRUPTED, "x"), RP_EDB);
+    cr_assert_eq(store_rc(MDB_SUCCESS), 0);
+    cr_assert_eq(store_rc(MDB_NOTFOUND), RP_ENOTFOUND);
+    const int codes[] = {MDB_MAP_FULL, ENOSPC, MDB_CORRUPTED, EIO, MDB_BAD_TXN};
+    const int classes[] = {RP_EFULL, RP_EFULL, RP_EDB, RP_EDB, RP_EDB};
+    for (int i = 0; i < 5; i++) {
+        int rc = store_rc(codes[i]);
+        cr_assert_lt(rc, 0, "LMDB code %d maps to a negative code", codes[i]);
+        cr_assert_eq(rp_class(rc), classes[i], "class of LMDB code %d", codes[i]);
+        cr_assert_eq(rp_lmdb_code(rc), codes[i], "LMDB code %d kept", codes[i]);
+        cr_assert_not_null(strstr(rp_strerror(rc), mdb_strerror(codes[i])), "text of %d: %s",
+                           codes[i], rp_strerror(rc));
+    }
+    cr_assert_eq(rp_lmdb_code(RP_EDB), 0, "a plain code wraps nothing");
 }
 
-Test(store, destroy_accepts_null)
+Test(store, commit_or_grow_grows_until_the_commit_fits)
 {
-    store_t *s = NULL;
-    store_destroy(&s);
+    s_open(64 << 10);
+    put_t p = {g_st, 0};
+    int rc = store_commit_or_grow(g_st, 4 << 20, s_put_big, &p);
+    RP_ASSERT_OK(rc);
+    cr_assert_gt(p.calls, 1, "the first attempt must have failed for lack of room");
+    cr_assert_gt(s_mapsize(), (size_t)64 << 10);
+}
+
+Test(store, commit_or_grow_gives_the_full_code_at_the_cap)
+{
+    s_open(64 << 10);
+    put_t p = {g_st, 0};
+    int rc = store_commit_or_grow(g_st, 128 << 10, s_put_big, &p);
+    RP_ASSERT_RC(rc, RP_EFULL);
+    cr_assert_eq(rp_lmdb_code(rc), MDB_MAP_FULL, "the LMDB code survives: %s", rp_strerror(rc));
+    cr_assert_eq(s_mapsize(), (size_t)128 << 10);
+}
+
+Test(store, meta_strings_round_trip_and_refuse_small_buffers)
+{
+    s_open(1 << 20);
+    MDB_txn *txn;
+    RP_ASSERT_OK(store_begin(g_st, 0, &txn));
+    RP_ASSERT_OK(store_meta_put_str(txn, store_dbi(g_st, 1), "hier", "RiskType,Region"));
+    char buf[32], tiny[8];
+    RP_ASSERT_OK(store_meta_get_str(txn, store_dbi(g_st, 1), "hier", buf, sizeof buf));
+    cr_assert_str_eq(buf, "RiskType,Region");
+    RP_ASSERT_RC(store_meta_get_str(txn, store_dbi(g_st, 1), "hier", tiny, sizeof tiny),
+                 RP_ERANGE);
+    RP_ASSERT_RC(store_meta_get_str(txn, store_dbi(g_st, 1), "none", buf, sizeof buf),
+                 RP_ENOTFOUND);
+    store_abort(&txn);
+}
+
+Test(store, meta_load_fills_absent_keys_with_their_defaults)
+{
+    s_open(1 << 20);
+    MDB_txn *txn;
+    RP_ASSERT_OK(store_begin(g_st, 0, &txn));
+    RP_ASSERT_OK(store_meta_put(txn, store_dbi(g_st, 1), "a", 41));
+    RP_ASSERT_OK(store_commit(&txn));
+    uint64_t a = 0, b = 0;
+    store_meta_u64_t load[] = {{"a", &a, 7}, {"b", &b, 9}};
+    RP_ASSERT_OK(store_meta_load(g_st, store_dbi(g_st, 1), load, 2));
+    cr_assert_eq(a, 41);
+    cr_assert_eq(b, 9);
+}
+
+Test(store, destroy_clears_the_pointer_and_accepts_null)
+{
+    s_open(1 << 20);
+    cr_assert_not_null(g_st);
+    store_destroy(&g_st);
+    cr_assert_null(g_st, "destroy must clear the caller's pointer");
+    store_destroy(&g_st); /* already NULL: a no-op */
     store_destroy(NULL);
-    cr_assert_null(s);
 }

@@ -1,0 +1,53 @@
+/* The reducer's in-order group commit: RESULT frames waiting on the results
+ * socket are sorted by batch id and applied in one transaction, strictly in
+ * id order. A frame that arrives ahead of a missing batch is held (up to a
+ * bound) until the state process re-sends the missing one, so the aggregate
+ * table always equals the rollup of a prefix of the change log: a reader
+ * never sees a re-valuation half applied. Every applied or already applied
+ * batch is acknowledged to the state process after the commit. */
+#ifndef RP_ORDER_H
+#define RP_ORDER_H
+
+#include "apply.h"
+#include "../common/store.h"
+#include "../proto/ctl.h"
+
+#include <stddef.h>
+
+#define ORDER_HOLD_MAX 1024 /* frames held ahead of a gap; beyond, re-sends cover them */
+#define ORDER_MAPPERS_SEEN 32 /* mappers with counters of their own */
+
+typedef struct {
+    long long frames, applied, duplicates, bad_frames, deltas, changes, commits,
+        commit_failures, pruned, acks_sent, deferred;
+} order_stats_t;
+
+typedef struct order_t order_t;
+
+/* Creates the engine over the borrowed store and applier: at most group_max
+ * new frames per commit, the LMDB map grown up to map_max bytes when full.
+ * Returns NULL on allocation failure. */
+order_t *order_new(store_t *store, apply_t *apply, int group_max, size_t map_max);
+
+/* Frees it and any held frame; accepts NULL and sets *self_p to NULL. */
+void order_destroy(order_t **self_p);
+
+/* One group commit: receives waiting frames from the libzmq PULL socket
+ * results without blocking, applies what can be applied in id order, holds
+ * what is ahead of a gap, and sends ACKs on the PUSH socket acks. Undecodable
+ * frames are counted, logged at warn and dropped. Returns 0, or the commit's
+ * error (logged; nothing was acknowledged, so the batches come again). */
+int order_cycle(order_t *self, void *results, void *acks);
+
+/* Frames held ahead of a gap now. */
+int order_held(const order_t *self);
+
+/* Counters since start. */
+const order_stats_t *order_stats(const order_t *self);
+
+/* Fills out[0..cap) with the reducer's counters (proto/ctl.h), then two per
+ * mapper heard from ("mapper ID batches", "mapper ID idle_ms"); arg is the
+ * order_t. Returns the number written. */
+int order_stats_fill(void *arg, ctl_stat_t *out, int cap);
+
+#endif

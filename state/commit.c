@@ -1,0 +1,302 @@
+/* Group commit of ingest frames and ACKs; see commit.h. */
+#include "commit.h"
+#include "../common/chaos.h"
+#include "../common/log.h"
+#include "../common/rperr.h"
+#include "../proto/frame.h"
+#include "../proto/reply.h"
+#include "../svc/daemon.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_PARTS 8 /* routing envelope + payload */
+
+/* One ingest frame waiting for the commit, with its reply. */
+typedef struct {
+    zmq_msg_t parts[MAX_PARTS];
+    int nparts;
+    int acked; /* came in on the ROUTER socket: needs a reply */
+    char source[64];
+    reply_t reply;
+} pending_t;
+
+struct commit_t {
+    store_t *store;
+    changelog_t *log;
+    ingest_t *ingest;
+    dlq_t *dlq;
+    dispatch_t *dispatch;
+    commit_opts_t opts;
+    pending_t *pend;
+    int npend;
+    uint64_t ack_ids[FRAME_MAX_ACKS * 4];
+    int nacks;
+    changelog_progress_t progress;
+    commit_stats_t st;
+};
+
+static int s_refresh_progress(commit_t *self)
+{
+    MDB_txn *txn = NULL;
+    int rc = store_begin(self->store, 1, &txn);
+    if (rc == 0) rc = changelog_progress(self->log, txn, &self->progress);
+    store_abort(&txn);
+    return rc;
+}
+
+commit_t *commit_new(store_t *store, changelog_t *log, ingest_t *ingest, dlq_t *dlq,
+                     dispatch_t *dispatch, const commit_opts_t *opts, int *err)
+{
+    commit_t *self = calloc(1, sizeof *self);
+    int rc = RP_ENOMEM;
+    if (!self || !(self->pend = calloc((size_t)opts->group_max, sizeof *self->pend))) goto fail;
+    self->store = store;
+    self->log = log;
+    self->ingest = ingest;
+    self->dlq = dlq;
+    self->dispatch = dispatch;
+    self->opts = *opts;
+    if ((rc = s_refresh_progress(self)) == 0) return self;
+fail:
+    if (self) free(self->pend);
+    free(self);
+    if (err) *err = rc;
+    return NULL;
+}
+
+static void s_pending_clear(commit_t *self)
+{
+    for (int i = 0; i < self->npend; i++) {
+        for (int j = 0; j < self->pend[i].nparts; j++) zmq_msg_close(&self->pend[i].parts[j]);
+        reply_destroy(&self->pend[i].reply);
+    }
+    self->npend = 0;
+}
+
+void commit_destroy(commit_t **self_p)
+{
+    if (!self_p || !*self_p) return;
+    s_pending_clear(*self_p);
+    free((*self_p)->pend);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+/* Collects waiting frames from one ingest socket. */
+static void s_collect(commit_t *self, void *sock, int acked)
+{
+    while (self->npend < self->opts.group_max) {
+        pending_t *p = &self->pend[self->npend];
+        int truncated;
+        int n = daemon_recv_parts(sock, p->parts, MAX_PARTS, &truncated);
+        if (n <= 0) return;
+        if (truncated || (acked && n < 2)) {
+            log_warn("dropping ingest message with %s parts", truncated ? "too many" : "too few");
+            for (int j = 0; j < n; j++) zmq_msg_close(&p->parts[j]);
+            continue;
+        }
+        p->nparts = n;
+        p->acked = acked;
+        const char *peer = zmq_msg_gets(&p->parts[n - 1], "Peer-Address");
+        snprintf(p->source, sizeof p->source, "%s %s", acked ? "ingest" : "ingest-pull",
+                 peer ? peer : "local");
+        reply_init(&p->reply);
+        self->npend++;
+    }
+}
+
+/* Collects acknowledgements from the reducer. */
+static void s_collect_acks(commit_t *self, void *sock)
+{
+    int cap = (int)(sizeof self->ack_ids / sizeof self->ack_ids[0]);
+    while (self->nacks + FRAME_MAX_ACKS <= cap) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            return;
+        }
+        char why[160];
+        msgpack_unpacked unp;
+        const msgpack_object *ids;
+        uint32_t n;
+        if (frame_ack_decode(zmq_msg_data(&m), zmq_msg_size(&m), &unp, &ids, &n, why,
+                             sizeof why)) {
+            self->st.bad_ack_frames++;
+            log_warn("dropping bad ACK frame: %s", why);
+        } else {
+            for (uint32_t i = 0; i < n; i++) self->ack_ids[self->nacks++] = ids[i].via.u64;
+            self->st.acks_received += n;
+        }
+        msgpack_unpacked_destroy(&unp);
+        zmq_msg_close(&m);
+    }
+}
+
+/* Applies every collected frame and ack in one transaction: the argument of
+ * store_commit_or_grow, so it leaves nothing behind when it fails. */
+static int s_apply_group(void *arg)
+{
+    commit_t *self = arg;
+    MDB_txn *txn = NULL;
+    int rc = store_begin(self->store, 0, &txn);
+    for (int i = 0; rc == 0 && i < self->npend; i++) {
+        pending_t *p = &self->pend[i];
+        zmq_msg_t *payload = &p->parts[p->nparts - 1];
+        reply_destroy(&p->reply);
+        reply_init(&p->reply);
+        if ((int64_t)zmq_msg_size(payload) > self->opts.max_frame) {
+            char why[128];
+            snprintf(why, sizeof why, "frame of %zu bytes exceeds the limit of %lld bytes",
+                     zmq_msg_size(payload), (long long)self->opts.max_frame);
+            reply_reject(&p->reply, 0, why);
+            rc = dlq_add(self->dlq, txn, zmq_msg_data(payload), zmq_msg_size(payload), 0, why,
+                         p->source);
+            continue;
+        }
+        rc = ingest_frame(self->ingest, txn, zmq_msg_data(payload), zmq_msg_size(payload),
+                          p->source, &p->reply);
+    }
+    for (int i = 0; rc == 0 && i < self->nacks; i++) {
+        int pruned;
+        rc = changelog_ack(self->log, txn, self->ack_ids[i], &pruned);
+        self->st.batches_pruned += pruned;
+    }
+    if (rc == 0) rc = changelog_cut(self->log, txn);
+    chaos_point(0, "before commit");
+    if (rc == 0) rc = store_commit(&txn);
+    store_abort(&txn);
+    /* The modules with counters of their own keep them in step with the
+     * database: provisional until this point, then kept or rolled back. */
+    if (rc) {
+        changelog_aborted(self->log);
+        dlq_aborted(self->dlq);
+    } else {
+        changelog_committed(self->log);
+        dlq_committed(self->dlq);
+    }
+    return rc;
+}
+
+static void s_send_replies(commit_t *self, void *router)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    for (int i = 0; i < self->npend; i++) {
+        pending_t *p = &self->pend[i];
+        self->st.frames++;
+        self->st.accepted += (long long)p->reply.accepted;
+        self->st.duplicates += (long long)p->reply.duplicates;
+        self->st.conflicts += (long long)p->reply.conflicts;
+        self->st.rejected += (long long)p->reply.rejected;
+        if (!p->acked) continue;
+        msgpack_sbuffer_clear(&sb);
+        reply_encode(&p->reply, &sb);
+        int ok = 1;
+        for (int j = 0; j < p->nparts - 1 && ok; j++) /* echo the routing envelope */
+            ok = zmq_send(router, zmq_msg_data(&p->parts[j]), zmq_msg_size(&p->parts[j]),
+                          ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0;
+        if (ok) ok = zmq_send(router, sb.data, sb.size, ZMQ_DONTWAIT) >= 0;
+        if (!ok) log_warn("ingest reply not delivered: %s", zmq_strerror(errno));
+    }
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* Over the lag limit, acknowledged frames are answered "busy, retry" without
+ * being read further, and fire-and-forget frames wait in their socket (whose
+ * high-water mark then pushes back on the producers): memory stays bounded
+ * while the mappers or the reducer are away. */
+static void s_refuse_busy(commit_t *self, void *router)
+{
+    char why[160];
+    snprintf(why, sizeof why, "busy, retry: %llu changes wait for the mappers and reducer",
+             (unsigned long long)(self->progress.committed - self->progress.applied));
+    s_collect(self, router, 1);
+    for (int i = 0; i < self->npend; i++) reply_retry(&self->pend[i].reply, why);
+    self->st.busy_replies += self->npend;
+    s_send_replies(self, router);
+    s_pending_clear(self);
+}
+
+int commit_cycle(commit_t *self, void *router, void *pull, void *acks)
+{
+    if (self->progress.committed - self->progress.applied >= self->opts.max_lag) {
+        s_refuse_busy(self, router);
+    } else {
+        s_collect(self, router, 1);
+        s_collect(self, pull, 0);
+    }
+    s_collect_acks(self, acks);
+    if (!self->npend && !self->nacks) return 0;
+    chaos_roll(3);
+    int rc = store_commit_or_grow(self->store, self->opts.map_max, s_apply_group, self);
+    if (rc) {
+        self->st.commit_failures++;
+        log_error("commit failed: %s; %d frame(s) answered with retry", rp_strerror(rc),
+                  self->npend);
+        /* A full disk shows up as ENOSPC, or as EIO from a short write. */
+        char why[256];
+        snprintf(why, sizeof why, "storage %s: %s, retry later",
+                 rp_class(rc) == RP_EFULL ? "full" : "failing", rp_strerror(rc));
+        for (int i = 0; i < self->npend; i++) reply_retry(&self->pend[i].reply, why);
+    } else {
+        self->st.commits++;
+        for (int i = 0; i < self->nacks; i++) dispatch_acked(self->dispatch, self->ack_ids[i]);
+    }
+    chaos_point(1, "after commit, before acknowledging the producers");
+    s_send_replies(self, router);
+    s_pending_clear(self);
+    self->nacks = 0;
+    int prc = s_refresh_progress(self);
+    if (prc) log_error("cannot read progress: %s", rp_strerror(prc));
+    return rc;
+}
+
+const changelog_progress_t *commit_progress(const commit_t *self)
+{
+    return &self->progress;
+}
+
+const commit_stats_t *commit_stats(const commit_t *self)
+{
+    return &self->st;
+}
+
+int commit_stats_fill(void *arg, ctl_stat_t *out, int cap)
+{
+    const commit_t *self = arg;
+    const commit_stats_t *c = &self->st;
+    const changelog_progress_t *p = &self->progress;
+    const dispatch_stats_t *d = dispatch_stats(self->dispatch);
+    long long v[CTL_S_COUNT] = {
+        [CTL_S_FRAMES] = c->frames,
+        [CTL_S_ACCEPTED] = c->accepted,
+        [CTL_S_DUPLICATES] = c->duplicates,
+        [CTL_S_CONFLICTS] = c->conflicts,
+        [CTL_S_REJECTED] = c->rejected,
+        [CTL_S_COMMITS] = c->commits,
+        [CTL_S_COMMIT_FAILURES] = c->commit_failures,
+        [CTL_S_COMMITTED_SEQ] = (long long)p->committed,
+        [CTL_S_APPLIED_SEQ] = (long long)p->applied,
+        [CTL_S_LAG] = (long long)(p->committed - p->applied),
+        [CTL_S_BATCHES_NEXT_ID] = (long long)p->next_batch,
+        [CTL_S_WATERMARK] = (long long)p->watermark,
+        [CTL_S_BATCHES_UNACKED] = (long long)p->unacked_batches,
+        [CTL_S_BATCHES_INFLIGHT] = dispatch_inflight(self->dispatch),
+        [CTL_S_BATCHES_DISPATCHED] = (long long)d->dispatched,
+        [CTL_S_BATCHES_REDELIVERED] = (long long)d->redelivered,
+        [CTL_S_BATCHES_ACKED] = (long long)d->acked,
+        [CTL_S_ACKS_STALE] = (long long)d->stale_acks,
+        [CTL_S_ACKS_RECEIVED] = c->acks_received,
+        [CTL_S_BAD_ACK_FRAMES] = c->bad_ack_frames,
+        [CTL_S_BUSY_REPLIES] = c->busy_replies,
+        [CTL_S_DLQ_ADDED] = (long long)dlq_added(self->dlq),
+    };
+    int n = CTL_S_COUNT < cap ? CTL_S_COUNT : cap;
+    for (int i = 0; i < n; i++) out[i] = (ctl_stat_t){ctl_state_names[i], v[i]};
+    return n;
+}

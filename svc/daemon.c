@@ -1,0 +1,123 @@
+/* Start-up, signals and sockets shared by the daemons; see daemon.h. */
+#include "daemon.h"
+#include "../common/chaos.h"
+#include "../common/log.h"
+#include "../common/rperr.h"
+
+#include <errno.h>
+#include <string.h>
+
+static volatile sig_atomic_t s_stop;
+
+int daemon_args(config_opt_t *opts, int argc, char **argv, const char *usage, const char *role,
+                int *exit_code)
+{
+    int npos;
+    int rc = config_parse(opts, argc, argv, 1, &npos, usage);
+    *exit_code = 2;
+    if (rc) {
+        if (rc > 0) *exit_code = 0; /* --help was printed */
+        return 0;
+    }
+    if (npos) {
+        fprintf(stderr, "unexpected argument '%s' (see --help)\n", argv[1]);
+        return 0;
+    }
+    if (log_init(role, config_get(opts, "log-level"))) {
+        fprintf(stderr, "--log-level must be error, warn, info or debug\n");
+        return 0;
+    }
+    if (chaos_init(role)) return 0;
+    *exit_code = 0;
+    return 1;
+}
+
+int daemon_map_flags(const config_opt_t *opts, size_t *map_size, size_t *map_max)
+{
+    int64_t size_mb, max_mb;
+    if (config_int(opts, "map-size", 1, 1 << 24, &size_mb) ||
+        config_int(opts, "map-max", 1, 1 << 24, &max_mb))
+        return RP_EINVAL;
+    *map_size = (size_t)size_mb << 20;
+    *map_max = (size_t)(max_mb < size_mb ? size_mb : max_mb) << 20;
+    return 0;
+}
+
+static void s_on_signal(int sig)
+{
+    (void)sig;
+    s_stop = 1;
+}
+
+void daemon_signals(void)
+{
+    zsys_handler_set(NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int daemon_stopping(void)
+{
+    return s_stop != 0;
+}
+
+zsock_t *daemon_socket(int type, const char *endpoint, daemon_dir_t dir,
+                       const daemon_sockopt_t *opt, const char *what)
+{
+    zsock_t *s = zsock_new(type);
+    if (!s) {
+        log_error("%s: cannot create socket: %s", what, zmq_strerror(errno));
+        return NULL;
+    }
+    static const daemon_sockopt_t none = {0, 0, 0};
+    if (!opt) opt = &none;
+    if (opt->hwm > 0) {
+        zsock_set_sndhwm(s, opt->hwm);
+        zsock_set_rcvhwm(s, opt->hwm);
+    }
+    /* Through libzmq: czmq's setter takes an int, which wraps above 2 GiB. */
+    if (opt->max_msg > 0)
+        zmq_setsockopt(zsock_resolve(s), ZMQ_MAXMSGSIZE, &opt->max_msg, sizeof opt->max_msg);
+    zsock_set_linger(s, opt->linger_ms);
+    int bind = dir == DAEMON_BIND;
+    int rc = bind ? zsock_bind(s, "%s", endpoint) : zsock_connect(s, "%s", endpoint);
+    if (rc < 0) {
+        log_error("%s: cannot %s %s: %s", what, bind ? "bind" : "connect", endpoint,
+                  zmq_strerror(errno));
+        zsock_destroy(&s);
+        return NULL;
+    }
+    log_info("%s: %s %s", what, bind ? "bound to" : "connected to", endpoint);
+    return s;
+}
+
+int daemon_recv_parts(void *sock, zmq_msg_t *parts, int max, int *truncated)
+{
+    int n = 0, more = 1;
+    *truncated = 0;
+    while (more) {
+        zmq_msg_t tmp, *m = n < max ? &parts[n] : &tmp;
+        zmq_msg_init(m);
+        if (zmq_msg_recv(m, sock, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            int e = errno;
+            zmq_msg_close(m);
+            if (n == 0 && (e == EAGAIN || e == EINTR)) return 0;
+            log_error("receive: %s", zmq_strerror(e));
+            for (int i = 0; i < n && i < max; i++) zmq_msg_close(&parts[i]);
+            return -1;
+        }
+        more = zmq_msg_more(m);
+        if (n < max) {
+            n++;
+        } else {
+            *truncated = 1;
+            zmq_msg_close(m);
+        }
+    }
+    return n;
+}

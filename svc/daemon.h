@@ -1,0 +1,64 @@
+/* Process plumbing shared by the three daemons: start-up (flags, logging,
+ * chaos), signal flags, ZeroMQ socket set-up with logged errors, and a
+ * multi-part receive helper. Above common/ and proto/, below the processes. */
+#ifndef RP_DAEMON_H
+#define RP_DAEMON_H
+
+#include "../common/config.h"
+
+#include <czmq.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Flag rows every daemon with an LMDB environment has, and the log level,
+ * for the daemons' option tables. */
+#define DAEMON_STORE_OPTS(default_dir)                                                             \
+    {"data", default_dir, "LMDB environment directory", NULL},                                     \
+        {"map-size", "256", "initial LMDB map size in MiB (grows on demand)", NULL},               \
+        {"map-max", "65536", "largest LMDB map size in MiB", NULL}
+#define DAEMON_LOG_OPT {"log-level", "info", "error, warn, info or debug", NULL}
+
+/* Start-up shared by the daemons: parses flags (no positional arguments),
+ * sets up logging with tag `role` from --log-level and chaos mode for role.
+ * Returns 1 to go on; 0 when main must return *exit_code now (0 after
+ * --help, 2 after a usage error, which is printed). */
+int daemon_args(config_opt_t *opts, int argc, char **argv, const char *usage, const char *role,
+                int *exit_code);
+
+/* Reads --map-size and --map-max (DAEMON_STORE_OPTS) into bytes; map_max is
+ * at least map_size. Returns 0, or RP_EINVAL with a message on stderr. */
+int daemon_map_flags(const config_opt_t *opts, size_t *map_size, size_t *map_max);
+
+/* Installs SIGINT/SIGTERM handlers that only set a flag (and disables czmq's
+ * own handler), and ignores SIGPIPE. Call before creating sockets. */
+void daemon_signals(void);
+
+/* Returns 1 once SIGINT or SIGTERM arrived. */
+int daemon_stopping(void);
+
+/* Whether daemon_socket binds the endpoint (the stable side) or connects to
+ * it (the elastic side). */
+typedef enum { DAEMON_BIND, DAEMON_CONNECT } daemon_dir_t;
+
+/* Socket options; a zero field keeps libzmq's default (linger: 0 ms). */
+typedef struct {
+    int hwm;             /* high-water mark, both directions, in messages */
+    int linger_ms;       /* how long close waits for unsent messages */
+    int64_t max_msg;     /* largest inbound message in bytes (ZMQ_MAXMSGSIZE) */
+} daemon_sockopt_t;
+
+/* Creates a socket of zmq type, applies opt (may be NULL) and binds or
+ * connects it to endpoint; what names it in logs. Returns the socket (caller
+ * owns; zsock_destroy) or NULL with the reason logged. */
+zsock_t *daemon_socket(int type, const char *endpoint, daemon_dir_t dir,
+                       const daemon_sockopt_t *opt, const char *what);
+
+/* Receives one whole multi-part message without blocking into parts[0..max),
+ * each initialised here; extra parts beyond max are received and dropped.
+ * Returns the number of parts (>= 1), 0 when nothing is waiting, or -1 on a
+ * socket error (logged). On > max parts, *truncated is set. The caller closes
+ * every returned part with zmq_msg_close. */
+int daemon_recv_parts(void *sock, zmq_msg_t *parts, int max, int *truncated);
+
+#endif
