@@ -109,7 +109,7 @@ Test(pipeline, mapper_killed_and_added, .timeout = 300, .fini = h_finish)
     model_t *m = workload_new(c, 303, MESSAGES, file, sizeof file);
     snprintf(out, sizeof out, "%s/send.out", c->dir);
     h_riskctl_bg(c, out, "send", file, "--ingest", c->ingest, NULL);
-    cr_assert(h_wait_state_stat(c, "committed_seq", workload_scale(50000), 120000),
+    cr_assert(h_wait_stat(c, "state", "committed_seq", workload_scale(50000), 120000),
               "committed_seq never reached %ld", workload_scale(50000));
     /* Freeze mapper0 first and let the state dispatch more batches: the
      * round robin hands some of them to mapper0 (its queue had room, it was
@@ -119,7 +119,7 @@ Test(pipeline, mapper_killed_and_added, .timeout = 300, .fini = h_finish)
     json_decref(before);
     cr_assert_geq(dispatched, 0, "no batches_dispatched in stats");
     cr_assert_eq(kill(c->mappers[0].pid, SIGSTOP), 0);
-    cr_assert(h_wait_state_stat(c, "batches_dispatched", dispatched + 8, 120000),
+    cr_assert(h_wait_stat(c, "state", "batches_dispatched", dispatched + 8, 120000),
               "fewer than 8 batches dispatched after mapper0 was stopped");
     int mid_stream = h_bg_running(c);
     int st = h_stop(&c->mappers[0], SIGKILL, 5000);
@@ -153,7 +153,7 @@ Test(pipeline, state_and_reducer_restarted, .timeout = 300, .fini = h_finish)
     snprintf(out, sizeof out, "%s/send.out", c->dir);
     h_riskctl_bg(c, out, "send", file, "--ingest", c->ingest, "--timeout-ms", "2000", NULL);
 
-    cr_assert(h_wait_state_stat(c, "committed_seq", workload_scale(40000), 120000),
+    cr_assert(h_wait_stat(c, "state", "committed_seq", workload_scale(40000), 120000),
               "committed_seq never reached %ld", workload_scale(40000));
     int st = h_stop(&c->state, SIGKILL, 5000);
     cr_assert(WIFSIGNALED(st), "state was not killed (status %d)", st);
@@ -162,7 +162,7 @@ Test(pipeline, state_and_reducer_restarted, .timeout = 300, .fini = h_finish)
     h_wait_ping(c, "state", 15000);
     fprintf(stderr, "  state killed and restarted while sending\n");
 
-    cr_assert(h_wait_state_stat(c, "committed_seq", workload_scale(120000), 120000),
+    cr_assert(h_wait_stat(c, "state", "committed_seq", workload_scale(120000), 120000),
               "committed_seq never reached %ld after the state restart", workload_scale(120000));
     int sending = h_bg_running(c);
     st = h_stop(&c->reducer, SIGKILL, 5000);
@@ -218,7 +218,7 @@ Test(pipeline, repeated_kills_of_every_process, .timeout = 300, .fini = h_finish
                                        "reducer", "mapper",  "both"};
     for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++) {
         long long at = workload_scale(30000) * (long long)(i + 1);
-        cr_assert(h_wait_state_stat(c, "committed_seq", at, 120000),
+        cr_assert(h_wait_stat(c, "state", "committed_seq", at, 120000),
                   "committed_seq never reached %lld", at);
         int sending = h_bg_running(c);
         if (strcmp(plan[i], "state") == 0) {
