@@ -2,12 +2,14 @@
 # tests/compose/compose_test.sh: end-to-end test of the docker-compose deployment: 100k generated messages
 # sent from the host while a mapper is killed, state restarts and mappers scale 3 -> 1 -> 4; every aggregate
 # row must then equal the totals tests/compose/check_aggregates.py computes independently from the workload.
+# Each disturbance waits until the state has committed a given share of the workload, and is an assertion
+# that it was done while the send was still running.
 #
 # Prints one final line "N passed, M failed" (non-zero exit on failure); without a Docker engine or a compose
 # tool it prints "SKIPPED: <reason>" and "0 passed, 0 failed" and exits 0.
 # Knobs: RISKPIPE_TEST_COUNT (messages, default 100000; 20000 with RISKPIPE_TEST_QUICK=1),
 #        RISKPIPE_TEST_SEED (default 4242), RISKPIPE_BIN (host binaries, default bin/),
-#        RISKPIPE_TEST_RATE (messages/s streamed to riskctl send, default 4000),
+#        RISKPIPE_TEST_RATE (messages/s streamed to riskctl send, default COUNT / 25: a send of ~25 s),
 #        RISKPIPE_TEST_KEEP=1 (leave the stack up for debugging; remove it with the printed command).
 set -euo pipefail
 
@@ -16,7 +18,9 @@ HERE="$ROOT/tests/compose"
 if [[ "${RISKPIPE_TEST_QUICK:-0}" == 1 ]]; then COUNT="${RISKPIPE_TEST_COUNT:-20000}"; else COUNT="${RISKPIPE_TEST_COUNT:-100000}"; fi
 RISKCTL="${RISKPIPE_BIN:-$ROOT/bin}/riskctl" # the host's riskctl (built by make)
 SEED="${RISKPIPE_TEST_SEED:-4242}"
-RATE="${RISKPIPE_TEST_RATE:-4000}" # messages/s the workload is streamed at (100k: ~25 s)
+# Messages/s the workload is streamed at: the send lasts ~25 s whatever COUNT, long enough for every
+# disturbance below to land during it.
+RATE="${RISKPIPE_TEST_RATE:-$((COUNT / 25 > 0 ? COUNT / 25 : 1))}"
 PROJECT="riskpipe-test-$$"
 export RISKPIPE_IMAGE="riskpipe:compose-test" # the test's own tag: a user's riskpipe:latest is untouched
 
@@ -150,7 +154,34 @@ else
 fi
 
 # ---- send in the background while the stack is disturbed ------------------------------------------------
-# The file is streamed at RATE msgs/s (pace.py) so that every disturbance below lands during the send.
+# The file is streamed at RATE msgs/s (pace.py) so that the send lasts long enough to be disturbed.
+# The state's committed_seq (changes committed; about 90 % of the messages, the rest being duplicates and
+# stale versions), read through the reducer's container, which keeps answering while the state restarts;
+# -1 when the state does not answer.
+committed() {
+    local out # riskctl stats exits 1, still printing JSON, when one process does not answer
+    out="$(dc exec -T reducer riskctl stats --timeout-ms 1000 2>/dev/null || true)"
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["state"].get("committed_seq", -1))' \
+        <<<"$out" 2>/dev/null || echo -1
+}
+last_committed=-1
+# Waits until committed_seq >= $1. Returns 1 if the send finished first, 2 after 300 s.
+wait_committed() {
+    local t0=$SECONDS
+    until last_committed="$(committed)" && ((last_committed >= $1)); do
+        send_running || return 1
+        ((SECONDS - t0 < 300)) || return 2
+        sleep 0.2
+    done
+}
+# The disturbances, each bounded by a timeout.
+kill_a_mapper() { timeout 60 docker kill "$(service_ids mapper | head -n 1)"; }
+restart_state() { timeout 300 "${COMPOSE[@]}" -p "$PROJECT" restart state; }
+scale_mappers() { # N: scales the mapper service and checks that N mappers run
+    timeout 300 "${COMPOSE[@]}" -p "$PROJECT" up -d --no-build --no-recreate --scale mapper="$1" &&
+        (($(running_mappers) == $1))
+}
+
 t_send="$(now)"
 {
     python3 "$HERE/pace.py" "$RATE" "$workload" |
@@ -159,34 +190,45 @@ t_send="$(now)"
 send_pid=$!
 note "sending $lines messages at $RATE msgs/s to tcp://127.0.0.1:$RISKPIPE_INGEST_PORT"
 
-chaos_ok=1
-step() { # step DESCRIPTION COMMAND...: runs one disturbance (an external command, bounded by timeout)
-    local what=$1
-    shift
-    local during="after the send finished"
-    send_running && during="during the send"
-    if timeout 300 "$@" >>"$tmp/chaos.log" 2>&1; then
-        note "$what ($during, t=$(since "$t_send") s)"
+# disturb PERCENT DESCRIPTION COMMAND...: once the state has committed PERCENT % of the messages, runs
+# COMMAND; passes only if it succeeded and the send was still running when it finished, as
+# tests/integration/test_faults.c requires of its faults.
+mid_send=0
+disturb() {
+    local at=$((COUNT * $1 / 100)) what=$2 rc=0
+    shift 2
+    wait_committed "$at" || rc=$?
+    if ((rc == 1)); then
+        fail "$what: the send finished before committed_seq reached $at (last seen $last_committed)"
+        return
+    elif ((rc == 2)); then
+        fail "$what: committed_seq still $last_committed after 300 s, never reached $at"
+        return
+    fi
+    local t="$(since "$t_send")"
+    if ! "$@" >>"$tmp/chaos.log" 2>&1; then
+        sed 's/^/  | /' "$tmp/chaos.log" | tail -n 10
+        fail "$what: the command failed (started at t=$t s, committed_seq $last_committed)"
+    elif send_running; then
+        mid_send=$((mid_send + 1))
+        pass "$what during the send (started at t=$t s with committed_seq $last_committed >= $at," \
+            "done at t=$(since "$t_send") s)"
     else
-        chaos_ok=0
-        note "FAILED: $what"
+        fail "$what landed after the send finished (started at t=$t s with committed_seq" \
+            "$last_committed, done at t=$(since "$t_send") s)"
     fi
 }
-sleep 3
-step "killed one mapper (docker kill)" docker kill "$(service_ids mapper | head -n 1)"
-sleep 2
-step "restarted state" "${COMPOSE[@]}" -p "$PROJECT" restart state
-wait_for 60 healthy state || chaos_ok=0
-sleep 3
-step "scaled mappers to 1" "${COMPOSE[@]}" -p "$PROJECT" up -d --no-build --no-recreate --scale mapper=1
-sleep 3
-step "scaled mappers to 4" "${COMPOSE[@]}" -p "$PROJECT" up -d --no-build --no-recreate --scale mapper=4
-if ((chaos_ok)); then
-    pass "disturbances applied (kill mapper, restart state, scale 3 -> 1 -> 4)"
+# The state restarts early so that the stream is still going when scaling follows.
+disturb 10 "killed one mapper (docker kill)" kill_a_mapper
+disturb 25 "restarted state" restart_state
+if wait_for 60 healthy state; then
+    pass "state healthy again after its restart (t=$(since "$t_send") s)"
 else
-    sed 's/^/  | /' "$tmp/chaos.log" | tail -n 20
-    fail "a disturbance step failed"
+    fail "state not healthy 60 s after its restart"
 fi
+disturb 45 "scaled mappers to 1" scale_mappers 1
+disturb 60 "scaled mappers to 4" scale_mappers 4
+note "$mid_send of 4 disturbances landed during the send"
 
 send_rc=0
 wait "$send_pid" || send_rc=$?

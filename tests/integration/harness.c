@@ -483,12 +483,13 @@ long long h_stat(json_t *stats, const char *section, const char *key)
     return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
 }
 
-int h_wait_state_stat(h_cluster_t *c, const char *key, long long min, int timeout_ms)
+int h_wait_stat(h_cluster_t *c, const char *section, const char *key, long long min,
+                int timeout_ms)
 {
     int64_t deadline = h_now_ms() + timeout_ms;
     for (;;) {
         json_t *st = h_stats(c);
-        long long v = st ? h_stat(st, "state", key) : -1;
+        long long v = st ? h_stat(st, section, key) : -1;
         json_decref(st);
         if (v >= min) return 1;
         if (h_now_ms() > deadline) return 0;

@@ -110,8 +110,10 @@ json_t *h_stats(h_cluster_t *c);
 /* Returns stats[section][key] as an integer, or -1 when absent. */
 long long h_stat(json_t *stats, const char *section, const char *key);
 
-/* Polls stats until state.key >= min. Returns 1, or 0 on timeout. */
-int h_wait_state_stat(h_cluster_t *c, const char *key, long long min, int timeout_ms);
+/* Polls riskctl stats until stats[section][key] >= min (section "state" or
+ * "reducer"). Returns 1, or 0 when timeout_ms passes first. */
+int h_wait_stat(h_cluster_t *c, const char *section, const char *key, long long min,
+                int timeout_ms);
 
 /* Runs "riskctl wait" so every committed change is aggregated; fails the test
  * with the logs when it times out. */

@@ -9,6 +9,7 @@
  * sets the feed rate in messages per second (default 25000). */
 #include "harness.h"
 #include "model.h"
+#include "workload.h"
 
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -36,14 +37,6 @@
 #define MAX_EVENTS 32
 #define MAX_SEEDS 256
 #define POOL_MAPPERS 6 /* mapper slots the schedule may use */
-
-/* RISKPIPE_TEST_QUICK=1 (sanitizer builds) divides message counts by 5, as
- * the pipeline tests do; the number of fault events stays the same. */
-static long s_quick(long n)
-{
-    const char *q = getenv("RISKPIPE_TEST_QUICK");
-    return q && *q && strcmp(q, "0") != 0 ? n / 5 : n;
-}
 
 static long s_env_long(const char *name, long def, long min, long max)
 {
@@ -501,23 +494,6 @@ static void s_execute(run_t *r, const ev_t *e)
           s_ev_names[e->kind], what, mid ? "" : " (after the send)");
 }
 
-typedef struct {
-    long long accepted, duplicates, conflicts, rejected, bad_lines;
-} sent_t;
-
-static sent_t s_read_send(const char *path)
-{
-    sent_t s = {-1, -1, -1, -1, -1};
-    size_t len;
-    char *buf = h_read_file(path, &len);
-    const char *p = buf ? strstr(buf, "accepted=") : NULL;
-    if (p)
-        sscanf(p, "accepted=%lld duplicates=%lld conflicts=%lld rejected=%lld bad_lines=%lld",
-               &s.accepted, &s.duplicates, &s.conflicts, &s.rejected, &s.bad_lines);
-    free(buf);
-    return s;
-}
-
 /* Frames riskctl send re-sent, from the summary of its last run in the
  * cluster's riskctl.log; -1 when absent. */
 static long long s_frames_resent(const h_cluster_t *c)
@@ -533,25 +509,6 @@ static long long s_frames_resent(const h_cluster_t *c)
     return n;
 }
 
-/* Generates the workload of seed into dir/workload.jsonl and loads it into
- * a new model; file receives its path. */
-static model_t *s_workload(h_cluster_t *c, int seed, long count, char *file, size_t cap)
-{
-    char s[32], n[32];
-    snprintf(s, sizeof s, "%d", seed);
-    snprintf(n, sizeof n, "%ld", count);
-    snprintf(file, cap, "%s/workload.jsonl", c->dir);
-    int rc = h_riskctl_to_file(c, file, 120000, "gen", "--seed", s, "--count", n, "--modify", "25",
-                               "--move", "10", "--dup", "5", "--ooo", "5", NULL);
-    cr_assert_eq(rc, 0, "riskctl gen exited %d", rc);
-    model_t *m = model_new();
-    long lines = model_load_jsonl(m, file);
-    cr_assert_eq(lines, count, "workload has %ld lines, expected %ld", lines, count);
-    cr_assert_gt(model_duplicates(m), 0, "workload without duplicates or stale versions");
-    cr_assert_lt(model_trades(m), model_accepted(m), "workload without re-valuations");
-    return m;
-}
-
 /* The exactness checks after quiescence: riskctl send saw every message
  * answered, the aggregate table equals the model row for row, riskctl verify
  * agrees, and the state table holds every trade with the model's winning
@@ -560,7 +517,7 @@ static model_t *s_workload(h_cluster_t *c, int seed, long count, char *file, siz
 static long s_check_exact(h_cluster_t *c, const model_t *m, long count, const char *send_out,
                           const char *who)
 {
-    sent_t s = s_read_send(send_out);
+    workload_sent_t s = workload_read_send(send_out);
     /* A frame committed just before a kill and re-sent after it is counted
      * as duplicates, so only the sum is exact. */
     cr_assert_eq(s.accepted + s.duplicates, count, "%s: accepted %lld + duplicates %lld != %ld",
@@ -604,8 +561,10 @@ ParameterizedTest(int *seed, faults, seeded_schedule, .timeout = 400, .fini = h_
     run_t *r = &run;
     memset(r, 0, sizeof *r);
     r->seed = *seed;
-    r->count = s_quick(FAULT_MESSAGES);
-    r->rate = s_quick(s_env_long("RISKPIPE_FAULT_RATE", DEFAULT_RATE, 1000, 10000000));
+    /* RISKPIPE_TEST_QUICK shrinks messages and rate together, so the send
+     * lasts as long and the number of fault events stays the same. */
+    r->count = workload_scale(FAULT_MESSAGES);
+    r->rate = workload_scale(s_env_long("RISKPIPE_FAULT_RATE", DEFAULT_RATE, 1000, 10000000));
     rng_t rng = {(uint64_t)r->seed * 0x2545f4914f6cdd1dULL + 0x5eedULL};
     s_plan(r, &rng);
     r->base_mappers = 2 + (int)s_below(&rng, 2);
@@ -626,7 +585,7 @@ ParameterizedTest(int *seed, faults, seeded_schedule, .timeout = 400, .fini = h_
         h_start_mapper(c);
 
     char file[PATH_MAX], fifo[PATH_MAX], out[PATH_MAX];
-    model_t *m = s_workload(c, r->seed, r->count, file, sizeof file);
+    model_t *m = workload_new(c, r->seed, r->count, file, sizeof file);
     r->buf = h_read_file(file, &r->len);
     cr_assert_not_null(r->buf, "cannot read %s", file);
     r->line_off = malloc((size_t)(r->count + 1) * sizeof *r->line_off);
@@ -748,7 +707,7 @@ static void s_supervise(chaos_sup_t *s)
 Test(faults, chaos_mode, .timeout = 600, .fini = h_finish)
 {
     int seed = (int)s_env_long("RISKPIPE_FAULT_SEED", 1, 0, INT_MAX);
-    long count = s_quick(CHAOS_MESSAGES);
+    long count = workload_scale(CHAOS_MESSAGES);
     h_cluster_t *c = h_cluster_new("chaos-mode");
     int64_t t0 = h_now_ms();
     fprintf(stderr, "faults: chaos: seed %d, %ld messages, %s, dir %s\n", seed, count, CHAOS_SPEC,
@@ -761,7 +720,7 @@ Test(faults, chaos_mode, .timeout = 600, .fini = h_finish)
     h_start_mapper(c);
     h_start_mapper(c);
     char file[PATH_MAX], out[PATH_MAX];
-    model_t *m = s_workload(c, seed, count, file, sizeof file);
+    model_t *m = workload_new(c, seed, count, file, sizeof file);
     snprintf(out, sizeof out, "%.4000s/send.out", c->dir);
     int64_t send_t0 = h_now_ms();
     /* Small frames: more group commits, so more chances for the state to

@@ -3,75 +3,22 @@
  * and the aggregate table must equal the model computed in the test. */
 #include "harness.h"
 #include "model.h"
+#include "workload.h"
 
 #include <criterion/criterion.h>
 #include <limits.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-/* Messages per pipeline test; RISKPIPE_TEST_QUICK=1 (slow sanitizer builds)
- * divides every size and kill point by 5. */
-static long s_scale(long n)
-{
-    const char *q = getenv("RISKPIPE_TEST_QUICK");
-    return q && *q && strcmp(q, "0") != 0 ? n / 5 : n;
-}
-#define MESSAGES s_scale(200000)
-
-typedef struct {
-    long long accepted, duplicates, conflicts, rejected, bad_lines;
-} sent_t;
-
-/* Generates the workload for seed into dir/workload.jsonl and loads it into
- * a new model. */
-static model_t *s_workload_n(h_cluster_t *c, const char *seed, long count, char *file, size_t cap)
-{
-    char n[32];
-    snprintf(n, sizeof n, "%ld", count);
-    snprintf(file, cap, "%s/workload.jsonl", c->dir);
-    int rc = h_riskctl_to_file(c, file, 60000, "gen", "--seed", seed, "--count", n, "--modify",
-                               "25", "--move", "10", "--dup", "5", "--ooo", "5", NULL);
-    cr_assert_eq(rc, 0, "riskctl gen exited %d", rc);
-    model_t *m = model_new();
-    long lines = model_load_jsonl(m, file);
-    cr_assert_eq(lines, count, "workload has %ld lines, expected %ld", lines, count);
-    /* The options must produce every kind of message, or the test is weaker
-     * than it claims. */
-    cr_assert_gt(model_duplicates(m), 0, "workload without duplicates or stale versions");
-    cr_assert_lt(model_trades(m), model_accepted(m), "workload without re-valuations");
-    return m;
-}
-
-static model_t *s_workload(h_cluster_t *c, const char *seed, char *file, size_t cap)
-{
-    return s_workload_n(c, seed, MESSAGES, file, cap);
-}
-
-static sent_t s_parse_send(const char *out)
-{
-    sent_t s = {-1, -1, -1, -1, -1};
-    const char *p = strstr(out, "accepted=");
-    if (p)
-        sscanf(p, "accepted=%lld duplicates=%lld conflicts=%lld rejected=%lld bad_lines=%lld",
-               &s.accepted, &s.duplicates, &s.conflicts, &s.rejected, &s.bad_lines);
-    return s;
-}
-
-static sent_t s_read_send(const char *path)
-{
-    size_t len;
-    char *buf = h_read_file(path, &len);
-    sent_t s = s_parse_send(buf ? buf : "");
-    free(buf);
-    return s;
-}
+/* Messages per pipeline test (RISKPIPE_TEST_QUICK divides every size and
+ * kill point by 5). */
+#define MESSAGES workload_scale(200000)
 
 /* Without restarts every frame is answered once, so the counts must match
  * the model exactly. */
-static void s_check_counts(const sent_t *s, const model_t *m)
+static void s_check_counts(const workload_sent_t *s, const model_t *m)
 {
     cr_assert_eq(s->accepted, model_accepted(m), "accepted %lld, model %ld", s->accepted,
                  model_accepted(m));
@@ -122,7 +69,7 @@ static void s_check_in_order(long long committed, const model_t *m)
                  model_accepted(m));
 }
 
-static void s_pipeline(const char *prefix, const char *seed, int mappers)
+static void s_pipeline(const char *prefix, int seed, int mappers)
 {
     h_cluster_t *c = h_cluster_new(prefix);
     h_start_state(c, NULL);
@@ -130,10 +77,10 @@ static void s_pipeline(const char *prefix, const char *seed, int mappers)
     for (int i = 0; i < mappers; i++)
         h_start_mapper(c);
     char file[PATH_MAX], out[1024];
-    model_t *m = s_workload(c, seed, file, sizeof file);
+    model_t *m = workload_new(c, seed, MESSAGES, file, sizeof file);
     int rc = h_riskctl(c, out, sizeof out, 180000, "send", file, "--ingest", c->ingest, NULL);
     cr_assert_eq(rc, 0, "riskctl send exited %d: %s", rc, out);
-    sent_t s = s_parse_send(out);
+    workload_sent_t s = workload_parse_send(out);
     s_check_counts(&s, m);
     h_wait_applied(c, 120);
     s_check_in_order(s_check_exact(c, m), m);
@@ -143,12 +90,12 @@ static void s_pipeline(const char *prefix, const char *seed, int mappers)
 
 Test(pipeline, one_mapper, .timeout = 300, .fini = h_finish)
 {
-    s_pipeline("one", "101", 1);
+    s_pipeline("one", 101, 1);
 }
 
 Test(pipeline, four_mappers, .timeout = 300, .fini = h_finish)
 {
-    s_pipeline("four", "202", 4);
+    s_pipeline("four", 202, 4);
 }
 
 Test(pipeline, mapper_killed_and_added, .timeout = 300, .fini = h_finish)
@@ -159,11 +106,11 @@ Test(pipeline, mapper_killed_and_added, .timeout = 300, .fini = h_finish)
     h_start_mapper(c);
     h_start_mapper(c);
     char file[PATH_MAX], out[PATH_MAX + 16];
-    model_t *m = s_workload(c, "303", file, sizeof file);
+    model_t *m = workload_new(c, 303, MESSAGES, file, sizeof file);
     snprintf(out, sizeof out, "%s/send.out", c->dir);
     h_riskctl_bg(c, out, "send", file, "--ingest", c->ingest, NULL);
-    cr_assert(h_wait_state_stat(c, "committed_seq", s_scale(50000), 120000),
-              "committed_seq never reached %ld", s_scale(50000));
+    cr_assert(h_wait_stat(c, "state", "committed_seq", workload_scale(50000), 120000),
+              "committed_seq never reached %ld", workload_scale(50000));
     /* Freeze mapper0 first and let the state dispatch more batches: the
      * round robin hands some of them to mapper0 (its queue had room, it was
      * consuming), so they are surely lost with it and must be re-sent. */
@@ -172,7 +119,7 @@ Test(pipeline, mapper_killed_and_added, .timeout = 300, .fini = h_finish)
     json_decref(before);
     cr_assert_geq(dispatched, 0, "no batches_dispatched in stats");
     cr_assert_eq(kill(c->mappers[0].pid, SIGSTOP), 0);
-    cr_assert(h_wait_state_stat(c, "batches_dispatched", dispatched + 8, 120000),
+    cr_assert(h_wait_stat(c, "state", "batches_dispatched", dispatched + 8, 120000),
               "fewer than 8 batches dispatched after mapper0 was stopped");
     int mid_stream = h_bg_running(c);
     int st = h_stop(&c->mappers[0], SIGKILL, 5000);
@@ -182,7 +129,7 @@ Test(pipeline, mapper_killed_and_added, .timeout = 300, .fini = h_finish)
             mid_stream ? "while sending" : "after sending");
     int rc = h_wait_bg(c, 180000);
     cr_assert_eq(rc, 0, "riskctl send exited %d", rc);
-    sent_t s = s_read_send(out);
+    workload_sent_t s = workload_read_send(out);
     s_check_counts(&s, m);
     h_wait_applied(c, 120);
     s_check_in_order(s_check_exact(c, m), m);
@@ -202,12 +149,12 @@ Test(pipeline, state_and_reducer_restarted, .timeout = 300, .fini = h_finish)
     h_start_mapper(c);
     h_start_mapper(c);
     char file[PATH_MAX], out[PATH_MAX + 16];
-    model_t *m = s_workload(c, "404", file, sizeof file);
+    model_t *m = workload_new(c, 404, MESSAGES, file, sizeof file);
     snprintf(out, sizeof out, "%s/send.out", c->dir);
     h_riskctl_bg(c, out, "send", file, "--ingest", c->ingest, "--timeout-ms", "2000", NULL);
 
-    cr_assert(h_wait_state_stat(c, "committed_seq", s_scale(40000), 120000),
-              "committed_seq never reached %ld", s_scale(40000));
+    cr_assert(h_wait_stat(c, "state", "committed_seq", workload_scale(40000), 120000),
+              "committed_seq never reached %ld", workload_scale(40000));
     int st = h_stop(&c->state, SIGKILL, 5000);
     cr_assert(WIFSIGNALED(st), "state was not killed (status %d)", st);
     cr_assert(h_bg_running(c), "riskctl send finished before the state was killed");
@@ -215,8 +162,8 @@ Test(pipeline, state_and_reducer_restarted, .timeout = 300, .fini = h_finish)
     h_wait_ping(c, "state", 15000);
     fprintf(stderr, "  state killed and restarted while sending\n");
 
-    cr_assert(h_wait_state_stat(c, "committed_seq", s_scale(120000), 120000),
-              "committed_seq never reached %ld after the state restart", s_scale(120000));
+    cr_assert(h_wait_stat(c, "state", "committed_seq", workload_scale(120000), 120000),
+              "committed_seq never reached %ld after the state restart", workload_scale(120000));
     int sending = h_bg_running(c);
     st = h_stop(&c->reducer, SIGKILL, 5000);
     cr_assert(WIFSIGNALED(st), "reducer was not killed (status %d)", st);
@@ -227,7 +174,7 @@ Test(pipeline, state_and_reducer_restarted, .timeout = 300, .fini = h_finish)
 
     int rc = h_wait_bg(c, 200000);
     cr_assert_eq(rc, 0, "riskctl send exited %d (it must retry through restarts)", rc);
-    sent_t s = s_read_send(out);
+    workload_sent_t s = workload_read_send(out);
     /* A frame committed just before the kill and re-sent after it is counted
      * as duplicates, so only the totals are exact here. */
     cr_assert_eq(s.accepted + s.duplicates, MESSAGES, "accepted %lld + duplicates %lld", s.accepted,
@@ -262,7 +209,7 @@ Test(pipeline, repeated_kills_of_every_process, .timeout = 300, .fini = h_finish
     h_start_mapper(c);
     h_start_mapper(c);
     char file[PATH_MAX], out[PATH_MAX + 16];
-    model_t *m = s_workload_n(c, "505", s_scale(300000), file, sizeof file);
+    model_t *m = workload_new(c, 505, workload_scale(300000), file, sizeof file);
     snprintf(out, sizeof out, "%s/send.out", c->dir);
     h_riskctl_bg(c, out, "send", file, "--ingest", c->ingest, "--timeout-ms", "2000", NULL);
     /* A kill every 30000 (scaled) committed changes, rotating over the processes;
@@ -270,8 +217,8 @@ Test(pipeline, repeated_kills_of_every_process, .timeout = 300, .fini = h_finish
     static const char *const plan[] = {"state",   "reducer", "mapper", "state",
                                        "reducer", "mapper",  "both"};
     for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++) {
-        long long at = s_scale(30000) * (long long)(i + 1);
-        cr_assert(h_wait_state_stat(c, "committed_seq", at, 120000),
+        long long at = workload_scale(30000) * (long long)(i + 1);
+        cr_assert(h_wait_stat(c, "state", "committed_seq", at, 120000),
                   "committed_seq never reached %lld", at);
         int sending = h_bg_running(c);
         if (strcmp(plan[i], "state") == 0) {
@@ -293,9 +240,9 @@ Test(pipeline, repeated_kills_of_every_process, .timeout = 300, .fini = h_finish
     }
     int rc = h_wait_bg(c, 200000);
     cr_assert_eq(rc, 0, "riskctl send exited %d (it must retry through restarts)", rc);
-    sent_t s = s_read_send(out);
-    cr_assert_eq(s.accepted + s.duplicates, s_scale(300000), "accepted %lld + duplicates %lld",
-                 s.accepted, s.duplicates);
+    workload_sent_t s = workload_read_send(out);
+    cr_assert_eq(s.accepted + s.duplicates, workload_scale(300000),
+                 "accepted %lld + duplicates %lld", s.accepted, s.duplicates);
     cr_assert_eq(s.rejected, 0, "rejected %lld", s.rejected);
     h_wait_applied(c, 120);
     long long committed = s_check_exact(c, m);
