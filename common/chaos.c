@@ -48,8 +48,3 @@ void chaos_point(int point, const char *name)
     log_warn("chaos: aborting %s", name);
     abort();
 }
-
-int chaos_percent(void)
-{
-    return s_pct;
-}

@@ -1,7 +1,7 @@
-/* Built-in chaos for demos and soak runs, after the reference lab's failure
- * parameters: RISKPIPE_CHAOS=state:5,mapper:10,reducer:10 makes each named
- * process abort() at one of its worst points (after commit before ack,
- * mid-batch, before send) in that percentage of batches. Off when unset. */
+/* Built-in chaos for demos and soak runs: RISKPIPE_CHAOS=state:5,mapper:10,
+ * reducer:10 makes each named process abort() at one of its worst points
+ * (after commit before ack, mid-batch, before send) in that percentage of
+ * batches. Off when unset. */
 #ifndef RP_CHAOS_H
 #define RP_CHAOS_H
 
@@ -16,8 +16,5 @@ void chaos_roll(int npoints);
 /* Aborts the process if point was picked for the current batch; name says
  * where in the log line written first. */
 void chaos_point(int point, const char *name);
-
-/* Percentage in force for this process (0 = off). */
-int chaos_percent(void);
 
 #endif

@@ -87,9 +87,12 @@ const char *hier_check_value(const char *s, size_t len)
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c < 0x20 || c == 0x7F) return "contains a control character";
-        if (c == ':' && i + 1 < len && s[i + 1] == ':') return "contains '::'";
+        if (i + HIER_SEP_LEN <= len && memcmp(s + i, HIER_SEP, HIER_SEP_LEN) == 0)
+            return "contains '" HIER_SEP "'";
     }
-    if (s[0] == ':' || s[len - 1] == ':') return "starts or ends with ':'";
+    /* "a:" + "::" + "b" would split as "a" + "::" + ":b": no value may start or
+     * end with a character of the separator. */
+    if (s[0] == HIER_SEP[0] || s[len - 1] == HIER_SEP[0]) return "starts or ends with ':'";
     return NULL;
 }
 
@@ -98,8 +101,8 @@ size_t hier_join(const char *const *vals, const size_t *lens, int n, char *buf)
     size_t off = 0;
     for (int i = 0; i < n; i++) {
         if (i) {
-            memcpy(buf + off, HIER_SEP, 2);
-            off += 2;
+            memcpy(buf + off, HIER_SEP, HIER_SEP_LEN);
+            off += HIER_SEP_LEN;
         }
         memcpy(buf + off, vals[i], lens[i]);
         off += lens[i];
@@ -110,10 +113,10 @@ size_t hier_join(const char *const *vals, const size_t *lens, int n, char *buf)
 int hier_prefixes(const char *path, size_t len, size_t *lens, int max)
 {
     int n = 0;
-    for (size_t i = 0; i + 1 < len && n < max; i++)
-        if (path[i] == ':' && path[i + 1] == ':') {
+    for (size_t i = 0; i + HIER_SEP_LEN <= len && n < max; i++)
+        if (memcmp(path + i, HIER_SEP, HIER_SEP_LEN) == 0) {
             lens[n++] = i;
-            i++;
+            i += HIER_SEP_LEN - 1;
         }
     if (n < max && len > 0) lens[n++] = len;
     return n;

@@ -8,7 +8,8 @@
 
 #define HIER_MAX_LEVELS 8
 #define HIER_MAX_VALUE 64 /* bytes per level value */
-#define HIER_SEP "::"
+#define HIER_SEP "::" /* between the level values of a path */
+#define HIER_SEP_LEN 2
 #define HIER_PATH_MAX (HIER_MAX_LEVELS * (HIER_MAX_VALUE + 2))
 #define HIER_DEFAULT "RiskType,Region,TradeDesk"
 

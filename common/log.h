@@ -8,8 +8,9 @@ enum { LOG_LVL_ERROR = 0, LOG_LVL_WARN = 1, LOG_LVL_INFO = 2, LOG_LVL_DEBUG = 3 
 extern int log_level;
 
 /* Sets the tag printed on every line (borrowed: must outlive logging) and the
- * level from a name ("error", "warn", "info", "debug"); unknown names keep info.
- * Returns 0, or RP_EINVAL for an unknown level name. */
+ * level from a name ("error", "warn", "info", "debug"; NULL or "" keeps the
+ * current level). Returns 0, or RP_EINVAL for an unknown name, which leaves
+ * the level as it was. */
 int log_init(const char *tag, const char *level);
 
 /* Writes one line: time, level, tag, message. Use the macros below. */

@@ -98,13 +98,11 @@ int frame_change_get(const msgpack_object *o, change_t *out)
     return 0;
 }
 
-void frame_work_head(msgpack_packer *pk, uint64_t batch_id, uint64_t watermark,
-                     uint64_t first_seq, uint32_t n)
+void frame_work_head(msgpack_packer *pk, uint64_t batch_id, uint64_t watermark, uint32_t n)
 {
-    frame_head(pk, FRAME_WORK, 6);
+    frame_head(pk, FRAME_WORK, 5);
     msgpack_pack_uint64(pk, batch_id);
     msgpack_pack_uint64(pk, watermark);
-    msgpack_pack_uint64(pk, first_seq);
     msgpack_pack_array(pk, n);
 }
 
@@ -112,15 +110,15 @@ int frame_work_decode(const char *buf, size_t len, msgpack_unpacked *unp, work_t
                       char *why, size_t whylen)
 {
     const msgpack_object *f;
-    int rc = frame_open(buf, len, FRAME_WORK, 6, FRAME_MAX_CHANGES, unp, &f, why, whylen);
+    int rc = frame_open(buf, len, FRAME_WORK, 5, FRAME_MAX_CHANGES, unp, &f, why, whylen);
     if (rc) return rc;
     if (s_u64(&f[2], &out->batch_id) || s_u64(&f[3], &out->watermark) ||
-        s_u64(&f[4], &out->first_seq) || f[5].type != MSGPACK_OBJECT_ARRAY) {
+        f[4].type != MSGPACK_OBJECT_ARRAY) {
         snprintf(why, whylen, "WORK frame has a field of the wrong type");
         return RP_EPROTO;
     }
-    out->n = f[5].via.array.size;
-    out->changes = f[5].via.array.ptr;
+    out->n = f[4].via.array.size;
+    out->changes = f[4].via.array.ptr;
     for (uint32_t i = 0; i < out->n; i++) {
         change_t c;
         if (frame_change_get(&out->changes[i], &c)) {

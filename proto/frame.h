@@ -2,12 +2,15 @@
  * frame is a msgpack array [version, type, ...]; decoders validate version,
  * type, sizes and every field type before the caller touches anything.
  *
- *   WORK    state -> mapper   [1, 1, batch_id, watermark, first_seq, [change...]]
- *   RESULT  mapper -> reducer [1, 2, batch_id, watermark, mapper_id, nchanges,
+ *   WORK    state -> mapper   [2, 1, batch_id, watermark, [change...]]
+ *   RESULT  mapper -> reducer [2, 2, batch_id, watermark, mapper_id, nchanges,
  *                              [[path, delta, count_delta]...]]
- *   ACK     reducer -> state  [1, 3, [batch_id...]]
- *   CTL_REQ riskctl -> daemon [1, 4, command]
- *   CTL_REP daemon -> riskctl [1, 5, {name: value...}]
+ *   ACK     reducer -> state  [2, 3, [batch_id...]]
+ *   CTL_REQ riskctl -> daemon [2, 4, command]                (proto/ctl.h)
+ *   CTL_REP daemon -> riskctl [2, 5, {name: value...}]       (proto/ctl.h)
+ *
+ * Version 2 dropped WORK's first_seq, which no consumer read; a peer of
+ * another version is refused by every decoder, never misread.
  *
  * A change is [old_value|nil, old_path|nil, new_value|nil, new_path|nil]
  * (micro-units and "::"-joined paths); it is also the value format of the
@@ -22,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FRAME_VERSION 1
+#define FRAME_VERSION 2
 #define FRAME_MAX_CHANGES 65536 /* changes in one WORK frame */
 #define FRAME_MAX_DELTAS 1000000
 #define FRAME_MAX_ACKS 4096
@@ -40,7 +43,7 @@ typedef struct {
 } change_t;
 
 typedef struct {
-    uint64_t batch_id, watermark, first_seq;
+    uint64_t batch_id, watermark;
     uint32_t n;
     const msgpack_object *changes; /* n validated change arrays, borrowed */
 } work_t;
@@ -69,8 +72,7 @@ int frame_change_get(const msgpack_object *o, change_t *out);
 
 /* Writes the head of a WORK frame announcing n changes; the caller then
  * appends exactly n change records (raw log values or frame_change_pack). */
-void frame_work_head(msgpack_packer *pk, uint64_t batch_id, uint64_t watermark,
-                     uint64_t first_seq, uint32_t n);
+void frame_work_head(msgpack_packer *pk, uint64_t batch_id, uint64_t watermark, uint32_t n);
 
 /* Decodes a WORK frame into *out, borrowing from *unp (initialised here;
  * destroy it in every case). Returns 0, or RP_EPROTO with a reason. */

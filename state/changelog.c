@@ -178,7 +178,7 @@ int changelog_work_frame(changelog_t *self, MDB_txn *txn, uint64_t id, uint64_t 
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
     uint64_t n = last - first + 1;
-    frame_work_head(&pk, id, watermark, first, (uint32_t)n);
+    frame_work_head(&pk, id, watermark, (uint32_t)n);
     MDB_cursor *cur;
     MDB_val k, v;
     int rc = s_seek(txn, store_dbi(self->store, SDB_LOG), first, &cur, &k, &v);

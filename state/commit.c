@@ -137,6 +137,20 @@ static void s_collect_acks(commit_t *self, void *sock)
     }
 }
 
+/* Every module that keeps counters of its own beside the tables it writes
+ * (provisional while the transaction is open) keeps or rolls them back here,
+ * the one place a write transaction of the state process ends. */
+static void s_txn_end(commit_t *self, int committed)
+{
+    if (committed) {
+        changelog_committed(self->log);
+        dlq_committed(self->dlq);
+    } else {
+        changelog_aborted(self->log);
+        dlq_aborted(self->dlq);
+    }
+}
+
 /* Applies every collected frame and ack in one transaction: the argument of
  * store_commit_or_grow, so it leaves nothing behind when it fails. */
 static int s_apply_group(void *arg)
@@ -170,15 +184,7 @@ static int s_apply_group(void *arg)
     chaos_point(0, "before commit");
     if (rc == 0) rc = store_commit(&txn);
     store_abort(&txn);
-    /* The modules with counters of their own keep them in step with the
-     * database: provisional until this point, then kept or rolled back. */
-    if (rc) {
-        changelog_aborted(self->log);
-        dlq_aborted(self->dlq);
-    } else {
-        changelog_committed(self->log);
-        dlq_committed(self->dlq);
-    }
+    s_txn_end(self, rc == 0);
     return rc;
 }
 

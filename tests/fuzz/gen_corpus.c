@@ -200,12 +200,12 @@ static void s_frames(void)
         {1, 1, 5000000, -250000000, "Delta::AMER::FXSpot", "Vega::EMEA::Rates", 19, 17},
         {1, 0, MONEY_MAX, 0, "a::b::c", NULL, 7, 0},
     };
-    frame_work_head(&pk, 42, 40, 1000, 3);
+    frame_work_head(&pk, 42, 40, 3);
     for (int i = 0; i < 3; i++)
         frame_change_pack(&pk, &c[i]);
     s_write_sel("frames", "work_3", FRAME_WORK - 1, &sb);
     msgpack_sbuffer_clear(&sb);
-    frame_work_head(&pk, 1, 0, 0, 0);
+    frame_work_head(&pk, 1, 0, 0);
     s_write_sel("frames", "work_empty", FRAME_WORK - 1, &sb);
 
     msgpack_sbuffer_clear(&sb);
@@ -250,7 +250,7 @@ static void s_frames(void)
     msgpack_sbuffer_clear(&sb);
     frame_ack_encode(&sb, ids, 2);
     s_write_sel("frames", "ack_as_work", FRAME_WORK - 1, &sb);
-    static const char badver[] = "\x04\x93\x02\x05\x80";
+    static const char badver[] = "\x04\x93\x01\x05\x80"; /* version 1 */
     s_write("frames", "ctl_rep_bad_version", badver, sizeof badver - 1);
     msgpack_sbuffer_destroy(&sb);
 }

@@ -33,20 +33,21 @@ static void s_send(zsock_t *s, const void *data, size_t len)
 }
 
 /* Frames no stage may choke on: not msgpack, a truncated array, a frame of
- * protocol version 2, a wrong frame type, deep nesting, an absurd length. */
+ * an unknown protocol version, a wrong frame type, deep nesting, an absurd
+ * length. (The tests speak version 2 of the frames, see proto/frame.h.) */
 static void s_send_garbage(zsock_t *s, int type)
 {
     static const unsigned char junk[] = "this is not msgpack \xc1\xc1";
     static const unsigned char truncated[] = {0x96, 0x01, 0x02};
-    unsigned char v2[] = {0x93, 0x02, (unsigned char)type, 0x90};
-    unsigned char wrong_type[] = {0x93, 0x01, 0x7f, 0x90};
+    unsigned char v99[] = {0x93, 0x63, (unsigned char)type, 0x90};
+    unsigned char wrong_type[] = {0x93, 0x02, 0x7f, 0x90};
     unsigned char deep[200];
     memset(deep, 0x91, sizeof deep);
     deep[sizeof deep - 1] = 0x01;
     static const unsigned char huge[] = {0xdd, 0xff, 0xff, 0xff, 0xff, 0x01};
     s_send(s, junk, sizeof junk - 1);
     s_send(s, truncated, sizeof truncated);
-    s_send(s, v2, sizeof v2);
+    s_send(s, v99, sizeof v99);
     s_send(s, wrong_type, sizeof wrong_type);
     s_send(s, deep, sizeof deep);
     s_send(s, huge, sizeof huge);
@@ -128,17 +129,16 @@ Test(stages, mapper_drops_bad_work_and_maps_the_next_batch, .timeout = 60, .fini
     h_start_mapper(c);
     s_send_garbage(work, 1);
 
-    /* [1, WORK, batch 7, watermark 1, first seq 1, changes]: a new trade of
-     * 1.5 on A::B::C, and a trade of -0.25 moved from A::B::C to A::X::Y */
+    /* [2, WORK, batch 7, watermark 1, changes]: a new trade of 1.5 on
+     * A::B::C, and a trade of -0.25 moved from A::B::C to A::X::Y */
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 6);
-    msgpack_pack_int(&pk, 1);
+    msgpack_pack_array(&pk, 5);
+    msgpack_pack_int(&pk, 2);
     msgpack_pack_int(&pk, 1);
     msgpack_pack_uint64(&pk, 7);
-    msgpack_pack_uint64(&pk, 1);
     msgpack_pack_uint64(&pk, 1);
     msgpack_pack_array(&pk, 2);
     msgpack_pack_array(&pk, 4);
@@ -164,7 +164,7 @@ Test(stages, mapper_drops_bad_work_and_maps_the_next_batch, .timeout = 60, .fini
                  MSGPACK_UNPACK_SUCCESS);
     const msgpack_object *f = unp.data.via.array.ptr;
     cr_assert_eq(unp.data.via.array.size, 7);
-    cr_assert_eq(f[0].via.u64, 1, "frame version");
+    cr_assert_eq(f[0].via.u64, 2, "frame version");
     cr_assert_eq(f[1].via.u64, 2, "frame type RESULT");
     cr_assert_eq(f[2].via.u64, 7, "batch id");
     cr_assert_eq(f[5].via.u64, 2, "changes in the batch");

@@ -52,15 +52,14 @@ static int s_result(result_t *r)
     return frame_result_decode(g_sb.data, g_sb.size, &g_unp, r, g_why, sizeof g_why);
 }
 
-/* Packs [1, 1, 7, 3, 100, [change]] around one raw change written by fn. */
+/* Packs [version, WORK, 7, 3, [change]] around one raw change written by fn. */
 static void s_work_with(void (*fn)(msgpack_packer *))
 {
-    msgpack_pack_array(&g_pk, 6);
-    msgpack_pack_int(&g_pk, 1);
+    msgpack_pack_array(&g_pk, 5);
+    msgpack_pack_int(&g_pk, FRAME_VERSION);
     msgpack_pack_int(&g_pk, FRAME_WORK);
     msgpack_pack_uint64(&g_pk, 7);
     msgpack_pack_uint64(&g_pk, 3);
-    msgpack_pack_uint64(&g_pk, 100);
     msgpack_pack_array(&g_pk, 1);
     fn(&g_pk);
 }
@@ -96,14 +95,13 @@ Test(frame, work_round_trip)
          .has_new = 1, .new_value = MONEY_MAX, .new_path = "c::d", .new_len = 4},
         {.has_old = 1, .old_value = -1, .old_path = "x", .old_len = 1},
     };
-    frame_work_head(&g_pk, 42, 40, 1001, 3);
+    frame_work_head(&g_pk, 42, 40, 3);
     for (int i = 0; i < 3; i++) frame_change_pack(&g_pk, &in[i]);
     work_t w;
     int rc = s_work(&w);
     RP_ASSERT_OK(rc, "%s", g_why);
     cr_assert_eq(w.batch_id, 42);
     cr_assert_eq(w.watermark, 40);
-    cr_assert_eq(w.first_seq, 1001);
     cr_assert_eq(w.n, 3);
     for (int i = 0; i < 3; i++) {
         change_t c;
@@ -125,7 +123,7 @@ Test(frame, work_round_trip)
 
 Test(frame, work_with_no_changes_round_trips)
 {
-    frame_work_head(&g_pk, 1, 1, 1, 0);
+    frame_work_head(&g_pk, 1, 1, 0);
     work_t w;
     int rc = s_work(&w);
     cr_assert_eq(rc, 0, "rc=%d %s", rc, g_why);
@@ -134,12 +132,11 @@ Test(frame, work_with_no_changes_round_trips)
 
 Test(frame, work_round_trips_full_u64_ids)
 {
-    frame_work_head(&g_pk, UINT64_MAX, UINT64_MAX - 1, UINT64_MAX - 2, 0);
+    frame_work_head(&g_pk, UINT64_MAX, UINT64_MAX - 1, 0);
     work_t w;
     cr_assert_eq(s_work(&w), 0, "%s", g_why);
     cr_assert_eq(w.batch_id, UINT64_MAX);
     cr_assert_eq(w.watermark, UINT64_MAX - 1);
-    cr_assert_eq(w.first_seq, UINT64_MAX - 2);
 }
 
 Test(frame, result_round_trip_with_128_bit_deltas)
@@ -238,10 +235,21 @@ Test(frame, ctl_req_round_trip)
     cr_assert_eq(memcmp(cmd, "stats", 5), 0);
 }
 
-Test(frame, rejects_version_2)
+Test(frame, rejects_other_versions)
+{
+    msgpack_pack_array(&g_pk, 5);
+    msgpack_pack_int(&g_pk, FRAME_VERSION + 1);
+    msgpack_pack_int(&g_pk, FRAME_WORK);
+    msgpack_pack_uint64(&g_pk, 1);
+    msgpack_pack_uint64(&g_pk, 1);
+    msgpack_pack_array(&g_pk, 0);
+    s_expect_bad_work("version");
+}
+
+Test(frame, rejects_version_1_work_with_its_first_seq)
 {
     msgpack_pack_array(&g_pk, 6);
-    msgpack_pack_int(&g_pk, 2);
+    msgpack_pack_int(&g_pk, 1);
     msgpack_pack_int(&g_pk, FRAME_WORK);
     msgpack_pack_uint64(&g_pk, 1);
     msgpack_pack_uint64(&g_pk, 1);
@@ -283,10 +291,9 @@ Test(frame, ctl_req_decoder_rejects_ctl_rep)
 
 Test(frame, rejects_wrong_field_count)
 {
-    msgpack_pack_array(&g_pk, 5);
-    msgpack_pack_int(&g_pk, 1);
+    msgpack_pack_array(&g_pk, 4);
+    msgpack_pack_int(&g_pk, FRAME_VERSION);
     msgpack_pack_int(&g_pk, FRAME_WORK);
-    msgpack_pack_uint64(&g_pk, 1);
     msgpack_pack_uint64(&g_pk, 1);
     msgpack_pack_array(&g_pk, 0);
     s_expect_bad_work("fields");
@@ -321,7 +328,7 @@ Test(frame, rejects_single_element_array)
 
 Test(frame, rejects_truncated_and_garbage_bytes)
 {
-    frame_work_head(&g_pk, 1, 1, 1, 0);
+    frame_work_head(&g_pk, 1, 1, 0);
     work_t w;
     msgpack_unpacked_destroy(&g_unp);
     cr_assert_eq(frame_work_decode(g_sb.data, g_sb.size - 1, &g_unp, &w, g_why, sizeof g_why),
@@ -332,11 +339,10 @@ Test(frame, rejects_truncated_and_garbage_bytes)
 
 static void s_batch_id_string(msgpack_packer *pk)
 {
-    msgpack_pack_array(pk, 6);
-    msgpack_pack_int(pk, 1);
+    msgpack_pack_array(pk, 5);
+    msgpack_pack_int(pk, FRAME_VERSION);
     msgpack_pack_int(pk, FRAME_WORK);
     s_str(pk, "7");
-    msgpack_pack_uint64(pk, 1);
     msgpack_pack_uint64(pk, 1);
     msgpack_pack_array(pk, 0);
 }
@@ -349,22 +355,20 @@ Test(frame, rejects_work_batch_id_of_wrong_type)
 
 Test(frame, rejects_work_negative_watermark)
 {
-    msgpack_pack_array(&g_pk, 6);
-    msgpack_pack_int(&g_pk, 1);
+    msgpack_pack_array(&g_pk, 5);
+    msgpack_pack_int(&g_pk, FRAME_VERSION);
     msgpack_pack_int(&g_pk, FRAME_WORK);
     msgpack_pack_uint64(&g_pk, 1);
     msgpack_pack_int64(&g_pk, -1);
-    msgpack_pack_uint64(&g_pk, 1);
     msgpack_pack_array(&g_pk, 0);
     s_expect_bad_work("wrong type");
 }
 
 Test(frame, rejects_work_changes_not_an_array)
 {
-    msgpack_pack_array(&g_pk, 6);
-    msgpack_pack_int(&g_pk, 1);
+    msgpack_pack_array(&g_pk, 5);
+    msgpack_pack_int(&g_pk, FRAME_VERSION);
     msgpack_pack_int(&g_pk, FRAME_WORK);
-    msgpack_pack_uint64(&g_pk, 1);
     msgpack_pack_uint64(&g_pk, 1);
     msgpack_pack_uint64(&g_pk, 1);
     msgpack_pack_map(&g_pk, 0);
@@ -513,7 +517,7 @@ Test(frame, rejects_change_with_path_longer_than_path_max)
 Test(frame, reports_index_of_malformed_change)
 {
     change_t ok = {.has_new = 1, .new_value = 1, .new_path = "a", .new_len = 1};
-    frame_work_head(&g_pk, 1, 1, 1, 3);
+    frame_work_head(&g_pk, 1, 1, 3);
     frame_change_pack(&g_pk, &ok);
     frame_change_pack(&g_pk, &ok);
     s_change_empty_path(&g_pk);
@@ -639,7 +643,7 @@ Test(frame, accepts_result_mapper_id_of_64)
 Test(frame, rejects_result_nchanges_negative)
 {
     msgpack_pack_array(&g_pk, 7);
-    msgpack_pack_int(&g_pk, 1);
+    msgpack_pack_int(&g_pk, FRAME_VERSION);
     msgpack_pack_int(&g_pk, FRAME_RESULT);
     msgpack_pack_uint64(&g_pk, 1);
     msgpack_pack_uint64(&g_pk, 1);
@@ -652,7 +656,7 @@ Test(frame, rejects_result_nchanges_negative)
 Test(frame, rejects_ack_with_negative_id)
 {
     msgpack_pack_array(&g_pk, 3);
-    msgpack_pack_int(&g_pk, 1);
+    msgpack_pack_int(&g_pk, FRAME_VERSION);
     msgpack_pack_int(&g_pk, FRAME_ACK);
     msgpack_pack_array(&g_pk, 2);
     msgpack_pack_uint64(&g_pk, 1);
@@ -667,7 +671,7 @@ Test(frame, rejects_ack_with_negative_id)
 Test(frame, rejects_ack_ids_not_an_array)
 {
     msgpack_pack_array(&g_pk, 3);
-    msgpack_pack_int(&g_pk, 1);
+    msgpack_pack_int(&g_pk, FRAME_VERSION);
     msgpack_pack_int(&g_pk, FRAME_ACK);
     msgpack_pack_uint64(&g_pk, 1);
     const msgpack_object *o;
@@ -690,7 +694,7 @@ Test(frame, rejects_ack_over_max_ids)
 Test(frame, rejects_ctl_req_command_not_string)
 {
     msgpack_pack_array(&g_pk, 3);
-    msgpack_pack_int(&g_pk, 1);
+    msgpack_pack_int(&g_pk, FRAME_VERSION);
     msgpack_pack_int(&g_pk, FRAME_CTL_REQ);
     msgpack_pack_int(&g_pk, 1);
     const char *cmd;
@@ -703,7 +707,7 @@ Test(frame, rejects_ctl_req_command_not_string)
 Test(frame, rejects_ctl_rep_payload_not_map)
 {
     msgpack_pack_array(&g_pk, 3);
-    msgpack_pack_int(&g_pk, 1);
+    msgpack_pack_int(&g_pk, FRAME_VERSION);
     msgpack_pack_int(&g_pk, FRAME_CTL_REP);
     msgpack_pack_array(&g_pk, 0);
     const msgpack_object *map;

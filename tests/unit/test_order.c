@@ -1,0 +1,263 @@
+/* Unit tests for reducer/order.h: RESULT frames sent on a real inproc PUSH
+ * socket, as mappers send them, and applied to a real store. Frames apply
+ * in batch id order whatever the arrival order; frames ahead of a gap are
+ * held until it fills, one per batch id; a batch seen again is acknowledged
+ * again but applied once; bad frames are dropped; the watermark prunes; and
+ * a failed commit acknowledges nothing. */
+#include "../../proto/frame.h"
+#include "../../proto/tables.h"
+#include "../../reducer/apply.h"
+#include "../../reducer/order.h"
+
+#include "fixture.h"
+
+#include <criterion/criterion.h>
+#include <czmq.h>
+#include <stdio.h>
+#include <string.h>
+
+static fixture_store_t g_fx;
+static apply_t *g_ap;
+static order_t *g_o;
+static void *g_ctx, *g_results, *g_mapper, *g_acks, *g_state;
+
+static void *s_socket(int type, const char *ep, int bind)
+{
+    void *s = zmq_socket(g_ctx, type);
+    cr_assert_not_null(s);
+    int zero = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    cr_assert_eq(bind ? zmq_bind(s, ep) : zmq_connect(s, ep), 0, "%s", ep);
+    return s;
+}
+
+static void s_open(size_t map_size, size_t map_max)
+{
+    static int gen;
+    fixture_store_open(&g_fx, "order", tables_reducer_dbs, map_size);
+    int err = 0;
+    cr_assert_not_null(g_ap = apply_new(g_fx.st, &err), "%s", rp_strerror(err));
+    cr_assert_not_null(g_o = order_new(g_fx.st, g_ap, 64, map_max));
+    g_ctx = zmq_ctx_new();
+    char r[64], a[64];
+    snprintf(r, sizeof r, "inproc://order-results-%d-%d", (int)getpid(), gen);
+    snprintf(a, sizeof a, "inproc://order-acks-%d-%d", (int)getpid(), gen++);
+    g_results = s_socket(ZMQ_PULL, r, 1);
+    g_mapper = s_socket(ZMQ_PUSH, r, 0);
+    g_state = s_socket(ZMQ_PULL, a, 1);
+    g_acks = s_socket(ZMQ_PUSH, a, 0);
+}
+
+static void s_teardown(void)
+{
+    order_destroy(&g_o);
+    apply_destroy(&g_ap);
+    void *socks[] = {g_results, g_mapper, g_acks, g_state};
+    for (int i = 0; i < 4; i++)
+        if (socks[i]) zmq_close(socks[i]);
+    if (g_ctx) zmq_ctx_term(g_ctx);
+    g_ctx = NULL;
+    fixture_store_close(&g_fx);
+}
+
+TestSuite(order, .fini = s_teardown);
+
+/* Sends a RESULT for batch id moving path by delta (micro-units) and count,
+ * from mapper "m1", with the given watermark, padded with npad more paths. */
+static void s_result(uint64_t id, uint64_t watermark, const char *path, int64_t delta,
+                     int64_t count, int npad)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    frame_result_head(&pk, id, watermark, "m1", 1 + (uint64_t)npad, 1 + (uint32_t)npad);
+    frame_delta_pack(&pk, path, strlen(path), delta, count);
+    for (int i = 0; i < npad; i++) {
+        char p[96];
+        snprintf(p, sizeof p, "Pad::%llu::a-rather-long-path-name-to-fill-pages-%d",
+                 (unsigned long long)id, i);
+        frame_delta_pack(&pk, p, strlen(p), 1, 1);
+    }
+    cr_assert_eq(zmq_send(g_mapper, sb.data, sb.size, 0), (int)sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* Runs one cycle once the results socket has input. */
+static int s_cycle(void)
+{
+    zmq_pollitem_t it = {g_results, 0, ZMQ_POLLIN, 0};
+    cr_assert_eq(zmq_poll(&it, 1, 2000), 1, "results arrive");
+    return order_cycle(g_o, g_results, g_acks);
+}
+
+/* Collects the acknowledged batch ids now waiting at the state's end. */
+static int s_acked(uint64_t *ids, int cap)
+{
+    int n = 0;
+    zmq_pollitem_t it = {g_state, 0, ZMQ_POLLIN, 0};
+    while (zmq_poll(&it, 1, 100) == 1) {
+        char buf[65536];
+        int len = zmq_recv(g_state, buf, sizeof buf, 0);
+        cr_assert_gt(len, 0);
+        msgpack_unpacked unp;
+        const msgpack_object *o;
+        uint32_t k;
+        char why[160];
+        RP_ASSERT_OK(frame_ack_decode(buf, (size_t)len, &unp, &o, &k, why, sizeof why), "%s",
+                     why);
+        for (uint32_t i = 0; i < k && n < cap; i++) ids[n++] = o[i].via.u64;
+        msgpack_unpacked_destroy(&unp);
+    }
+    return n;
+}
+
+/* The aggregate row of path: *found = 0 when absent. */
+static money_sum_t s_total(const char *path, int64_t *count, int *found)
+{
+    MDB_txn *txn;
+    RP_ASSERT_OK(store_begin(g_fx.st, 1, &txn));
+    MDB_val k = {strlen(path), (void *)path}, v;
+    money_sum_t value = 0;
+    *count = 0;
+    int rc = store_rc(mdb_get(txn, store_dbi(g_fx.st, RDB_AGGREGATE), &k, &v));
+    *found = rc == 0;
+    if (rc == 0) RP_ASSERT_OK(tables_agg_decode(v.mv_data, v.mv_size, &value, count));
+    else RP_ASSERT_RC(rc, RP_ENOTFOUND);
+    store_abort(&txn);
+    return value;
+}
+
+Test(order, frames_apply_in_batch_id_order_whatever_their_arrival)
+{
+    s_open(16 << 20, 16 << 20);
+    s_result(2, 1, "Delta", 20, 1, 0);
+    s_result(3, 1, "Delta", 300, 1, 0);
+    s_result(1, 1, "Delta", 4000, 1, 0);
+    RP_ASSERT_OK(s_cycle());
+    int64_t count;
+    int found;
+    cr_assert(s_total("Delta", &count, &found) == 4320 && found);
+    cr_assert_eq(count, 3);
+    uint64_t ids[16];
+    cr_assert_eq(s_acked(ids, 16), 3);
+    cr_assert(ids[0] == 1 && ids[1] == 2 && ids[2] == 3, "acknowledged in id order");
+    cr_assert_eq(apply_next(g_ap), 4);
+    cr_assert_eq(order_stats(g_o)->applied, 3);
+    cr_assert_eq(order_stats(g_o)->commits, 1, "one group, one commit");
+}
+
+Test(order, frames_ahead_of_a_gap_are_held_until_it_fills)
+{
+    s_open(16 << 20, 16 << 20);
+    s_result(2, 1, "Delta", 20, 1, 0);
+    s_result(3, 1, "Delta", 300, 1, 0);
+    RP_ASSERT_OK(s_cycle());
+    int64_t count;
+    int found;
+    s_total("Delta", &count, &found);
+    cr_assert_not(found, "nothing is applied past the gap at batch 1");
+    uint64_t ids[16];
+    cr_assert_eq(s_acked(ids, 16), 0, "held batches are not acknowledged");
+    cr_assert_eq(order_held(g_o), 2);
+    cr_assert_eq(order_stats(g_o)->deferred, 2);
+    s_result(1, 1, "Delta", 4000, 1, 0);
+    RP_ASSERT_OK(s_cycle());
+    cr_assert(s_total("Delta", &count, &found) == 4320 && count == 3, "the gap filled");
+    cr_assert_eq(order_held(g_o), 0);
+    cr_assert_eq(s_acked(ids, 16), 3);
+}
+
+Test(order, a_batch_is_held_once_however_often_it_arrives)
+{
+    s_open(16 << 20, 16 << 20);
+    s_result(3, 1, "Delta", 300, 1, 0);
+    s_result(3, 1, "Delta", 300, 1, 0);
+    s_result(2, 1, "Delta", 20, 1, 0);
+    RP_ASSERT_OK(s_cycle());
+    cr_assert_eq(order_held(g_o), 2, "batches 2 and 3, one frame each");
+    s_result(1, 1, "Delta", 4000, 1, 0);
+    RP_ASSERT_OK(s_cycle());
+    int64_t count;
+    int found;
+    cr_assert(s_total("Delta", &count, &found) == 4320 && count == 3, "3 applied once");
+}
+
+Test(order, a_batch_seen_again_is_acknowledged_again_but_applied_once)
+{
+    s_open(16 << 20, 16 << 20);
+    s_result(1, 1, "Delta", 4000, 1, 0);
+    RP_ASSERT_OK(s_cycle());
+    s_result(1, 1, "Delta", 4000, 1, 0);
+    RP_ASSERT_OK(s_cycle());
+    int64_t count;
+    int found;
+    cr_assert(s_total("Delta", &count, &found) == 4000 && count == 1);
+    uint64_t ids[16];
+    cr_assert_eq(s_acked(ids, 16), 2, "the re-send is acknowledged, so the state stops");
+    cr_assert_eq(order_stats(g_o)->duplicates, 1);
+}
+
+Test(order, an_undecodable_frame_is_counted_and_dropped)
+{
+    s_open(16 << 20, 16 << 20);
+    cr_assert_eq(zmq_send(g_mapper, "\x97\x01\x02\xc1", 4, 0), 4);
+    s_result(1, 1, "Delta", 5, 1, 0);
+    RP_ASSERT_OK(s_cycle());
+    cr_assert_eq(order_stats(g_o)->bad_frames, 1);
+    cr_assert_eq(order_stats(g_o)->applied, 1, "the good frame beside it is applied");
+}
+
+Test(order, the_watermark_prunes_reduce_rows_below_it)
+{
+    s_open(16 << 20, 16 << 20);
+    for (uint64_t id = 1; id <= 4; id++) s_result(id, 1, "Delta", 1, 1, 0);
+    RP_ASSERT_OK(s_cycle());
+    cr_assert_eq(fixture_entries(&g_fx, RDB_REDUCE), 4);
+    s_result(5, 4, "Delta", 1, 1, 0); /* batches below 4 are acknowledged everywhere */
+    RP_ASSERT_OK(s_cycle());
+    cr_assert_eq(fixture_entries(&g_fx, RDB_REDUCE), 2, "rows 4 and 5 remain");
+    cr_assert_eq(apply_floor(g_ap), 4);
+    cr_assert_eq(order_stats(g_o)->pruned, 3);
+}
+
+Test(order, a_failed_commit_acknowledges_nothing_and_releases_held_frames)
+{
+    s_open(64 << 10, 64 << 10);
+    s_result(2, 1, "Delta", 20, 1, 0);
+    s_result(1, 1, "Delta", 4000, 1, 1500); /* too big for the map at its cap */
+    int rc = s_cycle();
+    RP_ASSERT_RC(rc, RP_EFULL);
+    uint64_t ids[16];
+    cr_assert_eq(s_acked(ids, 16), 0);
+    cr_assert_eq(order_held(g_o), 0, "the state re-sends what was not acknowledged");
+    cr_assert_eq(order_stats(g_o)->commit_failures, 1);
+    cr_assert_eq(fixture_entries(&g_fx, RDB_REDUCE), 0);
+    cr_assert_eq(apply_next(g_ap), 1, "batch 1 is still the next to apply");
+}
+
+Test(order, stats_name_every_counter_and_each_mapper)
+{
+    s_open(16 << 20, 16 << 20);
+    s_result(1, 1, "Delta", 5, 1, 0);
+    RP_ASSERT_OK(s_cycle());
+    ctl_stat_t st[CTL_MAX_STATS];
+    int n = order_stats_fill(g_o, st, CTL_MAX_STATS);
+    cr_assert_eq(n, CTL_R_COUNT + 2, "every counter plus two for mapper m1");
+    for (int i = 0; i < CTL_R_COUNT; i++) cr_assert_str_eq(st[i].name, ctl_reducer_names[i]);
+    cr_assert_eq(st[CTL_R_BATCHES_APPLIED].value, 1);
+    cr_assert_eq(st[CTL_R_NEXT_BATCH].value, 2);
+    cr_assert_str_eq(st[CTL_R_COUNT].name, "mapper m1 batches");
+    cr_assert_eq(st[CTL_R_COUNT].value, 1);
+    cr_assert_str_eq(st[CTL_R_COUNT + 1].name, "mapper m1 idle_ms");
+    cr_assert_eq(order_stats_fill(g_o, st, 3), 3, "never more than the room given");
+}
+
+Test(order, destroy_clears_the_pointer_and_accepts_null)
+{
+    s_open(16 << 20, 16 << 20);
+    order_destroy(&g_o);
+    cr_assert_null(g_o, "destroy must clear the caller's pointer");
+    order_destroy(&g_o);
+    order_destroy(NULL);
+}
