@@ -48,8 +48,7 @@ apply_t *apply_new(store_t *store, int *err)
     return self;
 fail:
     store_abort(&txn);
-    if (self) msgpack_sbuffer_destroy(&self->sb);
-    free(self);
+    apply_destroy(&self); /* accepts NULL and a half-made one */
     if (err) *err = rc;
     return NULL;
 }

@@ -33,8 +33,7 @@ changelog_t *changelog_new(store_t *store, uint32_t batch_max, int *err)
     changelog_aborted(self);
     return self;
 fail:
-    if (self) msgpack_sbuffer_destroy(&self->sb);
-    free(self);
+    changelog_destroy(&self); /* accepts NULL and a half-made one */
     if (err) *err = rc;
     return NULL;
 }

@@ -32,11 +32,7 @@ dlq_t *dlq_new(store_t *store, uint64_t max_entries, int *err)
     self->p_next_id = self->next_id;
     return self;
 fail:
-    if (self) {
-        msgpack_sbuffer_destroy(&self->sb);
-        msgpack_sbuffer_destroy(&self->raw);
-    }
-    free(self);
+    dlq_destroy(&self); /* accepts NULL and a half-made one */
     if (err) *err = rc;
     return NULL;
 }
