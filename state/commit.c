@@ -244,10 +244,10 @@ int commit_cycle(commit_t *self, void *router, void *pull, void *acks)
         self->st.commit_failures++;
         log_error("commit failed: %s; %d frame(s) answered with retry", rp_strerror(rc),
                   self->npend);
-        /* A full disk shows up as ENOSPC, or as EIO from a short write. */
+        /* A full disk shows up as ENOSPC ("storage full"), or as EIO from a
+         * short write ("database error (LMDB: Input/output error)"). */
         char why[256];
-        snprintf(why, sizeof why, "storage %s: %s, retry later",
-                 rp_class(rc) == RP_EFULL ? "full" : "failing", rp_strerror(rc));
+        snprintf(why, sizeof why, "%s, retry later", rp_strerror(rc));
         for (int i = 0; i < self->npend; i++) reply_retry(&self->pend[i].reply, why);
     } else {
         self->st.commits++;

@@ -331,7 +331,7 @@ full_disk_refuses_then_resumes_exact() {
         >"$DIR/send1.out" 2>"$DIR/send1.err" &
     HELPERS+=($!)
     local sender=$!
-    # the disk is full when the state answers "storage full/failing ..., retry later"
+    # the disk is full when the state answers "storage full (LMDB: ...), retry later"
     if ! wait_for 60 grep -q "retry later" "$DIR/send1.err"; then
         kill "$sender" 2>/dev/null
         reap "$sender"
