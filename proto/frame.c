@@ -98,6 +98,18 @@ int frame_change_get(const msgpack_object *o, change_t *out)
     return 0;
 }
 
+/* A watermark says every batch below it is applied; the batch that carries
+ * it is not yet acknowledged, so it can never lie above that batch's id. A
+ * larger one would make the reducer skip batches it never saw. */
+static int s_watermark_ok(uint64_t batch_id, uint64_t watermark, const char *what, char *why,
+                          size_t whylen)
+{
+    if (watermark <= batch_id) return 0;
+    snprintf(why, whylen, "%s frame for batch %llu carries watermark %llu above it", what,
+             (unsigned long long)batch_id, (unsigned long long)watermark);
+    return RP_EPROTO;
+}
+
 void frame_work_head(msgpack_packer *pk, uint64_t batch_id, uint64_t watermark, uint32_t n)
 {
     frame_head(pk, FRAME_WORK, 5);
@@ -117,6 +129,7 @@ int frame_work_decode(const char *buf, size_t len, msgpack_unpacked *unp, work_t
         snprintf(why, whylen, "WORK frame has a field of the wrong type");
         return RP_EPROTO;
     }
+    if ((rc = s_watermark_ok(out->batch_id, out->watermark, "WORK", why, whylen))) return rc;
     out->n = f[4].via.array.size;
     out->changes = f[4].via.array.ptr;
     for (uint32_t i = 0; i < out->n; i++) {
@@ -191,6 +204,7 @@ int frame_result_decode(const char *buf, size_t len, msgpack_unpacked *unp, resu
         snprintf(why, whylen, "RESULT frame has a field of the wrong type");
         return RP_EPROTO;
     }
+    if ((rc = s_watermark_ok(out->batch_id, out->watermark, "RESULT", why, whylen))) return rc;
     out->mapper_id = f[4].via.str.ptr;
     out->mapper_id_len = f[4].via.str.size;
     out->n = f[6].via.array.size;

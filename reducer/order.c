@@ -167,12 +167,15 @@ static int s_apply_group(void *arg)
         result_t res;
         /* decoded once already by s_sort: it cannot fail now */
         frame_result_decode(zmq_msg_data(m), zmq_msg_size(m), &unp, &res, why, sizeof why);
-        if (res.watermark > watermark) watermark = res.watermark;
         if (res.batch_id > apply_next(self->apply)) {
             o->status = ST_HOLD;
         } else {
             int dup;
             o->status = ST_ACK;
+            /* Only a frame applied now may move the pruning floor, and its
+             * watermark is at most its id (frame_result_decode), so the floor
+             * never passes a batch this reducer has not applied. */
+            if (res.watermark > watermark) watermark = res.watermark;
             rc = apply_result(self->apply, txn, &res, &dup);
             if (rc == 0) {
                 self->ids[self->nids++] = res.batch_id;

@@ -739,3 +739,19 @@ Test(frame, result_claiming_more_changes_than_a_batch_holds_is_rejected)
     result_t r;
     cr_assert_eq(s_result(&r), RP_EPROTO);
 }
+
+Test(frame, a_watermark_above_its_batch_id_is_refused)
+{
+    frame_work_head(&g_pk, 5, 6, 0);
+    work_t w;
+    RP_ASSERT_RC(s_work(&w), RP_EPROTO);
+    cr_assert(strstr(g_why, "watermark 6 above"), "why='%s'", g_why);
+    msgpack_sbuffer_clear(&g_sb);
+    frame_result_head(&g_pk, 9, UINT64_MAX, "m1", 0, 0);
+    result_t r;
+    RP_ASSERT_RC(s_result(&r), RP_EPROTO);
+    cr_assert(strstr(g_why, "above"), "why='%s'", g_why);
+    msgpack_sbuffer_clear(&g_sb);
+    frame_result_head(&g_pk, 9, 9, "m1", 0, 0);
+    RP_ASSERT_OK(s_result(&r), "a watermark equal to the batch id is fine: %s", g_why);
+}

@@ -221,6 +221,17 @@ Test(order, the_watermark_prunes_reduce_rows_below_it)
     cr_assert_eq(order_stats(g_o)->pruned, 3);
 }
 
+Test(order, a_held_frame_cannot_move_the_pruning_floor)
+{
+    s_open(16 << 20, 16 << 20);
+    s_result(1, 1, "Delta", 1, 1, 0);
+    s_result(1000, 1000, "Delta", 1, 1, 0); /* far ahead, with a high watermark */
+    RP_ASSERT_OK(s_cycle());
+    cr_assert_eq(apply_floor(g_ap), 1, "the floor follows applied batches only");
+    cr_assert_eq(apply_next(g_ap), 2, "batch 2 is still awaited");
+    cr_assert_eq(order_held(g_o), 1);
+}
+
 Test(order, a_failed_commit_acknowledges_nothing_and_releases_held_frames)
 {
     s_open(64 << 10, 64 << 10);
