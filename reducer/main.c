@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <unistd.h>
 
 static config_opt_t s_opts[] = {
     DAEMON_STORE_OPTS("./data/reducer"),
@@ -30,6 +31,7 @@ typedef struct {
     apply_t *apply;
     order_t *order;
     zsock_t *results, *acks, *control;
+    int lock_fd; /* the data directory's lock, held until exit */
 } reducer_t;
 
 /* Poll slots of the loop. */
@@ -42,6 +44,7 @@ static int s_open(reducer_t *r, size_t map_size, size_t map_max, int group_max)
     int rc = RP_ENOMEM;
     r->store = store_open(config_get(s_opts, "data"), tables_reducer_dbs, map_size, 0, &rc);
     if (!r->store) return rc;
+    if ((r->lock_fd = daemon_lock_dir(config_get(s_opts, "data"))) < 0) return r->lock_fd;
     if (!(r->apply = apply_new(r->store, &rc))) return rc;
     if (!(r->order = order_new(r->store, r->apply, group_max, map_max))) return RP_ENOMEM;
     r->results = daemon_socket(ZMQ_PULL, config_get(s_opts, "results"), DAEMON_BIND,
@@ -61,6 +64,7 @@ static void s_close(reducer_t *r)
     order_destroy(&r->order);
     apply_destroy(&r->apply);
     store_destroy(&r->store);
+    if (r->lock_fd >= 0) close(r->lock_fd);
 }
 
 int main(int argc, char **argv)
@@ -76,7 +80,7 @@ int main(int argc, char **argv)
     if (config_int(s_opts, "group-max", 1, 100000, &group_max) ||
         daemon_map_flags(s_opts, &map_size, &map_max))
         return 2;
-    reducer_t r = {0};
+    reducer_t r = {.lock_fd = -1};
     daemon_signals();
     int rc = s_open(&r, map_size, map_max, (int)group_max);
     if (rc) {

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static config_opt_t s_opts[] = {
     DAEMON_STORE_OPTS("./data/state"),
@@ -57,6 +58,7 @@ typedef struct {
     dispatch_t *dispatch;
     commit_t *commit;
     zsock_t *router, *pull, *work, *acks, *control;
+    int lock_fd; /* the data directory's lock, held until exit */
 } state_t;
 
 /* Poll slots of the loop. */
@@ -94,6 +96,7 @@ static int s_open(state_t *s, const flags_t *f)
     int rc = RP_ENOMEM;
     s->store = store_open(config_get(s_opts, "data"), tables_state_dbs, f->map_size, 0, &rc);
     if (!s->store) return rc;
+    if ((s->lock_fd = daemon_lock_dir(config_get(s_opts, "data"))) < 0) return s->lock_fd;
     if ((rc = ingest_check_hierarchy(s->store, &f->levels))) return rc;
     if (!(s->log = changelog_new(s->store, (uint32_t)f->batch_size, &rc))) return rc;
     if (!(s->dlq = dlq_new(s->store, (uint64_t)f->dlq_max, &rc))) return rc;
@@ -136,6 +139,7 @@ static void s_close(state_t *s)
     dlq_destroy(&s->dlq);
     changelog_destroy(&s->log);
     store_destroy(&s->store);
+    if (s->lock_fd >= 0) close(s->lock_fd);
 }
 
 /* One turn of the loop: a group commit, then batches out to the mappers. */
@@ -159,7 +163,7 @@ int main(int argc, char **argv)
         return exit_code;
     flags_t f;
     if (s_flags(&f)) return 2;
-    state_t s = {0};
+    state_t s = {.lock_fd = -1};
     daemon_signals();
     int rc = s_open(&s, &f);
     if (rc) {

@@ -5,7 +5,11 @@
 #include "../common/rperr.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 static volatile sig_atomic_t s_stop;
 
@@ -41,6 +45,37 @@ int daemon_map_flags(const config_opt_t *opts, size_t *map_size, size_t *map_max
     *map_size = (size_t)size_mb << 20;
     *map_max = (size_t)(max_mb < size_mb ? size_mb : max_mb) << 20;
     return 0;
+}
+
+int daemon_lock_dir(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/riskpipe.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        log_error("cannot open the lock file %s: %s", path, strerror(errno));
+        return RP_EIO;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char holder[32] = "";
+        ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
+        holder[n > 0 ? n : 0] = 0;
+        holder[strcspn(holder, "\n")] = 0;
+        close(fd);
+        if (e == EWOULDBLOCK) {
+            log_error("data directory %s is in use by another process (pid %s): one process "
+                      "per data directory", dir, holder[0] ? holder : "unknown");
+            return RP_EBUSY;
+        }
+        log_error("cannot lock %s: %s", path, strerror(e));
+        return RP_EIO;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        log_warn("cannot write the pid into %s: %s", path, strerror(errno));
+    return fd;
 }
 
 static void s_on_signal(int sig)

@@ -30,6 +30,13 @@ int daemon_args(config_opt_t *opts, int argc, char **argv, const char *usage, co
  * at least map_size. Returns 0, or RP_EINVAL with a message on stderr. */
 int daemon_map_flags(const config_opt_t *opts, size_t *map_size, size_t *map_max);
 
+/* Takes an exclusive lock on DIR/riskpipe.lock (created, with this pid in
+ * it) for the life of the process, so that a second daemon on the same data
+ * directory exits instead of writing beside the first. Returns the lock's
+ * file descriptor (keep it open; exit releases it), RP_EBUSY when another
+ * process holds it (logged with that process's pid), or RP_EIO (logged). */
+int daemon_lock_dir(const char *dir);
+
 /* Installs SIGINT/SIGTERM handlers that only set a flag (and disables czmq's
  * own handler), and ignores SIGPIPE. Call before creating sockets. */
 void daemon_signals(void);
