@@ -18,6 +18,7 @@
 static config_opt_t s_opts[] = {
     {"work", "tcp://localhost:5557", "batches from the state process (PULL, connect)", NULL},
     {"results", "tcp://localhost:5558", "deltas to the reducer (PUSH, connect)", NULL},
+    {"max-frame", "134217728", "largest work frame in bytes (a larger one is dropped)", NULL},
     DAEMON_LOG_OPT,
     {NULL, NULL, NULL, NULL}};
 
@@ -56,6 +57,8 @@ int main(int argc, char **argv)
                      "of them.",
                      "mapper", &exit_code))
         return exit_code;
+    int64_t max_frame;
+    if (config_int(s_opts, "max-frame", 1024, 1 << 30, &max_frame)) return 2;
     mapper_t m;
     memset(&m, 0, sizeof m);
     msgpack_sbuffer_init(&m.sb);
@@ -67,7 +70,8 @@ int main(int argc, char **argv)
     /* A small receive queue keeps a stopped or slow mapper from hoarding
      * batches that others could process. */
     zsock_t *work = daemon_socket(ZMQ_PULL, config_get(s_opts, "work"), DAEMON_CONNECT,
-                                  &(daemon_sockopt_t){.hwm = 2}, "work");
+                                  &(daemon_sockopt_t){.hwm = 2, .max_msg = max_frame},
+                                  "work");
     zsock_t *results = daemon_socket(ZMQ_PUSH, config_get(s_opts, "results"), DAEMON_CONNECT,
                                      &(daemon_sockopt_t){.hwm = 100, .linger_ms = 2000},
                                      "results");

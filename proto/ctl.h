@@ -17,6 +17,7 @@
 #define CTL_ROLE_STATE "state"
 #define CTL_ROLE_REDUCER "reducer"
 #define CTL_MAX_STATS 128 /* counters in one reply, per-mapper ones included */
+#define CTL_REQ_MAX_BYTES 4096 /* largest request a daemon reads */
 
 /* Counters of riskpipe-state, in reply order (names in ctl_state_names). */
 enum {

@@ -29,6 +29,7 @@
 #define FRAME_MAX_CHANGES 65536 /* changes in one WORK frame */
 #define FRAME_MAX_DELTAS 1000000
 #define FRAME_MAX_ACKS 4096
+#define FRAME_ACK_MAX_BYTES (16 + FRAME_MAX_ACKS * 9) /* largest valid ACK frame */
 #define FRAME_MAPPER_ID_MAX 64
 
 enum { FRAME_WORK = 1, FRAME_RESULT = 2, FRAME_ACK = 3, FRAME_CTL_REQ = 4, FRAME_CTL_REP = 5 };

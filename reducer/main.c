@@ -23,6 +23,7 @@ static config_opt_t s_opts[] = {
      NULL},
     {"control", "tcp://*:5561", "stats endpoint for riskctl (REP, bind)", NULL},
     {"group-max", "256", "most result frames applied in one commit", NULL},
+    {"max-frame", "67108864", "largest result frame in bytes (a larger one is dropped)", NULL},
     DAEMON_LOG_OPT,
     {NULL, NULL, NULL, NULL}};
 
@@ -39,7 +40,8 @@ enum { POLL_RESULTS, POLL_CONTROL, POLL_COUNT };
 
 /* Opens the store, the engines and the sockets. Returns 0 or an RP code
  * (the reason is logged). */
-static int s_open(reducer_t *r, size_t map_size, size_t map_max, int group_max)
+static int s_open(reducer_t *r, size_t map_size, size_t map_max, int group_max,
+                  int64_t max_frame)
 {
     int rc = RP_ENOMEM;
     r->store = store_open(config_get(s_opts, "data"), tables_reducer_dbs, map_size, 0, &rc);
@@ -48,11 +50,13 @@ static int s_open(reducer_t *r, size_t map_size, size_t map_max, int group_max)
     if (!(r->apply = apply_new(r->store, &rc))) return rc;
     if (!(r->order = order_new(r->store, r->apply, group_max, map_max))) return RP_ENOMEM;
     r->results = daemon_socket(ZMQ_PULL, config_get(s_opts, "results"), DAEMON_BIND,
-                               &(daemon_sockopt_t){.hwm = 1000}, "results");
+                               &(daemon_sockopt_t){.hwm = 1000, .max_msg = max_frame},
+                               "results");
     r->acks = daemon_socket(ZMQ_PUSH, config_get(s_opts, "acks"), DAEMON_CONNECT,
                             &(daemon_sockopt_t){.hwm = 10000, .linger_ms = 1000}, "acks");
     r->control = daemon_socket(ZMQ_REP, config_get(s_opts, "control"), DAEMON_BIND,
-                               &(daemon_sockopt_t){.hwm = 100}, "control");
+                               &(daemon_sockopt_t){.hwm = 100, .max_msg = CTL_REQ_MAX_BYTES},
+                               "control");
     return r->results && r->acks && r->control ? 0 : RP_EZMQ;
 }
 
@@ -75,14 +79,15 @@ int main(int argc, char **argv)
                      "Applies mapper results exactly once to the aggregate table.",
                      "reducer", &exit_code))
         return exit_code;
-    int64_t group_max;
+    int64_t group_max, max_frame;
     size_t map_size, map_max;
     if (config_int(s_opts, "group-max", 1, 100000, &group_max) ||
+        config_int(s_opts, "max-frame", 1024, 1 << 30, &max_frame) ||
         daemon_map_flags(s_opts, &map_size, &map_max))
         return 2;
     reducer_t r = {.lock_fd = -1};
     daemon_signals();
-    int rc = s_open(&r, map_size, map_max, (int)group_max);
+    int rc = s_open(&r, map_size, map_max, (int)group_max, max_frame);
     if (rc) {
         log_error("start-up failed: %s", rp_strerror(rc));
         s_close(&r);

@@ -200,17 +200,21 @@ static int s_apply_group(void *arg)
     return rc;
 }
 
-/* Keeps the held frames (one per batch id, at most ORDER_HOLD_MAX) at the
- * front of msgs, in id order, and releases the others (all of them after a
- * failed commit: the state process re-sends what was not acknowledged). */
+/* Keeps the held frames (one per batch id, at most ORDER_HOLD_MAX frames and
+ * ORDER_HOLD_BYTES bytes, lowest ids first) at the front of msgs, in id
+ * order, and releases the others (all of them after a failed commit: the
+ * state process re-sends what was not acknowledged). */
 static void s_keep_held(order_t *self, int ok)
 {
     int kept = 0;
+    size_t bytes = 0;
     for (int i = 0; i < self->nmsgs; i++) {
         slot_t *o = &self->slots[i];
         zmq_msg_t *m = &self->msgs[o->idx];
         if (ok && o->status == ST_HOLD && kept < ORDER_HOLD_MAX &&
+            bytes + zmq_msg_size(m) <= ORDER_HOLD_BYTES &&
             (kept == 0 || o->id != self->slots[i - 1].id)) {
+            bytes += zmq_msg_size(m);
             zmq_msg_init(&self->spare[kept]);
             zmq_msg_move(&self->spare[kept++], m);
         }

@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #define ORDER_HOLD_MAX 1024 /* frames held ahead of a gap; beyond, re-sends cover them */
+#define ORDER_HOLD_BYTES ((size_t)256 << 20) /* and their bytes, at most */
 #define ORDER_MAPPERS_SEEN 32 /* mappers with counters of their own */
 
 typedef struct {

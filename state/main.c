@@ -115,9 +115,11 @@ static int s_open(state_t *s, const flags_t *f)
     s->work = daemon_socket(ZMQ_PUSH, config_get(s_opts, "work"), DAEMON_BIND,
                             &(daemon_sockopt_t){.hwm = 4}, "work");
     s->acks = daemon_socket(ZMQ_PULL, config_get(s_opts, "acks"), DAEMON_BIND,
-                            &(daemon_sockopt_t){.hwm = 10000}, "acks");
+                            &(daemon_sockopt_t){.hwm = 10000, .max_msg = FRAME_ACK_MAX_BYTES},
+                            "acks");
     s->control = daemon_socket(ZMQ_REP, config_get(s_opts, "control"), DAEMON_BIND,
-                               &(daemon_sockopt_t){.hwm = 100}, "control");
+                               &(daemon_sockopt_t){.hwm = 100, .max_msg = CTL_REQ_MAX_BYTES},
+                               "control");
     if (!s->router || !s->pull || !s->work || !s->acks || !s->control) return RP_EZMQ;
     s->dispatch = dispatch_new(s->log, s->store, zsock_resolve(s->work), (uint32_t)f->window,
                                f->redeliver_ms);
