@@ -16,9 +16,10 @@
 #include <unistd.h>
 
 static config_opt_t s_opts[] = {
-    {"work", "tcp://localhost:5557", "batches from the state process (PULL, connect)", NULL},
-    {"results", "tcp://localhost:5558", "deltas to the reducer (PUSH, connect)", NULL},
+    {"work", "tcp://127.0.0.1:5557", "batches from the state process (PULL, connect)", NULL},
+    {"results", "tcp://127.0.0.1:5558", "deltas to the reducer (PUSH, connect)", NULL},
     {"max-frame", "134217728", "largest work frame in bytes (a larger one is dropped)", NULL},
+    DAEMON_INSECURE_OPT,
     DAEMON_LOG_OPT,
     {NULL, NULL, NULL, NULL}};
 

@@ -18,12 +18,13 @@
 
 static config_opt_t s_opts[] = {
     DAEMON_STORE_OPTS("./data/reducer"),
-    {"results", "tcp://*:5558", "results from the mappers (PULL, bind)", NULL},
-    {"acks", "tcp://localhost:5559", "acknowledgements to the state process (PUSH, connect)",
+    {"results", "tcp://127.0.0.1:5558", "results from the mappers (PULL, bind)", NULL},
+    {"acks", "tcp://127.0.0.1:5559", "acknowledgements to the state process (PUSH, connect)",
      NULL},
-    {"control", "tcp://*:5561", "stats endpoint for riskctl (REP, bind)", NULL},
+    {"control", "tcp://127.0.0.1:5561", "stats endpoint for riskctl (REP, bind)", NULL},
     {"group-max", "256", "most result frames applied in one commit", NULL},
     {"max-frame", "67108864", "largest result frame in bytes (a larger one is dropped)", NULL},
+    DAEMON_INSECURE_OPT,
     DAEMON_LOG_OPT,
     {NULL, NULL, NULL, NULL}};
 

@@ -25,11 +25,11 @@
 
 static config_opt_t s_opts[] = {
     DAEMON_STORE_OPTS("./data/state"),
-    {"ingest", "tcp://*:5555", "acknowledged ingest endpoint (ROUTER, bind)", NULL},
-    {"ingest-pull", "tcp://*:5556", "fire-and-forget ingest endpoint (PULL, bind)", NULL},
-    {"work", "tcp://*:5557", "batches to mappers (PUSH, bind)", NULL},
-    {"acks", "tcp://*:5559", "acknowledgements from the reducer (PULL, bind)", NULL},
-    {"control", "tcp://*:5560", "stats endpoint for riskctl (REP, bind)", NULL},
+    {"ingest", "tcp://127.0.0.1:5555", "acknowledged ingest endpoint (ROUTER, bind)", NULL},
+    {"ingest-pull", "tcp://127.0.0.1:5556", "fire-and-forget ingest endpoint (PULL, bind)", NULL},
+    {"work", "tcp://127.0.0.1:5557", "batches to mappers (PUSH, bind)", NULL},
+    {"acks", "tcp://127.0.0.1:5559", "acknowledgements from the reducer (PULL, bind)", NULL},
+    {"control", "tcp://127.0.0.1:5560", "stats endpoint for riskctl (REP, bind)", NULL},
     {"hierarchy", HIER_DEFAULT, "comma-separated hierarchy levels", NULL},
     {"batch-size", "1024", "most changes per batch sent to a mapper", NULL},
     {"window", "64", "most batches in flight (sent, not yet acknowledged)", NULL},
@@ -40,6 +40,7 @@ static config_opt_t s_opts[] = {
     {"max-lag", "2000000", "changes committed but not yet aggregated before ingest answers busy",
      NULL},
     {"dlq-max", "100000", "dead-letter entries kept (oldest dropped first)", NULL},
+    DAEMON_INSECURE_OPT,
     DAEMON_LOG_OPT,
     {NULL, NULL, NULL, NULL}};
 

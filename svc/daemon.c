@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t s_stop;
+static int s_insecure; /* --insecure: endpoints beyond loopback allowed */
 
 int daemon_args(config_opt_t *opts, int argc, char **argv, const char *usage, const char *role,
                 int *exit_code)
@@ -32,6 +33,13 @@ int daemon_args(config_opt_t *opts, int argc, char **argv, const char *usage, co
         return 0;
     }
     if (chaos_init(role)) return 0;
+    s_insecure = config_get(opts, "insecure") != NULL;
+    if (s_insecure)
+        log_warn("INSECURE: --insecure allows endpoints beyond loopback, and no peer is "
+                 "authenticated or encrypted");
+    else
+        log_warn("dev mode: no peer is authenticated, so every endpoint must be on this "
+                 "machine (loopback or ipc://)");
     *exit_code = 0;
     return 1;
 }
@@ -101,9 +109,44 @@ int daemon_stopping(void)
     return s_stop != 0;
 }
 
+int daemon_endpoint_is_local(const char *ep)
+{
+    if (ep[0] == '@' || ep[0] == '>') ep++;
+    if (!strncmp(ep, "ipc://", 6) || !strncmp(ep, "inproc://", 9)) return 1;
+    if (strncmp(ep, "tcp://", 6)) return 0;
+    const char *host = ep + 6, *end;
+    if (host[0] == '[') { /* [v6]:port */
+        end = strchr(host, ']');
+        return end && (size_t)(end - host) == 4 && !strncmp(host, "[::1", 4);
+    }
+    if (!(end = strrchr(host, ':'))) return 0;
+    size_t n = (size_t)(end - host);
+    if ((n == 9 && !strncmp(host, "localhost", 9)) || (n == 2 && !strncmp(host, "lo", 2)))
+        return 1;
+    /* 127.0.0.0/8: four dotted numbers, the first 127 */
+    unsigned a, b, c, d;
+    char tail;
+    char addr[64];
+    if (n >= sizeof addr) return 0;
+    memcpy(addr, host, n);
+    addr[n] = 0;
+    return sscanf(addr, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 && b < 256 &&
+           c < 256 && d < 256;
+}
+
 zsock_t *daemon_socket(int type, const char *endpoint, daemon_dir_t dir,
                        const daemon_sockopt_t *opt, const char *what)
 {
+    if (endpoint[0] == '@' || endpoint[0] == '>') {
+        dir = endpoint[0] == '@' ? DAEMON_BIND : DAEMON_CONNECT;
+        endpoint++;
+    }
+    if (!s_insecure && !daemon_endpoint_is_local(endpoint)) {
+        log_error("%s: refusing %s: it is not on this machine and peers are not "
+                  "authenticated; use a loopback or ipc:// endpoint, or --insecure",
+                  what, endpoint);
+        return NULL;
+    }
     zsock_t *s = zsock_new(type);
     if (!s) {
         log_error("%s: cannot create socket: %s", what, zmq_strerror(errno));

@@ -18,11 +18,16 @@
         {"map-size", "256", "initial LMDB map size in MiB (grows on demand)", NULL},               \
         {"map-max", "65536", "largest LMDB map size in MiB", NULL}
 #define DAEMON_LOG_OPT {"log-level", "info", "error, warn, info or debug", NULL}
+#define DAEMON_INSECURE_OPT                                                                        \
+    {"insecure", NULL,                                                                             \
+     "allow endpoints beyond loopback with no authentication or encryption", NULL}
 
 /* Start-up shared by the daemons: parses flags (no positional arguments),
- * sets up logging with tag `role` from --log-level and chaos mode for role.
- * Returns 1 to go on; 0 when main must return *exit_code now (0 after
- * --help, 2 after a usage error, which is printed). */
+ * sets up logging with tag `role` from --log-level and chaos mode for role,
+ * and reads --insecure (DAEMON_INSECURE_OPT, if the table has it) for
+ * daemon_socket. Logs the one warning line of dev mode (peers are not
+ * authenticated). Returns 1 to go on; 0 when main must return *exit_code now
+ * (0 after --help, 2 after a usage error, which is printed). */
 int daemon_args(config_opt_t *opts, int argc, char **argv, const char *usage, const char *role,
                 int *exit_code);
 
@@ -45,8 +50,13 @@ void daemon_signals(void);
 int daemon_stopping(void);
 
 /* Whether daemon_socket binds the endpoint (the stable side) or connects to
- * it (the elastic side). */
+ * it (the elastic side), unless the endpoint says otherwise as in czmq:
+ * "@tcp://..." binds, ">tcp://..." connects. */
 typedef enum { DAEMON_BIND, DAEMON_CONNECT } daemon_dir_t;
+
+/* 1 when endpoint (without its @ or > prefix) stays on this machine:
+ * ipc://, inproc://, or tcp:// on 127.0.0.0/8, localhost, [::1] or "lo". */
+int daemon_endpoint_is_local(const char *endpoint);
 
 /* Socket options; a zero field keeps libzmq's default (linger: 0 ms). */
 typedef struct {
@@ -56,8 +66,10 @@ typedef struct {
 } daemon_sockopt_t;
 
 /* Creates a socket of zmq type, applies opt (may be NULL) and binds or
- * connects it to endpoint; what names it in logs. Returns the socket (caller
- * owns; zsock_destroy) or NULL with the reason logged. */
+ * connects it to endpoint (dir unless its prefix says otherwise); what names
+ * it in logs. Without --insecure, an endpoint that is not local is refused:
+ * peers would be unauthenticated. Returns the socket (caller owns;
+ * zsock_destroy) or NULL with the reason logged. */
 zsock_t *daemon_socket(int type, const char *endpoint, daemon_dir_t dir,
                        const daemon_sockopt_t *opt, const char *what);
 

@@ -115,3 +115,18 @@ Test(guards, an_oversized_frame_to_a_stage_socket_costs_no_memory, .timeout = 12
     h_wait_applied(c, 60);
     h_passed();
 }
+
+Test(guards, dev_mode_refuses_an_endpoint_beyond_loopback, .timeout = 60, .fini = h_finish)
+{
+    h_cluster_t *c = h_cluster_new("guards-devmode");
+    char e[5][H_EP_MAX], wild[H_EP_MAX], out[256];
+    for (int i = 0; i < 5; i++) s_ep(e[i], sizeof e[i]);
+    snprintf(wild, sizeof wild, "tcp://0.0.0.0:%d", h_free_port());
+    int rc = h_run(c, "riskpipe-state", out, sizeof out, 20000, "--data", c->state_data,
+                   "--ingest", wild, "--ingest-pull", e[1], "--work", e[2], "--acks", e[3],
+                   "--control", e[4], NULL);
+    cr_assert_eq(rc, 1, "a state binding every interface without --insecure exited %d", rc);
+    cr_assert(s_logged(c, "refusing tcp://0.0.0.0"), "no message naming the endpoint");
+    cr_assert(s_logged(c, "dev mode"), "no dev-mode warning");
+    h_passed();
+}
