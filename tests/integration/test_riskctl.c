@@ -1,6 +1,8 @@
-/* riskctl's refusals, seen from outside: dlq replay goes past an entry it
- * cannot replay, replays the rest and says what it left; dlq purge counts
- * only what it deleted and names what it did not find. Each case checks the exit code and what riskctl printed. */
+/* riskctl's refusals, seen from outside: wait and ping pointed at the wrong
+ * daemon fail with a message instead of reading a missing counter as zero;
+ * dlq replay goes past an entry it cannot replay, replays the rest and says
+ * what it left; dlq purge counts only what it deleted and names what it did
+ * not find. Each case checks the exit code and what riskctl printed. */
 #include "harness.h"
 #include "model.h"
 
@@ -76,6 +78,55 @@ static int s_dlq_ids(h_cluster_t *c, unsigned long long *ids, int max,
         if (strstr(line, "[raw truncated]")) *truncated = id;
     }
     return n;
+}
+
+Test(riskctl, wait_fails_on_an_endpoint_that_is_not_the_state, .timeout = 60, .fini = h_finish)
+{
+    h_cluster_t *c = h_cluster_new("ctl-wait");
+    h_start_state(c, NULL);
+    h_start_reducer(c);
+    char out[4096];
+    size_t mark = s_log_mark(c);
+    int64_t t0 = h_now_ms();
+    /* the reducer answers, but has no committed_seq or applied_seq: an error
+     * at once, not "applied through change 0", nor a wait for the timeout */
+    int rc = h_riskctl(c, out, sizeof out, RUN_MS, "wait", "--state-control", c->reducer_ctl,
+                       "--timeout", "20", NULL);
+    char *err = s_log_since(c, mark);
+    cr_assert_eq(rc, 1, "riskctl wait at the reducer exited %d; stdout: %s; stderr: %s", rc, out,
+                 err);
+    cr_assert_lt(h_now_ms() - t0, 10000, "riskctl wait at the reducer waited for its timeout");
+    cr_assert(!strstr(out, "applied through"), "it claims progress: %s", out);
+    cr_assert(strstr(err, c->reducer_ctl) && strstr(err, "reducer"),
+              "the message names neither the endpoint nor the role that answered: %s", err);
+    free(err);
+    /* and pointed at the state it works */
+    rc = h_riskctl(c, out, sizeof out, RUN_MS, "wait", "--state-control", c->state_ctl,
+                   "--timeout", "20", NULL);
+    cr_assert_eq(rc, 0, "riskctl wait at the state exited %d: %s", rc, out);
+    h_passed();
+}
+
+Test(riskctl, ping_fails_when_another_role_answers, .timeout = 60, .fini = h_finish)
+{
+    h_cluster_t *c = h_cluster_new("ctl-ping");
+    h_start_state(c, NULL);
+    h_start_reducer(c);
+    char out[1024];
+    size_t mark = s_log_mark(c);
+    int rc = h_riskctl(c, out, sizeof out, RUN_MS, "ping", "reducer", "--reducer-control",
+                       c->state_ctl, NULL);
+    char *err = s_log_since(c, mark);
+    cr_assert_eq(rc, 1, "ping reducer at the state's endpoint exited %d: %s %s", rc, out, err);
+    cr_assert(strstr(err, "state"), "the message does not say the state answered: %s", err);
+    free(err);
+    rc = h_riskctl(c, out, sizeof out, RUN_MS, "ping", "state", "--state-control",
+                   c->reducer_ctl, NULL);
+    cr_assert_eq(rc, 1, "ping state at the reducer's endpoint exited %d: %s", rc, out);
+    rc = h_riskctl(c, out, sizeof out, RUN_MS, "ping", "reducer", "--reducer-control",
+                   c->reducer_ctl, NULL);
+    cr_assert_eq(rc, 0, "ping reducer at its own endpoint exited %d: %s", rc, out);
+    h_passed();
 }
 
 Test(riskctl, dlq_replay_all_goes_past_a_truncated_entry, .timeout = 120, .fini = h_finish)
