@@ -36,6 +36,8 @@ static const char *s_entries(size_t n)
     return n == 1 ? "entry" : "entries";
 }
 
+/* One line of `dlq list`; an unreadable row is shown by its key and counted
+ * in *bad, which makes list exit 1 as query does for unreadable rows. */
 static void s_list_row(const MDB_val *k, const MDB_val *v, size_t *bad)
 {
     msgpack_unpacked unp;

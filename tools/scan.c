@@ -28,7 +28,7 @@ int scan_open(scan_t *s, const char *cmd, const char *dir, const char *const *db
         return rc;
     }
     s->dbi = store_dbi(s->store, idx);
-    if ((rc = scan_begin(s))) store_destroy(&s->store);
+    if ((rc = scan_begin(s))) store_destroy(&s->store); /* nothing left open on failure */
     return rc;
 }
 
@@ -48,6 +48,8 @@ int scan_begin(scan_t *s)
 
 int scan_next(scan_t *s, MDB_val *k, MDB_val *v, MDB_cursor_op op)
 {
+    /* only MDB_NOTFOUND ends a walk: any other code is a read that failed,
+     * which must not look like the end of the table */
     int rc = store_rc(mdb_cursor_get(s->cur, k, v, op));
     if (rc == 0) return 1;
     if (rc == RP_ENOTFOUND) return 0;
