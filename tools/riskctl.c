@@ -1,5 +1,7 @@
-/* riskctl: the command-line tool for riskpipe users and tests. */
+/* riskctl: the command-line tool for riskpipe users and tests. main only
+ * dispatches to the subcommand named by argv[1]. */
 #include "riskctl.h"
+#include "cli.h"
 #include "../common/log.h"
 
 #include <stdio.h>
@@ -16,7 +18,7 @@ static const struct {
     {"verify", cmd_verify, "recompute totals from the state table and compare exactly"},
     {"wait", cmd_wait, "wait until every change committed so far is aggregated"},
     {"stats", cmd_stats, "show the counters of the state process and the reducer"},
-    {"ping", cmd_ping, "exit 0 if the state process or reducer answers (health check)"},
+    {"ping", cmd_ping, "exit 0 if the state process or reducer answers as such (health check)"},
     {"dlq", cmd_dlq, "list, show, replay or purge dead-lettered messages"},
 };
 
@@ -33,11 +35,11 @@ int main(int argc, char **argv)
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         s_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+        return argc < 2 ? CLI_USAGE : CLI_OK;
     }
     for (size_t i = 0; i < sizeof s_cmds / sizeof s_cmds[0]; i++)
         if (strcmp(argv[1], s_cmds[i].name) == 0) return s_cmds[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "riskctl: unknown command '%s'\n", argv[1]);
     s_usage(stderr);
-    return 2;
+    return CLI_USAGE;
 }

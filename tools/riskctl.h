@@ -1,12 +1,12 @@
 /* riskctl subcommands. Each takes the arguments after the subcommand name
- * (argv[0] is the subcommand) and returns the process exit code. */
+ * (argv[0] is the subcommand) and returns the process exit code (cli.h). */
 #ifndef RP_RISKCTL_H
 #define RP_RISKCTL_H
 
 int cmd_gen(int argc, char **argv);    /* gen.c: deterministic workload */
 int cmd_send(int argc, char **argv);   /* send.c: JSON lines -> acknowledged ingest */
 int cmd_query(int argc, char **argv);  /* query.c: aggregate tree */
-int cmd_verify(int argc, char **argv); /* query.c: recompute rollup from state */
+int cmd_verify(int argc, char **argv); /* verify.c: recompute the aggregates from state */
 int cmd_wait(int argc, char **argv);   /* ctl.c: wait until committed changes are applied */
 int cmd_stats(int argc, char **argv);  /* ctl.c: counters of state and reducer */
 int cmd_ping(int argc, char **argv);   /* ctl.c: health check */

@@ -5,8 +5,8 @@
  * nothing. Re-sending is safe: stored versions make re-sent messages
  * duplicates. */
 #include "riskctl.h"
+#include "cli.h"
 #include "../common/clock.h"
-#include "../common/config.h"
 #include "../proto/mp.h"
 #include "../proto/reply.h"
 
@@ -14,20 +14,31 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+/* A frame of messages: filled from the input, then sent until answered. */
 typedef struct {
-    uint64_t id;
+    uint64_t id;           /* correlation id, echoed by the state process */
     uint32_t n;            /* messages */
     msgpack_sbuffer body;  /* concatenated message maps */
     int64_t sent_ms, due_ms;
     int inflight;
 } frame_t;
 
+/* The input: JSON lines read into buf, of which len bytes are not yet
+ * taken. */
+typedef struct {
+    int fd; /* 0: stdin */
+    char *buf;
+    size_t cap, len;
+    int eof;
+} input_t;
+
+/* The frames in flight (the window), the frame being filled, and the
+ * counts of the run. */
 typedef struct {
     const char *endpoint;
     zsock_t *sock;
@@ -35,7 +46,10 @@ typedef struct {
     int window, nfr;
     int64_t timeout_ms;
     int64_t retries, failures; /* consecutive timeouts without any answer */
+    int64_t batch;             /* messages per frame */
     uint64_t next_id;
+    frame_t cur;               /* the frame being filled, when filling */
+    int filling;
     unsigned long long lines, bad_lines, accepted, duplicates, conflicts, rejected, frames,
         resent;
     int shown;
@@ -75,7 +89,10 @@ static int s_connect(sender_t *s)
 {
     zsock_destroy(&s->sock);
     s->sock = zsock_new(ZMQ_DEALER);
-    if (!s->sock) return -1;
+    if (!s->sock) {
+        fprintf(stderr, "riskctl send: cannot create a socket: %s\n", zmq_strerror(errno));
+        return -1;
+    }
     zsock_set_linger(s->sock, 0);
     zsock_set_sndhwm(s->sock, 0);
     zsock_set_rcvhwm(s->sock, 0);
@@ -87,16 +104,31 @@ static int s_connect(sender_t *s)
     return 0;
 }
 
+/* Writes the msgpack array header for n messages into hdr; returns its
+ * length. A frame's body is its messages' maps, already packed. */
+static size_t s_array_header(uint32_t n, unsigned char hdr[5])
+{
+    if (n < 16) {
+        hdr[0] = (unsigned char)(0x90 | n);
+        return 1;
+    }
+    if (n < 65536) {
+        hdr[0] = 0xdc;
+        hdr[1] = (unsigned char)(n >> 8);
+        hdr[2] = (unsigned char)n;
+        return 3;
+    }
+    hdr[0] = 0xdd;
+    for (int i = 0; i < 4; i++) hdr[1 + i] = (unsigned char)(n >> (24 - 8 * i));
+    return 5;
+}
+
+/* Sends frame f as [empty, correlation id, array of messages]. Returns 0 or
+ * -1 (f is then due again; the caller decides when). */
 static int s_transmit(sender_t *s, frame_t *f, int64_t now)
 {
     unsigned char hdr[5];
-    size_t hn;
-    /* msgpack array header for n messages */
-    if (f->n < 16) hdr[0] = (unsigned char)(0x90 | f->n), hn = 1;
-    else if (f->n < 65536) hdr[0] = 0xdc, hdr[1] = (unsigned char)(f->n >> 8),
-                          hdr[2] = (unsigned char)f->n, hn = 3;
-    else hdr[0] = 0xdd, hdr[1] = (unsigned char)(f->n >> 24), hdr[2] = (unsigned char)(f->n >> 16),
-         hdr[3] = (unsigned char)(f->n >> 8), hdr[4] = (unsigned char)f->n, hn = 5;
+    size_t hn = s_array_header(f->n, hdr);
     zmq_msg_t body;
     if (zmq_msg_init_size(&body, hn + f->body.size)) return -1;
     memcpy(zmq_msg_data(&body), hdr, hn);
@@ -189,6 +221,133 @@ static int s_pump(sender_t *s)
     return 0;
 }
 
+/* Reads what the input has, growing the buffer when it is full. Returns 0,
+ * or -1 after a message when input would be lost. */
+static int s_read(input_t *in)
+{
+    if (in->len == in->cap) {
+        char *nb = realloc(in->buf, in->cap * 2);
+        if (!nb) {
+            fprintf(stderr, "riskctl send: out of memory for a %zu-byte line\n", in->cap * 2);
+            return -1;
+        }
+        in->buf = nb;
+        in->cap *= 2;
+    }
+    ssize_t got = read(in->fd, in->buf + in->len, in->cap - in->len);
+    if (got > 0) in->len += (size_t)got;
+    else if (got == 0) in->eof = 1;
+    else if (errno != EINTR && errno != EAGAIN) {
+        fprintf(stderr, "riskctl send: cannot read the input: %s\n", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* The frame being filled joins the window. */
+static void s_queue(sender_t *s)
+{
+    s->fr[s->nfr++] = s->cur;
+    s->filling = 0;
+}
+
+/* Adds one input line (n bytes, no newline) to the frame being filled; a
+ * full frame joins the window. Blank lines are not counted. */
+static void s_add_line(sender_t *s, const char *line, size_t n)
+{
+    if (n == 0) return;
+    s->lines++;
+    json_error_t err;
+    json_t *j = json_loadb(line, n, 0, &err);
+    if (!j) {
+        s->bad_lines++;
+        if (s->shown++ < 10)
+            fprintf(stderr, "riskctl send: line %llu is not JSON: %s\n", s->lines, err.text);
+        return;
+    }
+    if (!s->filling) {
+        memset(&s->cur, 0, sizeof s->cur);
+        msgpack_sbuffer_init(&s->cur.body);
+        s->cur.id = ++s->next_id;
+        s->filling = 1;
+    }
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &s->cur.body, msgpack_sbuffer_write);
+    s_pack_json(&pk, j);
+    s->cur.n++;
+    json_decref(j);
+    if (s->cur.n >= (uint32_t)s->batch) s_queue(s);
+}
+
+/* Takes the complete lines of the input (and, at its end, a last line
+ * without a newline) while the window has room. */
+static void s_take_lines(sender_t *s, input_t *in)
+{
+    size_t start = 0;
+    while (s->nfr < s->window) {
+        char *nl = memchr(in->buf + start, '\n', in->len - start);
+        if (!nl && !(in->eof && start < in->len)) break;
+        size_t end = nl ? (size_t)(nl - in->buf) : in->len;
+        s_add_line(s, in->buf + start, end - start);
+        start = nl ? end + 1 : in->len;
+    }
+    memmove(in->buf, in->buf + start, in->len - start);
+    in->len -= start;
+}
+
+/* One turn of the loop: one poll over the socket and the input (read while
+ * the window has room, take replies as they come, never spin), then frames
+ * out. Returns 0, or -1 when the send must stop. */
+static int s_step(sender_t *s, input_t *in)
+{
+    int want_input = !in->eof && s->nfr < s->window;
+    zmq_pollitem_t items[] = {{zsock_resolve(s->sock), 0, ZMQ_POLLIN, 0},
+                              {NULL, in->fd, ZMQ_POLLIN, 0}};
+    long wait_ms = s->filling ? 20 : 100;
+    if (want_input && in->len > 0 && memchr(in->buf, '\n', in->len)) wait_ms = 0;
+    int ready = zmq_poll(items, want_input ? 2 : 1, wait_ms);
+    if (ready > 0 && (items[0].revents & ZMQ_POLLIN))
+        while (zsock_events(s->sock) & ZMQ_POLLIN) s_on_reply(s);
+    /* A pipe at end of input reports POLLHUP, which zmq_poll maps to POLLERR. */
+    int input_ready =
+        want_input && ready > 0 && (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR));
+    if (input_ready && s_read(in)) return -1;
+    s_take_lines(s, in);
+    /* A partial frame goes out when the input pauses or ends. */
+    if (s->filling && s->nfr < s->window &&
+        ((in->eof && in->len == 0) || (want_input && !input_ready)))
+        s_queue(s);
+    return s_pump(s);
+}
+
+/* The summary on stderr (unless --quiet and complete) and the counts on
+ * stdout. */
+static void s_report(const sender_t *s, int64_t t0, int quiet, int failed)
+{
+    double secs = (double)(clock_mono_ms() - t0) / 1000.0;
+    if (!quiet || failed)
+        fprintf(stderr,
+                "riskctl send: %llu lines in %llu frames, %.2f s (%.0f msg/s): accepted %llu, "
+                "duplicates %llu (conflicts %llu), rejected %llu, unparseable lines %llu, "
+                "frames re-sent %llu%s\n",
+                s->lines, s->frames, secs, secs > 0 ? (double)s->lines / secs : 0.0, s->accepted,
+                s->duplicates, s->conflicts, s->rejected, s->bad_lines, s->resent,
+                failed ? " -- INCOMPLETE" : "");
+    printf("accepted=%llu duplicates=%llu conflicts=%llu rejected=%llu bad_lines=%llu\n",
+           s->accepted, s->duplicates, s->conflicts, s->rejected, s->bad_lines);
+}
+
+/* Frees the window, the frame being filled, the socket and the input. */
+static void s_free(sender_t *s, input_t *in)
+{
+    for (int i = 0; i < s->nfr; i++) msgpack_sbuffer_destroy(&s->fr[i].body);
+    if (s->filling) msgpack_sbuffer_destroy(&s->cur.body);
+    free(s->fr);
+    zsock_destroy(&s->sock);
+    free(in->buf);
+    if (in->fd > 0) close(in->fd);
+}
+
 int cmd_send(int argc, char **argv)
 {
     config_opt_t opts[] = {
@@ -199,121 +358,40 @@ int cmd_send(int argc, char **argv)
         {"retries", "30", "consecutive unanswered attempts before giving up", NULL},
         {"quiet", NULL, "print nothing but errors", NULL},
         {NULL, NULL, NULL, NULL}};
-    int npos;
-    int rc = config_parse(opts, argc, argv, 1, &npos,
-                          "usage: riskctl send [FILE|-] [options]\n\nSends JSON lines (one risk "
-                          "message each, the seed's format) and waits until\nevery frame is "
-                          "acknowledged (durable). Reads stdin when FILE is absent or -.");
-    if (rc) return rc > 0 ? 0 : 2;
-    int64_t batch, window;
-    sender_t s;
-    memset(&s, 0, sizeof s);
-    if (config_int(opts, "batch", 1, 100000, &batch) ||
+    int npos, code;
+    if (!cli_parse(opts, argc, argv,
+                   "usage: riskctl send [FILE|-] [options]\n\nSends JSON lines (one risk "
+                   "message each, the seed's format) and waits until\nevery frame is "
+                   "acknowledged (durable). Reads stdin when FILE is absent or -.",
+                   &npos, &code))
+        return code;
+    sender_t s = {.endpoint = config_get(opts, "ingest")};
+    int64_t window;
+    if (config_int(opts, "batch", 1, 100000, &s.batch) ||
         config_int(opts, "window", 1, 1024, &window) ||
         config_int(opts, "timeout-ms", 10, 3600000, &s.timeout_ms) ||
         config_int(opts, "retries", 0, 1000000, &s.retries))
-        return 2;
-    const char *path = npos ? argv[1] : "-";
-    int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY);
-    if (fd < 0) {
-        fprintf(stderr, "riskctl send: cannot open %s: %s\n", path, strerror(errno));
-        return 1;
-    }
-    zsys_handler_set(NULL);
-    s.endpoint = config_get(opts, "ingest");
+        return CLI_USAGE;
     s.window = (int)window;
-    s.fr = calloc((size_t)window, sizeof *s.fr);
-    if (!s.fr || s_connect(&s)) return 1;
-
-    int64_t t0 = clock_mono_ms();
-    size_t cap = 1 << 20, len = 0;
-    char *buf = malloc(cap);
-    frame_t cur; /* the frame being filled; joins s.fr when complete */
-    int filling = 0, eof = 0, failed = 0;
-    while (buf && !failed && (!eof || len > 0 || s.nfr > 0 || filling)) {
-        /* One poll over the input and the socket: read while the window has
-         * room, take replies as they come, never spin. */
-        int want_input = !eof && s.nfr < s.window;
-        zmq_pollitem_t items[] = {{zsock_resolve(s.sock), 0, ZMQ_POLLIN, 0},
-                                  {NULL, fd, ZMQ_POLLIN, 0}};
-        long wait_ms = filling ? 20 : 100;
-        if (want_input && len > 0 && memchr(buf, '\n', len)) wait_ms = 0;
-        int ready = zmq_poll(items, want_input ? 2 : 1, wait_ms);
-        if (ready > 0 && (items[0].revents & ZMQ_POLLIN))
-            while (zsock_events(s.sock) & ZMQ_POLLIN) s_on_reply(&s);
-        /* A pipe at end of input reports POLLHUP, which zmq_poll maps to POLLERR. */
-        int input_ready =
-            want_input && ready > 0 && (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR));
-        if (input_ready) {
-            if (len == cap) {
-                char *nb = realloc(buf, cap *= 2);
-                if (!nb) break;
-                buf = nb;
-            }
-            ssize_t got = read(fd, buf + len, cap - len);
-            if (got <= 0) eof = 1;
-            else len += (size_t)got;
-        }
-        size_t start = 0;
-        while (s.nfr < s.window) {
-            char *nl = memchr(buf + start, '\n', len - start);
-            if (!nl && !(eof && start < len)) break;
-            size_t end = nl ? (size_t)(nl - buf) : len;
-            s.lines++;
-            json_error_t err;
-            json_t *j = end > start ? json_loadb(buf + start, end - start, 0, &err) : NULL;
-            if (end > start && !j) {
-                s.bad_lines++;
-                if (s.shown++ < 10)
-                    fprintf(stderr, "riskctl send: line %llu is not JSON: %s\n", s.lines,
-                            err.text);
-            } else if (j) {
-                if (!filling) {
-                    memset(&cur, 0, sizeof cur);
-                    msgpack_sbuffer_init(&cur.body);
-                    cur.id = ++s.next_id;
-                    filling = 1;
-                }
-                msgpack_packer pk;
-                msgpack_packer_init(&pk, &cur.body, msgpack_sbuffer_write);
-                s_pack_json(&pk, j);
-                cur.n++;
-                json_decref(j);
-            } else {
-                s.lines--; /* blank line */
-            }
-            start = nl ? end + 1 : len;
-            if (filling && cur.n >= (uint32_t)batch) {
-                s.fr[s.nfr++] = cur;
-                filling = 0;
-            }
-        }
-        memmove(buf, buf + start, len - start);
-        len -= start;
-        /* A partial frame goes out when the input pauses or ends. */
-        if (filling && s.nfr < s.window && ((eof && len == 0) || (want_input && !input_ready))) {
-            s.fr[s.nfr++] = cur;
-            filling = 0;
-        }
-        if (s_pump(&s)) failed = 1;
+    const char *path = npos ? argv[1] : "-";
+    input_t in = {.fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY), .cap = 1 << 20};
+    if (in.fd < 0) {
+        fprintf(stderr, "riskctl send: cannot open %s: %s\n", path, strerror(errno));
+        return CLI_FAIL;
     }
+    zsys_handler_set(NULL); /* riskctl handles no signals; Ctrl-C must stop it */
+    if (!(in.buf = malloc(in.cap)) || !(s.fr = calloc((size_t)window, sizeof *s.fr)))
+        fprintf(stderr, "riskctl send: out of memory\n");
+    if (!in.buf || !s.fr || s_connect(&s)) {
+        s_free(&s, &in);
+        return CLI_FAIL;
+    }
+    int64_t t0 = clock_mono_ms();
+    int failed = 0;
+    while (!failed && (!in.eof || in.len > 0 || s.nfr > 0 || s.filling))
+        failed = s_step(&s, &in) != 0;
     s.frames = s.next_id;
-    free(buf);
-    if (fd > 0) close(fd);
-    for (int i = 0; i < s.nfr; i++) msgpack_sbuffer_destroy(&s.fr[i].body);
-    if (filling) msgpack_sbuffer_destroy(&cur.body);
-    free(s.fr);
-    zsock_destroy(&s.sock);
-    double secs = (double)(clock_mono_ms() - t0) / 1000.0;
-    if (!config_get(opts, "quiet") || failed)
-        fprintf(stderr,
-                "riskctl send: %llu lines in %llu frames, %.2f s (%.0f msg/s): accepted %llu, "
-                "duplicates %llu (conflicts %llu), rejected %llu, unparseable lines %llu, "
-                "frames re-sent %llu%s\n",
-                s.lines, s.frames, secs, secs > 0 ? (double)s.lines / secs : 0.0, s.accepted,
-                s.duplicates, s.conflicts, s.rejected, s.bad_lines, s.resent,
-                failed ? " -- INCOMPLETE" : "");
-    printf("accepted=%llu duplicates=%llu conflicts=%llu rejected=%llu bad_lines=%llu\n",
-           s.accepted, s.duplicates, s.conflicts, s.rejected, s.bad_lines);
-    return failed ? 1 : 0;
+    s_report(&s, t0, config_get(opts, "quiet") != NULL, failed);
+    s_free(&s, &in);
+    return failed ? CLI_FAIL : CLI_OK;
 }
