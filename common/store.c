@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 struct store_t {
@@ -161,6 +162,40 @@ int store_meta_load(store_t *self, MDB_dbi dbi, const store_meta_u64_t *vals, in
         if (rc == RP_ENOTFOUND) {
             *vals[i].out = vals[i].absent;
             rc = 0;
+        }
+    }
+    store_abort(&txn);
+    return rc;
+}
+
+int store_meta_get_raw(MDB_txn *txn, MDB_dbi dbi, const char *key, void *out, size_t len)
+{
+    MDB_val k = {strlen(key), (void *)key}, v;
+    int rc = store_rc(mdb_get(txn, dbi, &k, &v));
+    if (rc) return rc;
+    if (v.mv_size != len) return RP_EPROTO;
+    memcpy(out, v.mv_data, len);
+    return 0;
+}
+
+int store_meta_put_raw(MDB_txn *txn, MDB_dbi dbi, const char *key, const void *val, size_t len)
+{
+    MDB_val k = {strlen(key), (void *)key}, v = {len, (void *)val};
+    return store_rc(mdb_put(txn, dbi, &k, &v, 0));
+}
+
+int store_meta_instance(store_t *self, MDB_dbi dbi, const char *key,
+                        uint8_t out[STORE_ID_SIZE])
+{
+    MDB_txn *txn = NULL;
+    int rc = store_begin(self, 0, &txn);
+    if (rc == 0) rc = store_meta_get_raw(txn, dbi, key, out, STORE_ID_SIZE);
+    if (rc == RP_ENOTFOUND) {
+        if (getrandom(out, STORE_ID_SIZE, 0) != STORE_ID_SIZE) {
+            log_error("no randomness for an instance id: %s", strerror(errno));
+            rc = RP_EIO;
+        } else if ((rc = store_meta_put_raw(txn, dbi, key, out, STORE_ID_SIZE)) == 0) {
+            rc = store_commit(&txn);
         }
     }
     store_abort(&txn);

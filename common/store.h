@@ -70,6 +70,22 @@ typedef struct {
  * error of store_meta_get other than RP_ENOTFOUND. */
 int store_meta_load(store_t *self, MDB_dbi dbi, const store_meta_u64_t *vals, int n);
 
+#define STORE_ID_SIZE 16
+
+/* The environment's random instance id, stored under key in the meta table
+ * dbi: read, or made (getrandom) and stored on first use, so an environment
+ * keeps its id for life and a new one (e.g. after its data was wiped) gets
+ * another. Returns 0, RP_EIO (no randomness), RP_EPROTO (a stored value of
+ * the wrong size) or a wrapped LMDB code. */
+int store_meta_instance(store_t *self, MDB_dbi dbi, const char *key,
+                        uint8_t out[STORE_ID_SIZE]);
+
+/* Raw values in the meta table: get copies exactly len bytes into out
+ * (RP_ENOTFOUND when absent, RP_EPROTO when of another size); put stores
+ * them inside the caller's write transaction. */
+int store_meta_get_raw(MDB_txn *txn, MDB_dbi dbi, const char *key, void *out, size_t len);
+int store_meta_put_raw(MDB_txn *txn, MDB_dbi dbi, const char *key, const void *val, size_t len);
+
 /* Text values in the meta table. get copies the value into buf[cap] with a
  * terminating NUL and returns 0, RP_ENOTFOUND when absent, RP_ERANGE when it
  * does not fit, or a wrapped LMDB code. */

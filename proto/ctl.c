@@ -29,6 +29,7 @@ const char *const ctl_state_names[CTL_S_COUNT] = {
     [CTL_S_BAD_ACK_FRAMES] = "bad_ack_frames",
     [CTL_S_BUSY_REPLIES] = "busy_replies",
     [CTL_S_DLQ_ADDED] = "dlq_added",
+    [CTL_S_FOREIGN_ACKS] = "foreign_acks",
 };
 
 const char *const ctl_reducer_names[CTL_R_COUNT] = {
@@ -46,6 +47,8 @@ const char *const ctl_reducer_names[CTL_R_COUNT] = {
     [CTL_R_NEXT_BATCH] = "next_batch",
     [CTL_R_FRAMES_HELD] = "frames_held",
     [CTL_R_FRAMES_DEFERRED] = "frames_deferred",
+    [CTL_R_FOREIGN_FRAMES] = "foreign_frames",
+    [CTL_R_REFUSED_FRAMES] = "refused_frames",
 };
 
 void ctl_req_encode(msgpack_sbuffer *sb, const char *command)

@@ -110,9 +110,39 @@ static int s_watermark_ok(uint64_t batch_id, uint64_t watermark, const char *wha
     return RP_EPROTO;
 }
 
-void frame_work_head(msgpack_packer *pk, uint64_t batch_id, uint64_t watermark, uint32_t n)
+static void s_id_pack(msgpack_packer *pk, const frame_id_t *id)
 {
-    frame_head(pk, FRAME_WORK, 5);
+    msgpack_pack_bin(pk, FRAME_ID_SIZE);
+    msgpack_pack_bin_body(pk, id->b, FRAME_ID_SIZE);
+}
+
+static int s_id_get(const msgpack_object *o, frame_id_t *out)
+{
+    if (o->type != MSGPACK_OBJECT_BIN || o->via.bin.size != FRAME_ID_SIZE) return RP_EPROTO;
+    memcpy(out->b, o->via.bin.ptr, FRAME_ID_SIZE);
+    return 0;
+}
+
+int frame_id_eq(const frame_id_t *a, const frame_id_t *b)
+{
+    return memcmp(a->b, b->b, FRAME_ID_SIZE) == 0;
+}
+
+void frame_id_format(const frame_id_t *id, char out[2 * FRAME_ID_SIZE + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < FRAME_ID_SIZE; i++) {
+        out[2 * i] = hex[id->b[i] >> 4];
+        out[2 * i + 1] = hex[id->b[i] & 15];
+    }
+    out[2 * FRAME_ID_SIZE] = 0;
+}
+
+void frame_work_head(msgpack_packer *pk, const frame_id_t *state, uint64_t batch_id,
+                     uint64_t watermark, uint32_t n)
+{
+    frame_head(pk, FRAME_WORK, 6);
+    s_id_pack(pk, state);
     msgpack_pack_uint64(pk, batch_id);
     msgpack_pack_uint64(pk, watermark);
     msgpack_pack_array(pk, n);
@@ -122,10 +152,11 @@ int frame_work_decode(const char *buf, size_t len, msgpack_unpacked *unp, work_t
                       char *why, size_t whylen)
 {
     const msgpack_object *f;
-    int rc = frame_open(buf, len, FRAME_WORK, 5, FRAME_MAX_CHANGES, unp, &f, why, whylen);
+    int rc = frame_open(buf, len, FRAME_WORK, 6, FRAME_MAX_CHANGES, unp, &f, why, whylen);
     if (rc) return rc;
-    if (s_u64(&f[2], &out->batch_id) || s_u64(&f[3], &out->watermark) ||
-        f[4].type != MSGPACK_OBJECT_ARRAY) {
+    f++; /* fields after the stream id keep their places */
+    if (s_id_get(&f[1], &out->state) || s_u64(&f[2], &out->batch_id) ||
+        s_u64(&f[3], &out->watermark) || f[4].type != MSGPACK_OBJECT_ARRAY) {
         snprintf(why, whylen, "WORK frame has a field of the wrong type");
         return RP_EPROTO;
     }
@@ -142,10 +173,12 @@ int frame_work_decode(const char *buf, size_t len, msgpack_unpacked *unp, work_t
     return 0;
 }
 
-void frame_result_head(msgpack_packer *pk, uint64_t batch_id, uint64_t watermark,
-                       const char *mapper_id, uint64_t nchanges, uint32_t n)
+void frame_result_head(msgpack_packer *pk, const frame_id_t *state, uint64_t batch_id,
+                       uint64_t watermark, const char *mapper_id, uint64_t nchanges,
+                       uint32_t n)
 {
-    frame_head(pk, FRAME_RESULT, 7);
+    frame_head(pk, FRAME_RESULT, 8);
+    s_id_pack(pk, state);
     msgpack_pack_uint64(pk, batch_id);
     msgpack_pack_uint64(pk, watermark);
     mp_pack_cstr(pk, mapper_id);
@@ -196,9 +229,11 @@ int frame_result_decode(const char *buf, size_t len, msgpack_unpacked *unp, resu
                         char *why, size_t whylen)
 {
     const msgpack_object *f;
-    int rc = frame_open(buf, len, FRAME_RESULT, 7, FRAME_MAX_DELTAS, unp, &f, why, whylen);
+    int rc = frame_open(buf, len, FRAME_RESULT, 8, FRAME_MAX_DELTAS, unp, &f, why, whylen);
     if (rc) return rc;
-    if (s_u64(&f[2], &out->batch_id) || s_u64(&f[3], &out->watermark) ||
+    f++; /* fields after the stream id keep their places */
+    if (s_id_get(&f[1], &out->state) || s_u64(&f[2], &out->batch_id) ||
+        s_u64(&f[3], &out->watermark) ||
         f[4].type != MSGPACK_OBJECT_STR || f[4].via.str.size > FRAME_MAPPER_ID_MAX ||
         s_u64(&f[5], &out->nchanges) || f[6].type != MSGPACK_OBJECT_ARRAY) {
         snprintf(why, whylen, "RESULT frame has a field of the wrong type");
@@ -235,31 +270,38 @@ void frame_delta_at(const result_t *r, uint32_t i, delta_t *out)
     s_delta(&r->deltas[i], out); /* validated by frame_result_decode */
 }
 
-void frame_ack_encode(msgpack_sbuffer *sb, const uint64_t *ids, uint32_t n)
+void frame_ack_encode(msgpack_sbuffer *sb, const frame_id_t *state, const frame_id_t *reducer,
+                      const uint64_t *ids, uint32_t n)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    frame_head(&pk, FRAME_ACK, 3);
+    frame_head(&pk, FRAME_ACK, 5);
+    s_id_pack(&pk, state);
+    s_id_pack(&pk, reducer);
     msgpack_pack_array(&pk, n);
     for (uint32_t i = 0; i < n; i++) msgpack_pack_uint64(&pk, ids[i]);
 }
 
-int frame_ack_decode(const char *buf, size_t len, msgpack_unpacked *unp,
-                     const msgpack_object **ids, uint32_t *n, char *why, size_t whylen)
+int frame_ack_decode(const char *buf, size_t len, msgpack_unpacked *unp, ack_t *out, char *why,
+                     size_t whylen)
 {
     const msgpack_object *f;
-    int rc = frame_open(buf, len, FRAME_ACK, 3, FRAME_MAX_ACKS, unp, &f, why, whylen);
+    int rc = frame_open(buf, len, FRAME_ACK, 5, FRAME_MAX_ACKS, unp, &f, why, whylen);
     if (rc) return rc;
-    if (f[2].type != MSGPACK_OBJECT_ARRAY) {
+    if (s_id_get(&f[2], &out->state) || s_id_get(&f[3], &out->reducer)) {
+        snprintf(why, whylen, "ACK frame stream ids are not %d-byte binaries", FRAME_ID_SIZE);
+        return RP_EPROTO;
+    }
+    if (f[4].type != MSGPACK_OBJECT_ARRAY) {
         snprintf(why, whylen, "ACK frame ids are not an array");
         return RP_EPROTO;
     }
-    for (uint32_t i = 0; i < f[2].via.array.size; i++)
-        if (f[2].via.array.ptr[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+    for (uint32_t i = 0; i < f[4].via.array.size; i++)
+        if (f[4].via.array.ptr[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
             snprintf(why, whylen, "ACK frame id %u is not a positive integer", i);
             return RP_EPROTO;
         }
-    *ids = f[2].via.array.ptr;
-    *n = f[2].via.array.size;
+    out->ids = f[4].via.array.ptr;
+    out->n = f[4].via.array.size;
     return 0;
 }

@@ -2,10 +2,10 @@
  * frame is a msgpack array [version, type, ...]; decoders validate version,
  * type, sizes and every field type before the caller touches anything.
  *
- *   WORK    state -> mapper   [2, 1, batch_id, watermark, [change...]]
- *   RESULT  mapper -> reducer [2, 2, batch_id, watermark, mapper_id, nchanges,
- *                              [[path, delta, count_delta]...]]
- *   ACK     reducer -> state  [2, 3, [batch_id...]]
+ *   WORK    state -> mapper   [2, 1, state_id, batch_id, watermark, [change...]]
+ *   RESULT  mapper -> reducer [2, 2, state_id, batch_id, watermark, mapper_id,
+ *                              nchanges, [[path, delta, count_delta]...]]
+ *   ACK     reducer -> state  [2, 3, state_id, reducer_id, [batch_id...]]
  *   CTL_REQ riskctl -> daemon [2, 4, command]                (proto/ctl.h)
  *   CTL_REP daemon -> riskctl [2, 5, {name: value...}]       (proto/ctl.h)
  *
@@ -15,7 +15,10 @@
  * A change is [old_value|nil, old_path|nil, new_value|nil, new_path|nil]
  * (micro-units and "::"-joined paths); it is also the value format of the
  * state process's durable change log, so a WORK frame is built by copying log
- * values verbatim. watermark: every batch id below it has been applied. */
+ * values verbatim. watermark: every batch id below it has been applied.
+ * state_id and reducer_id are the 16-byte instance ids of the LMDB
+ * environments the stream belongs to (binary): a frame of another stream is
+ * recognised and never applied. */
 #ifndef RP_FRAME_H
 #define RP_FRAME_H
 
@@ -29,8 +32,14 @@
 #define FRAME_MAX_CHANGES 65536 /* changes in one WORK frame */
 #define FRAME_MAX_DELTAS 1000000
 #define FRAME_MAX_ACKS 4096
-#define FRAME_ACK_MAX_BYTES (16 + FRAME_MAX_ACKS * 9) /* largest valid ACK frame */
+#define FRAME_ACK_MAX_BYTES (64 + FRAME_MAX_ACKS * 9) /* largest valid ACK frame */
 #define FRAME_MAPPER_ID_MAX 64
+#define FRAME_ID_SIZE 16
+
+/* The random instance id of an LMDB environment, naming a stream's end. */
+typedef struct {
+    uint8_t b[FRAME_ID_SIZE];
+} frame_id_t;
 
 enum { FRAME_WORK = 1, FRAME_RESULT = 2, FRAME_ACK = 3, FRAME_CTL_REQ = 4, FRAME_CTL_REP = 5 };
 
@@ -44,6 +53,7 @@ typedef struct {
 } change_t;
 
 typedef struct {
+    frame_id_t state; /* the state instance whose change log this is */
     uint64_t batch_id, watermark;
     uint32_t n;
     const msgpack_object *changes; /* n validated change arrays, borrowed */
@@ -57,6 +67,7 @@ typedef struct {
 } delta_t;
 
 typedef struct {
+    frame_id_t state; /* copied from the WORK frame */
     uint64_t batch_id, watermark, nchanges;
     const char *mapper_id; /* borrowed */
     size_t mapper_id_len;
@@ -73,7 +84,8 @@ int frame_change_get(const msgpack_object *o, change_t *out);
 
 /* Writes the head of a WORK frame announcing n changes; the caller then
  * appends exactly n change records (raw log values or frame_change_pack). */
-void frame_work_head(msgpack_packer *pk, uint64_t batch_id, uint64_t watermark, uint32_t n);
+void frame_work_head(msgpack_packer *pk, const frame_id_t *state, uint64_t batch_id,
+                     uint64_t watermark, uint32_t n);
 
 /* Decodes a WORK frame into *out, borrowing from *unp (initialised here;
  * destroy it in every case). Returns 0, or RP_EPROTO with a reason. */
@@ -81,8 +93,9 @@ int frame_work_decode(const char *buf, size_t len, msgpack_unpacked *unp, work_t
                       char *why, size_t whylen);
 
 /* Writes the head of a RESULT frame with n deltas to follow (frame_delta_pack). */
-void frame_result_head(msgpack_packer *pk, uint64_t batch_id, uint64_t watermark,
-                       const char *mapper_id, uint64_t nchanges, uint32_t n);
+void frame_result_head(msgpack_packer *pk, const frame_id_t *state, uint64_t batch_id,
+                       uint64_t watermark, const char *mapper_id, uint64_t nchanges,
+                       uint32_t n);
 void frame_delta_pack(msgpack_packer *pk, const char *path, size_t len, money_sum_t delta,
                       int64_t count);
 
@@ -92,13 +105,28 @@ int frame_result_decode(const char *buf, size_t len, msgpack_unpacked *unp, resu
                         char *why, size_t whylen);
 void frame_delta_at(const result_t *r, uint32_t i, delta_t *out);
 
-/* Encodes an ACK frame for n batch ids into sb. */
-void frame_ack_encode(msgpack_sbuffer *sb, const uint64_t *ids, uint32_t n);
+/* A decoded ACK frame: the reducer instance reducer acknowledges n batches of
+ * the state instance state. */
+typedef struct {
+    frame_id_t state, reducer;
+    uint32_t n;
+    const msgpack_object *ids; /* n validated positive integers, borrowed */
+} ack_t;
 
-/* Decodes an ACK frame; on success *ids points at *n validated positive
- * integer objects borrowed from *unp. Returns 0 or RP_EPROTO. */
-int frame_ack_decode(const char *buf, size_t len, msgpack_unpacked *unp,
-                     const msgpack_object **ids, uint32_t *n, char *why, size_t whylen);
+/* Encodes an ACK frame for n batch ids into sb. */
+void frame_ack_encode(msgpack_sbuffer *sb, const frame_id_t *state, const frame_id_t *reducer,
+                      const uint64_t *ids, uint32_t n);
+
+/* Decodes an ACK frame into *out, borrowing from *unp. Returns 0 or
+ * RP_EPROTO. */
+int frame_ack_decode(const char *buf, size_t len, msgpack_unpacked *unp, ack_t *out, char *why,
+                     size_t whylen);
+
+/* 1 when a and b are the same instance. */
+int frame_id_eq(const frame_id_t *a, const frame_id_t *b);
+
+/* Writes id as 32 lowercase hex digits and a NUL into out. */
+void frame_id_format(const frame_id_t *id, char out[2 * FRAME_ID_SIZE + 1]);
 
 /* The envelope every frame shares (ctl.c uses it too). frame_head writes
  * [FRAME_VERSION, type, ...] announcing nfields elements in all;

@@ -11,7 +11,9 @@
  *   batches   key 8-byte big-endian batch id; value 16 bytes: first and last
  *             sequence number, big-endian (tables_batch_encode)
  *   meta      u64 counters under TABLES_META_NEXT_SEQ, _NEXT_BATCH, _CUT_SEQ,
- *             _NEXT_DLQ; the hierarchy levels as text under _HIERARCHY
+ *             _NEXT_DLQ; the hierarchy levels as text under _HIERARCHY; the
+ *             16-byte ids _INSTANCE (this environment) and _PEER (the reducer
+ *             whose ACKs it takes)
  *   dlq       key 8-byte big-endian entry id; value a dead-letter row
  *             (tables_dlq_encode)
  * Reducer environment (riskpipe-reducer --data):
@@ -19,7 +21,9 @@
  *             "changes", "deltas", "applied_ms"} (tables_reduce_encode)
  *   aggregate key path "Delta::AMER::FXSpot" (no NUL); value {"value": exact
  *             decimal with 6 fractional digits, "count": n} (tables_agg_*)
- *   meta      u64 TABLES_META_FLOOR: every batch id below it is applied */
+ *   meta      u64 TABLES_META_FLOOR: every batch id below it is applied;
+ *             16-byte ids _INSTANCE (this environment) and _PEER (the state
+ *             whose batches it applies) */
 #ifndef RP_TABLES_H
 #define RP_TABLES_H
 
@@ -47,6 +51,8 @@ extern const char *const tables_reducer_dbs[];
 #define TABLES_META_NEXT_DLQ "next_dlq"     /* state: next dead-letter entry id */
 #define TABLES_META_HIERARCHY "hierarchy"   /* state: levels, comma-separated text */
 #define TABLES_META_FLOOR "floor"           /* reducer: batches below are applied */
+#define TABLES_META_INSTANCE "instance"     /* both: this environment's random id */
+#define TABLES_META_PEER "peer"             /* both: the instance at the stream's other end */
 
 /* The decoded state row: the latest accepted version of a trade. */
 typedef struct {

@@ -6,12 +6,16 @@
 #include "../common/rperr.h"
 #include "../proto/tables.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 struct apply_t {
     store_t *store;
     uint64_t floor, p_floor;
     uint64_t next, p_next; /* lowest id >= floor not applied */
+    frame_id_t instance;   /* this environment's id, in every ACK */
+    frame_id_t peer, p_peer; /* the state instance whose stream this is */
+    int bound, p_bound;
     msgpack_sbuffer sb;
 };
 
@@ -36,13 +40,21 @@ apply_t *apply_new(store_t *store, int *err)
     if (!self) goto fail;
     self->store = store;
     msgpack_sbuffer_init(&self->sb);
+    MDB_dbi meta = store_dbi(store, RDB_META);
     store_meta_u64_t load = {TABLES_META_FLOOR, &self->floor, 0};
-    if ((rc = store_meta_load(store, store_dbi(store, RDB_META), &load, 1))) goto fail;
+    if ((rc = store_meta_load(store, meta, &load, 1)) ||
+        (rc = store_meta_instance(store, meta, TABLES_META_INSTANCE, self->instance.b)))
+        goto fail;
     self->p_floor = self->floor;
     /* Batch ids start at 1; skip over rows already applied above the floor. */
     self->next = self->floor ? self->floor : 1;
     if ((rc = store_begin(store, 1, &txn)) || (rc = s_skip_applied(self, txn, &self->next)))
         goto fail;
+    rc = store_meta_get_raw(txn, meta, TABLES_META_PEER, self->peer.b, FRAME_ID_SIZE);
+    if (rc && rc != RP_ENOTFOUND) goto fail;
+    self->bound = rc == 0;
+    self->p_peer = self->peer;
+    self->p_bound = self->bound;
     self->p_next = self->next;
     store_abort(&txn);
     return self;
@@ -91,6 +103,40 @@ static int s_delta(apply_t *self, MDB_txn *txn, const delta_t *d)
     return store_rc(mdb_put(txn, adb, &k, &v, 0));
 }
 
+int apply_check(const apply_t *self, const result_t *r, char *why, size_t whylen)
+{
+    char got[2 * FRAME_ID_SIZE + 1], want[2 * FRAME_ID_SIZE + 1];
+    frame_id_format(&r->state, got);
+    if (self->p_bound) {
+        if (frame_id_eq(&r->state, &self->p_peer)) return 0;
+        frame_id_format(&self->p_peer, want);
+        snprintf(why, whylen,
+                 "RESULT of batch %llu belongs to state instance %s, but this reducer applies "
+                 "%s: a mapper of another pipeline, or a state whose data was replaced (then "
+                 "rebuild this reducer from it: riskctl rebuild)",
+                 (unsigned long long)r->batch_id, got, want);
+        return RP_EPROTO;
+    }
+    if (self->p_floor > 0 || self->p_next > 1 || r->watermark <= 1) return 0;
+    snprintf(why, whylen,
+             "this reducer has applied nothing, but state instance %s has batches below %llu "
+             "applied by another reducer: this reducer's data was lost or is new. Stop it and "
+             "rebuild it from the state's tables: riskctl rebuild --state-data DIR "
+             "--reducer-data DIR",
+             got, (unsigned long long)r->watermark);
+    return RP_EINVAL;
+}
+
+const frame_id_t *apply_instance(const apply_t *self)
+{
+    return &self->instance;
+}
+
+const frame_id_t *apply_peer(const apply_t *self)
+{
+    return &self->p_peer;
+}
+
 int apply_result(apply_t *self, MDB_txn *txn, const result_t *r, int *duplicate)
 {
     MDB_dbi rdb = store_dbi(self->store, RDB_REDUCE);
@@ -103,6 +149,13 @@ int apply_result(apply_t *self, MDB_txn *txn, const result_t *r, int *duplicate)
     if (rc == 0) return 0;
     if (rc != MDB_NOTFOUND) return store_rc(rc);
     *duplicate = 0;
+    if (!self->p_bound) { /* the first batch applied binds this reducer to its state */
+        if ((rc = store_meta_put_raw(txn, store_dbi(self->store, RDB_META), TABLES_META_PEER,
+                                     r->state.b, FRAME_ID_SIZE)))
+            return rc;
+        self->p_peer = r->state;
+        self->p_bound = 1;
+    }
     for (uint32_t i = 0; i < r->n; i++) {
         delta_t d;
         frame_delta_at(r, i, &d);
@@ -144,12 +197,16 @@ void apply_committed(apply_t *self)
 {
     self->floor = self->p_floor;
     self->next = self->p_next;
+    self->peer = self->p_peer;
+    self->bound = self->p_bound;
 }
 
 void apply_aborted(apply_t *self)
 {
     self->p_floor = self->floor;
     self->p_next = self->next;
+    self->p_peer = self->peer;
+    self->p_bound = self->bound;
 }
 
 uint64_t apply_next(const apply_t *self)

@@ -12,14 +12,27 @@
 
 typedef struct apply_t apply_t;
 
-/* Loads the pruning floor from the meta table. The store is borrowed.
- * Returns a new applier or NULL (*err set). */
+/* Loads the pruning floor, the environment's instance id (made on first use)
+ * and the state instance it is bound to, if any, from the meta table. The
+ * store is borrowed. Returns a new applier or NULL (*err set). */
 apply_t *apply_new(store_t *store, int *err);
 
 /* Frees it; accepts NULL and sets *self_p to NULL. */
 void apply_destroy(apply_t **self_p);
 
-/* Applies one decoded RESULT inside the caller's write transaction, or sets
+/* Whether a decoded RESULT belongs to this reducer's stream. Returns 0 when
+ * it does (or may bind it: a reducer that is not yet bound to a state binds
+ * to the first one it applies); RP_EPROTO when it comes from another state
+ * instance than the bound one (a mapper of another pipeline, or a state
+ * whose data was replaced); RP_EINVAL when this reducer has applied nothing
+ * yet but the state's stream already starts past batch 1, so another reducer
+ * applied the batches before it (this reducer's data was lost or is new):
+ * applying the rest would give wrong totals. why gets the reason, with the
+ * recovery for RP_EINVAL. */
+int apply_check(const apply_t *self, const result_t *r, char *why, size_t whylen);
+
+/* Applies one decoded RESULT that passed apply_check inside the caller's
+ * write transaction, or sets
  * *duplicate = 1 and changes nothing if the batch was already applied.
  * Returns 0 or an RP_* store error (abort the transaction). */
 int apply_result(apply_t *self, MDB_txn *txn, const result_t *r, int *duplicate);
@@ -31,6 +44,11 @@ int apply_prune(apply_t *self, MDB_txn *txn, uint64_t watermark, uint64_t *prune
 /* Keeps or rolls back the provisional floor after commit or abort. */
 void apply_committed(apply_t *self);
 void apply_aborted(apply_t *self);
+
+/* This reducer's instance id, and the state instance it applies (zero until
+ * bound; provisional inside a transaction). Borrowed. */
+const frame_id_t *apply_instance(const apply_t *self);
+const frame_id_t *apply_peer(const apply_t *self);
 
 /* Current floor: every batch id below it is known applied. */
 uint64_t apply_floor(const apply_t *self);

@@ -22,7 +22,7 @@ typedef struct {
     int64_t last_ms;
 } mapper_seen_t;
 
-enum { ST_BAD, ST_ACK, ST_HOLD };
+enum { ST_BAD, ST_ACK, ST_HOLD, ST_FOREIGN };
 
 /* A frame's place in the sorted group. */
 typedef struct {
@@ -42,7 +42,7 @@ struct order_t {
     uint64_t *ids; /* batch ids to acknowledge after the commit */
     uint32_t nids;
     /* outcome of the last s_apply_group, counted once it committed */
-    long long g_applied, g_dups, g_deltas, g_changes;
+    long long g_applied, g_dups, g_deltas, g_changes, g_foreign, g_refused;
     uint64_t g_pruned;
     mapper_seen_t mappers[ORDER_MAPPERS_SEEN];
     order_stats_t st;
@@ -157,6 +157,8 @@ static int s_apply_group(void *arg)
     int rc = store_begin(self->store, 0, &txn);
     self->nids = 0;
     self->g_applied = self->g_dups = self->g_deltas = self->g_changes = 0;
+    self->g_foreign = self->g_refused = 0;
+    char first_refusal[512] = "";
     self->g_pruned = 0;
     for (int i = 0; rc == 0 && i < self->nmsgs; i++) {
         slot_t *o = &self->slots[i];
@@ -167,7 +169,14 @@ static int s_apply_group(void *arg)
         result_t res;
         /* decoded once already by s_sort: it cannot fail now */
         frame_result_decode(zmq_msg_data(m), zmq_msg_size(m), &unp, &res, why, sizeof why);
-        if (res.batch_id > apply_next(self->apply)) {
+        char refusal[512];
+        int chk = apply_check(self->apply, &res, refusal, sizeof refusal);
+        if (chk) {
+            /* never applied, held or acknowledged: not this reducer's stream */
+            o->status = ST_FOREIGN;
+            *(chk == RP_EINVAL ? &self->g_refused : &self->g_foreign) += 1;
+            if (!first_refusal[0]) snprintf(first_refusal, sizeof first_refusal, "%s", refusal);
+        } else if (res.batch_id > apply_next(self->apply)) {
             o->status = ST_HOLD;
         } else {
             int dup;
@@ -190,6 +199,11 @@ static int s_apply_group(void *arg)
             }
         }
         msgpack_unpacked_destroy(&unp);
+    }
+    if (first_refusal[0]) {
+        long long n = self->g_foreign + self->g_refused;
+        if (self->g_refused) log_error("refusing %lld RESULT frame(s): %s", n, first_refusal);
+        else log_warn("dropping %lld RESULT frame(s) of another stream: %s", n, first_refusal);
     }
     if (rc == 0) rc = apply_prune(self->apply, txn, watermark, &self->g_pruned);
     chaos_point(0, "mid-apply, before commit");
@@ -232,7 +246,8 @@ static void s_send_acks(order_t *self, void *acks)
         uint32_t n = self->nids - off > FRAME_MAX_ACKS ? FRAME_MAX_ACKS : self->nids - off;
         msgpack_sbuffer sb;
         msgpack_sbuffer_init(&sb);
-        frame_ack_encode(&sb, self->ids + off, n);
+        frame_ack_encode(&sb, apply_peer(self->apply), apply_instance(self->apply), self->ids + off,
+                         n);
         /* Never block: a lost ack only causes a re-send that is de-duplicated. */
         if (zmq_send(acks, sb.data, sb.size, ZMQ_DONTWAIT) < 0)
             log_warn("ack send: %s (the batches will be re-sent and skipped)",
@@ -262,6 +277,8 @@ int order_cycle(order_t *self, void *results, void *acks)
         self->st.deltas += self->g_deltas;
         self->st.changes += self->g_changes;
         self->st.pruned += (long long)self->g_pruned;
+        self->st.foreign += self->g_foreign;
+        self->st.refused += self->g_refused;
         chaos_point(1, "after commit, before acknowledging");
         s_send_acks(self, acks);
         chaos_point(2, "after acknowledging");
@@ -301,6 +318,8 @@ int order_stats_fill(void *arg, ctl_stat_t *out, int cap)
         [CTL_R_NEXT_BATCH] = (long long)apply_next(self->apply),
         [CTL_R_FRAMES_HELD] = self->nheld,
         [CTL_R_FRAMES_DEFERRED] = s->deferred,
+        [CTL_R_FOREIGN_FRAMES] = s->foreign,
+        [CTL_R_REFUSED_FRAMES] = s->refused,
     };
     int k = CTL_R_COUNT < cap ? CTL_R_COUNT : cap;
     for (int i = 0; i < k; i++) out[i] = (ctl_stat_t){ctl_reducer_names[i], v[i]};

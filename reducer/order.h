@@ -20,7 +20,7 @@
 
 typedef struct {
     long long frames, applied, duplicates, bad_frames, deltas, changes, commits,
-        commit_failures, pruned, acks_sent, deferred;
+        commit_failures, pruned, acks_sent, deferred, foreign, refused;
 } order_stats_t;
 
 typedef struct order_t order_t;

@@ -14,6 +14,7 @@ struct changelog_t {
     /* committed values, and provisional ones inside the open transaction */
     uint64_t next_seq, next_batch, cut_seq;
     uint64_t p_next_seq, p_next_batch, p_cut_seq;
+    frame_id_t instance; /* names this change log's stream in every WORK frame */
     msgpack_sbuffer sb;
 };
 
@@ -29,7 +30,10 @@ changelog_t *changelog_new(store_t *store, uint32_t batch_max, int *err)
     store_meta_u64_t load[] = {{TABLES_META_NEXT_SEQ, &self->next_seq, 1},
                                {TABLES_META_NEXT_BATCH, &self->next_batch, 1},
                                {TABLES_META_CUT_SEQ, &self->cut_seq, 0}};
-    if ((rc = store_meta_load(store, store_dbi(store, SDB_META), load, 3))) goto fail;
+    if ((rc = store_meta_load(store, store_dbi(store, SDB_META), load, 3)) ||
+        (rc = store_meta_instance(store, store_dbi(store, SDB_META), TABLES_META_INSTANCE,
+                                  self->instance.b)))
+        goto fail;
     changelog_aborted(self);
     return self;
 fail:
@@ -177,7 +181,7 @@ int changelog_work_frame(changelog_t *self, MDB_txn *txn, uint64_t id, uint64_t 
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
     uint64_t n = last - first + 1;
-    frame_work_head(&pk, id, watermark, (uint32_t)n);
+    frame_work_head(&pk, &self->instance, id, watermark, (uint32_t)n);
     MDB_cursor *cur;
     MDB_val k, v;
     int rc = s_seek(txn, store_dbi(self->store, SDB_LOG), first, &cur, &k, &v);
@@ -197,6 +201,11 @@ int changelog_work_frame(changelog_t *self, MDB_txn *txn, uint64_t id, uint64_t 
     log_error("change log is missing records of batch %llu (%llu of %llu present)",
               (unsigned long long)id, (unsigned long long)got, (unsigned long long)n);
     return RP_EPROTO;
+}
+
+const frame_id_t *changelog_instance(const changelog_t *self)
+{
+    return &self->instance;
 }
 
 int changelog_progress(changelog_t *self, MDB_txn *txn, changelog_progress_t *out)

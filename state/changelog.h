@@ -14,9 +14,10 @@
 
 typedef struct changelog_t changelog_t;
 
-/* Loads the sequence counters from the meta table. batch_max is the largest
- * number of changes in one batch. Returns a new changelog or NULL (*err set).
- * The store is borrowed and must outlive the changelog. */
+/* Loads the sequence counters and the environment's instance id (made on
+ * first use) from the meta table. batch_max is the largest number of changes
+ * in one batch. Returns a new changelog or NULL (*err set). The store is
+ * borrowed and must outlive the changelog. */
 changelog_t *changelog_new(store_t *store, uint32_t batch_max, int *err);
 
 /* Frees the changelog; accepts NULL and sets *self_p to NULL. */
@@ -59,6 +60,9 @@ int changelog_work_frame(changelog_t *self, MDB_txn *txn, uint64_t id, uint64_t 
 typedef struct {
     uint64_t committed, applied, watermark, next_batch, unacked_batches;
 } changelog_progress_t;
+
+/* The state instance id that names this change log's stream (borrowed). */
+const frame_id_t *changelog_instance(const changelog_t *self);
 
 /* Computes progress from the tables in txn (a read transaction is enough). */
 int changelog_progress(changelog_t *self, MDB_txn *txn, changelog_progress_t *out);

@@ -5,6 +5,7 @@
 #include "../common/rperr.h"
 #include "../proto/frame.h"
 #include "../proto/reply.h"
+#include "../proto/tables.h"
 #include "../svc/daemon.h"
 
 #include <czmq.h>
@@ -36,8 +37,69 @@ struct commit_t {
     uint64_t ack_ids[FRAME_MAX_ACKS * 4];
     int nacks;
     changelog_progress_t progress;
+    frame_id_t peer; /* the reducer instance whose ACKs count, once bound */
+    int bound;
     commit_stats_t st;
 };
+
+/* Reads the bound reducer instance from the meta table (riskctl rebuild may
+ * have bound a new one since). Returns 0, RP_ENOTFOUND or a store error. */
+static int s_load_peer(commit_t *self)
+{
+    MDB_txn *txn = NULL;
+    int rc = store_begin(self->store, 1, &txn);
+    if (rc == 0)
+        rc = store_meta_get_raw(txn, store_dbi(self->store, SDB_META), TABLES_META_PEER,
+                                self->peer.b, FRAME_ID_SIZE);
+    store_abort(&txn);
+    self->bound = rc == 0;
+    return rc;
+}
+
+/* Binds the state to the first reducer that acknowledges its batches. */
+static int s_bind_peer(commit_t *self, const frame_id_t *reducer)
+{
+    MDB_txn *txn = NULL;
+    int rc = store_begin(self->store, 0, &txn);
+    if (rc == 0)
+        rc = store_meta_put_raw(txn, store_dbi(self->store, SDB_META), TABLES_META_PEER,
+                                reducer->b, FRAME_ID_SIZE);
+    if (rc == 0) rc = store_commit(&txn);
+    store_abort(&txn);
+    if (rc) return rc;
+    self->peer = *reducer;
+    self->bound = 1;
+    char hex[2 * FRAME_ID_SIZE + 1];
+    frame_id_format(reducer, hex);
+    log_info("bound to reducer instance %s: ACKs of any other are refused", hex);
+    return 0;
+}
+
+/* 1 when an ACK belongs to this state's stream and comes from its reducer;
+ * otherwise counts and logs it. */
+static int s_ack_is_ours(commit_t *self, const ack_t *a)
+{
+    char got[2 * FRAME_ID_SIZE + 1], want[2 * FRAME_ID_SIZE + 1];
+    if (!frame_id_eq(&a->state, changelog_instance(self->log))) {
+        frame_id_format(&a->state, got);
+        frame_id_format(changelog_instance(self->log), want);
+        log_warn("dropping an ACK of %u batch(es) for state instance %s: this is %s (a reducer "
+                 "of another pipeline, or of this data directory before it was replaced)",
+                 a->n, got, want);
+        self->st.foreign_acks++;
+        return 0;
+    }
+    if (!self->bound || !frame_id_eq(&a->reducer, &self->peer)) s_load_peer(self);
+    if (!self->bound) return s_bind_peer(self, &a->reducer) == 0;
+    if (frame_id_eq(&a->reducer, &self->peer)) return 1;
+    frame_id_format(&a->reducer, got);
+    frame_id_format(&self->peer, want);
+    log_warn("dropping an ACK of %u batch(es) from reducer instance %s: this state is bound to "
+             "%s (a second reducer, or one whose data was replaced: see riskctl rebuild)",
+             a->n, got, want);
+    self->st.foreign_acks++;
+    return 0;
+}
 
 static int s_refresh_progress(commit_t *self)
 {
@@ -60,7 +122,8 @@ commit_t *commit_new(store_t *store, changelog_t *log, ingest_t *ingest, dlq_t *
     self->dlq = dlq;
     self->dispatch = dispatch;
     self->opts = *opts;
-    if ((rc = s_refresh_progress(self)) == 0) return self;
+    if ((rc = s_load_peer(self)) == RP_ENOTFOUND) rc = 0;
+    if (rc == 0 && (rc = s_refresh_progress(self)) == 0) return self;
 fail:
     if (self) free(self->pend);
     free(self);
@@ -122,15 +185,13 @@ static void s_collect_acks(commit_t *self, void *sock)
         }
         char why[160];
         msgpack_unpacked unp;
-        const msgpack_object *ids;
-        uint32_t n;
-        if (frame_ack_decode(zmq_msg_data(&m), zmq_msg_size(&m), &unp, &ids, &n, why,
-                             sizeof why)) {
+        ack_t a;
+        if (frame_ack_decode(zmq_msg_data(&m), zmq_msg_size(&m), &unp, &a, why, sizeof why)) {
             self->st.bad_ack_frames++;
             log_warn("dropping bad ACK frame: %s", why);
-        } else {
-            for (uint32_t i = 0; i < n; i++) self->ack_ids[self->nacks++] = ids[i].via.u64;
-            self->st.acks_received += n;
+        } else if (s_ack_is_ours(self, &a)) {
+            for (uint32_t i = 0; i < a.n; i++) self->ack_ids[self->nacks++] = a.ids[i].via.u64;
+            self->st.acks_received += a.n;
         }
         msgpack_unpacked_destroy(&unp);
         zmq_msg_close(&m);
@@ -301,6 +362,7 @@ int commit_stats_fill(void *arg, ctl_stat_t *out, int cap)
         [CTL_S_BAD_ACK_FRAMES] = c->bad_ack_frames,
         [CTL_S_BUSY_REPLIES] = c->busy_replies,
         [CTL_S_DLQ_ADDED] = (long long)dlq_added(self->dlq),
+        [CTL_S_FOREIGN_ACKS] = c->foreign_acks,
     };
     int n = CTL_S_COUNT < cap ? CTL_S_COUNT : cap;
     for (int i = 0; i < n; i++) out[i] = (ctl_stat_t){ctl_state_names[i], v[i]};

@@ -26,7 +26,7 @@ typedef struct {
 /* Counters since start. */
 typedef struct {
     long long frames, accepted, duplicates, conflicts, rejected, commits, commit_failures,
-        acks_received, bad_ack_frames, batches_pruned, busy_replies;
+        acks_received, bad_ack_frames, batches_pruned, busy_replies, foreign_acks;
 } commit_stats_t;
 
 typedef struct commit_t commit_t;

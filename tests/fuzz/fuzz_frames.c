@@ -36,7 +36,7 @@ static void s_work(const char *buf, size_t len)
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    frame_work_head(&pk, w.batch_id, w.watermark, w.n);
+    frame_work_head(&pk, &w.state, w.batch_id, w.watermark, w.n);
     for (uint32_t i = 0; i < w.n; i++) {
         change_t c;
         FUZZ_CHECK(frame_change_get(&w.changes[i], &c) == 0);
@@ -54,7 +54,8 @@ static void s_work(const char *buf, size_t len)
     if (rc) fprintf(stderr, "re-encoded WORK rejected: %s\n", why);
     FUZZ_CHECK(rc == 0);
     FUZZ_CHECK(w2.batch_id == w.batch_id && w2.watermark == w.watermark &&
-               w2.n == w.n);
+               w2.n == w.n && frame_id_eq(&w2.state, &w.state));
+    FUZZ_CHECK(w.watermark <= w.batch_id);
     for (uint32_t i = 0; i < w.n; i++) {
         change_t a, b;
         FUZZ_CHECK(frame_change_get(&w.changes[i], &a) == 0);
@@ -102,7 +103,7 @@ static void s_result(const char *buf, size_t len)
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    frame_result_head(&pk, r.batch_id, r.watermark, id, r.nchanges, r.n);
+    frame_result_head(&pk, &r.state, r.batch_id, r.watermark, id, r.nchanges, r.n);
     for (uint32_t i = 0; i < r.n; i++) {
         delta_t d;
         frame_delta_at(&r, i, &d);
@@ -112,7 +113,8 @@ static void s_result(const char *buf, size_t len)
     if (rc) fprintf(stderr, "re-encoded RESULT rejected: %s\n", why);
     FUZZ_CHECK(rc == 0);
     FUZZ_CHECK(r2.batch_id == r.batch_id && r2.watermark == r.watermark &&
-               r2.nchanges == r.nchanges && r2.n == r.n);
+               r2.nchanges == r.nchanges && r2.n == r.n && frame_id_eq(&r2.state, &r.state));
+    FUZZ_CHECK(r.watermark <= r.batch_id);
     FUZZ_CHECK(s_same_str(r2.mapper_id, r2.mapper_id_len, r.mapper_id, r.mapper_id_len));
     for (uint32_t i = 0; i < r.n; i++) {
         delta_t a, b;
@@ -129,28 +131,28 @@ static void s_result(const char *buf, size_t len)
 static void s_ack(const char *buf, size_t len)
 {
     msgpack_unpacked unp, unp2;
-    const msgpack_object *ids, *ids2;
-    uint32_t n, n2;
+    ack_t a, a2;
     char why[WHY] = "";
-    int rc = frame_ack_decode(buf, len, &unp, &ids, &n, why, sizeof why);
+    int rc = frame_ack_decode(buf, len, &unp, &a, why, sizeof why);
     if (rc) {
         FUZZ_CHECK(rc == RP_EPROTO && why[0]);
         msgpack_unpacked_destroy(&unp);
         return;
     }
-    FUZZ_CHECK(n <= FRAME_MAX_ACKS);
+    FUZZ_CHECK(a.n <= FRAME_MAX_ACKS);
     uint64_t v[FRAME_MAX_ACKS];
-    for (uint32_t i = 0; i < n; i++) {
-        FUZZ_CHECK(ids[i].type == MSGPACK_OBJECT_POSITIVE_INTEGER);
-        v[i] = ids[i].via.u64;
+    for (uint32_t i = 0; i < a.n; i++) {
+        FUZZ_CHECK(a.ids[i].type == MSGPACK_OBJECT_POSITIVE_INTEGER);
+        v[i] = a.ids[i].via.u64;
     }
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    frame_ack_encode(&sb, v, n);
-    FUZZ_CHECK(frame_ack_decode(sb.data, sb.size, &unp2, &ids2, &n2, why, sizeof why) == 0);
-    FUZZ_CHECK(n2 == n);
-    for (uint32_t i = 0; i < n; i++)
-        FUZZ_CHECK(ids2[i].via.u64 == v[i]);
+    frame_ack_encode(&sb, &a.state, &a.reducer, v, a.n);
+    FUZZ_CHECK(frame_ack_decode(sb.data, sb.size, &unp2, &a2, why, sizeof why) == 0);
+    FUZZ_CHECK(a2.n == a.n && frame_id_eq(&a2.state, &a.state) &&
+               frame_id_eq(&a2.reducer, &a.reducer));
+    for (uint32_t i = 0; i < a.n; i++)
+        FUZZ_CHECK(a2.ids[i].via.u64 == v[i]);
     msgpack_unpacked_destroy(&unp2);
     msgpack_sbuffer_destroy(&sb);
     msgpack_unpacked_destroy(&unp);

@@ -188,6 +188,10 @@ static void s_ingest(void)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* Stream ids of the seed frames: a state's and a reducer's. */
+static const frame_id_t s_sid = {{0x5a, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}};
+static const frame_id_t s_rid = {{0x7e, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}};
+
 static void s_frames(void)
 {
     msgpack_sbuffer sb;
@@ -200,31 +204,31 @@ static void s_frames(void)
         {1, 1, 5000000, -250000000, "Delta::AMER::FXSpot", "Vega::EMEA::Rates", 19, 17},
         {1, 0, MONEY_MAX, 0, "a::b::c", NULL, 7, 0},
     };
-    frame_work_head(&pk, 42, 40, 3);
+    frame_work_head(&pk, &s_sid, 42, 40, 3);
     for (int i = 0; i < 3; i++)
         frame_change_pack(&pk, &c[i]);
     s_write_sel("frames", "work_3", FRAME_WORK - 1, &sb);
     msgpack_sbuffer_clear(&sb);
-    frame_work_head(&pk, 1, 0, 0);
+    frame_work_head(&pk, &s_sid, 1, 0, 0);
     s_write_sel("frames", "work_empty", FRAME_WORK - 1, &sb);
 
     msgpack_sbuffer_clear(&sb);
-    frame_result_head(&pk, 42, 40, "host:1234", 3, 4);
+    frame_result_head(&pk, &s_sid, 42, 40, "host:1234", 3, 4);
     frame_delta_pack(&pk, "Delta", 5, 5000000, 1);
     frame_delta_pack(&pk, "Delta::AMER", 11, -5000000, -1);
     frame_delta_pack(&pk, "Delta::AMER::FXSpot", 19, (money_sum_t)MONEY_MAX * 100000, 3);
     frame_delta_pack(&pk, "Vega", 4, -(money_sum_t)MONEY_MAX * 1000000, 0);
     s_write_sel("frames", "result_4", FRAME_RESULT - 1, &sb);
     msgpack_sbuffer_clear(&sb);
-    frame_result_head(&pk, 7, 7, "", 0, 0);
+    frame_result_head(&pk, &s_sid, 7, 7, "", 0, 0);
     s_write_sel("frames", "result_empty", FRAME_RESULT - 1, &sb);
 
     uint64_t ids[4] = {1, 2, 300, 1ULL << 40};
     msgpack_sbuffer_clear(&sb);
-    frame_ack_encode(&sb, ids, 4);
+    frame_ack_encode(&sb, &s_sid, &s_rid, ids, 4);
     s_write_sel("frames", "ack_4", FRAME_ACK - 1, &sb);
     msgpack_sbuffer_clear(&sb);
-    frame_ack_encode(&sb, ids, 0);
+    frame_ack_encode(&sb, &s_sid, &s_rid, ids, 0);
     s_write_sel("frames", "ack_empty", FRAME_ACK - 1, &sb);
 
     msgpack_sbuffer_clear(&sb);
@@ -248,7 +252,7 @@ static void s_frames(void)
 
     /* The right frame sent to the wrong decoder, and a wrong version. */
     msgpack_sbuffer_clear(&sb);
-    frame_ack_encode(&sb, ids, 2);
+    frame_ack_encode(&sb, &s_sid, &s_rid, ids, 2);
     s_write_sel("frames", "ack_as_work", FRAME_WORK - 1, &sb);
     static const char badver[] = "\x04\x93\x01\x05\x80"; /* version 1 */
     s_write("frames", "ctl_rep_bad_version", badver, sizeof badver - 1);

@@ -23,6 +23,9 @@ void fixture_assert_rc(int rc, int want, const char *expr, const char *file, int
                    *c ? ": " : "", expr, rc, got, want, rp_strerror(want));
 }
 
+const frame_id_t fixture_sid = {{0x5a, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}};
+const frame_id_t fixture_rid = {{0x7e, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}};
+
 static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
     (void)sb, (void)flag, (void)ftw;

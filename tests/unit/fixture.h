@@ -6,6 +6,7 @@
 
 #include "../../common/rperr.h"
 #include "../../common/store.h"
+#include "../../proto/frame.h"
 
 #include <criterion/criterion.h>
 #include <msgpack.h>
@@ -47,6 +48,9 @@ void fixture_rmdir(const char *dir);
 
 /* Number of entries in database idx of f's store (a read transaction). */
 size_t fixture_entries(fixture_store_t *f, int idx);
+
+/* Two stream ids for frames built by tests: a state's and a reducer's. */
+extern const frame_id_t fixture_sid, fixture_rid;
 
 /* Packs one risk message in the seed's form with the default hierarchy
  * levels (RiskType, Region, TradeDesk); value is the decimal string. */

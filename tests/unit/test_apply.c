@@ -58,7 +58,7 @@ static int s_apply(uint64_t id, const d_t *d, uint32_t n, int commit)
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     /* the largest batch, so that tests may use deltas up to its bound */
-    frame_result_head(&pk, id, 0, "test:1", FRAME_MAX_CHANGES, n);
+    frame_result_head(&pk, &fixture_sid, id, 0, "test:1", FRAME_MAX_CHANGES, n);
     for (uint32_t i = 0; i < n; i++)
         frame_delta_pack(&pk, d[i].path, strlen(d[i].path), d[i].delta, d[i].count);
     msgpack_unpacked u;
@@ -337,7 +337,7 @@ Test(apply, unreadable_aggregate_row_is_refused_as_corrupt)
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    frame_result_head(&pk, 1, 0, "m", 1, 1);
+    frame_result_head(&pk, &fixture_sid, 1, 0, "m", 1, 1);
     frame_delta_pack(&pk, "p", 1, 1, 1);
     msgpack_unpacked u;
     result_t r;

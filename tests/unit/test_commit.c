@@ -230,9 +230,9 @@ Test(commit, over_the_lag_limit_frames_are_answered_busy_and_not_applied)
     /* The reducer catches up: batch 1 is acknowledged, the lag drops to 0 and
      * the fire-and-forget frame that waited in its socket is applied. */
     uint64_t id = 1;
-    frame_ack_encode(&sb, &id, 1);
+    frame_ack_encode(&sb, changelog_instance(g_log), &fixture_rid, &id, 1);
     msgpack_sbuffer_clear(&sb);
-    frame_ack_encode(&sb, &id, 1);
+    frame_ack_encode(&sb, changelog_instance(g_log), &fixture_rid, &id, 1);
     s_send(g_reducer, &sb);
     RP_ASSERT_OK(s_cycle_when_ready(g_acks));
     RP_ASSERT_OK(commit_cycle(g_c, g_router, g_pull, g_acks));
@@ -253,7 +253,7 @@ Test(commit, an_ack_prunes_its_batch_and_moves_the_progress)
     cr_assert_eq(commit_progress(g_c)->applied, 0);
     uint64_t id = 1;
     msgpack_sbuffer_clear(&sb);
-    frame_ack_encode(&sb, &id, 1);
+    frame_ack_encode(&sb, changelog_instance(g_log), &fixture_rid, &id, 1);
     s_send(g_reducer, &sb);
     RP_ASSERT_OK(s_cycle_when_ready(g_acks));
     cr_assert_eq(fixture_entries(&g_fx, SDB_BATCHES), 0);
@@ -261,6 +261,64 @@ Test(commit, an_ack_prunes_its_batch_and_moves_the_progress)
     cr_assert_eq(commit_progress(g_c)->applied, 3);
     cr_assert_eq(commit_stats(g_c)->batches_pruned, 1);
     cr_assert_eq(commit_stats(g_c)->acks_received, 1);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* Commits one frame of n messages (one batch) and returns once answered. */
+static void s_commit_one_batch(msgpack_sbuffer *sb, const char *prefix)
+{
+    s_frame(sb, prefix, 2);
+    s_send(g_producer, sb);
+    RP_ASSERT_OK(s_cycle_when_ready(g_router));
+    cr_assert_eq(s_reply().accepted, 2);
+}
+
+/* Sends an ACK of batch id from reducer on behalf of state, runs a cycle. */
+static void s_ack(msgpack_sbuffer *sb, const frame_id_t *state, const frame_id_t *reducer,
+                  uint64_t id)
+{
+    msgpack_sbuffer_clear(sb);
+    frame_ack_encode(sb, state, reducer, &id, 1);
+    s_send(g_reducer, sb);
+    RP_ASSERT_OK(s_cycle_when_ready(g_acks));
+}
+
+Test(commit, an_ack_for_another_state_instance_is_dropped_and_counted)
+{
+    s_open(16 << 20, 16 << 20, 1000000, 1 << 20);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    s_commit_one_batch(&sb, "X");
+    s_ack(&sb, &fixture_sid, &fixture_rid, 1); /* fixture_sid is not this store's id */
+    cr_assert_eq(fixture_entries(&g_fx, SDB_BATCHES), 1, "the batch was not pruned");
+    cr_assert_eq(commit_stats(g_c)->foreign_acks, 1);
+    cr_assert_eq(commit_stats(g_c)->acks_received, 0);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+Test(commit, the_first_reducer_to_ack_binds_the_state_and_a_second_one_is_refused)
+{
+    s_open(16 << 20, 16 << 20, 1000000, 1 << 20);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    const frame_id_t second = {{0x22}};
+    s_commit_one_batch(&sb, "A");
+    s_commit_one_batch(&sb, "B");
+    s_ack(&sb, changelog_instance(g_log), &fixture_rid, 1);
+    cr_assert_eq(commit_stats(g_c)->batches_pruned, 1, "the first reducer's ACK counts");
+    s_ack(&sb, changelog_instance(g_log), &second, 2);
+    cr_assert_eq(commit_stats(g_c)->foreign_acks, 1, "a second reducer's ACK is refused");
+    cr_assert_eq(fixture_entries(&g_fx, SDB_BATCHES), 1, "batch 2 was not pruned");
+    /* the binding is durable: a restarted state refuses the second reducer too */
+    commit_destroy(&g_c);
+    commit_opts_t opts = {.max_frame = 1 << 20, .group_max = 64, .max_lag = 1000000,
+                          .map_max = 16 << 20};
+    int err = 0;
+    cr_assert_not_null(g_c = commit_new(g_fx.st, g_log, g_in, g_dlq, g_d, &opts, &err));
+    s_ack(&sb, changelog_instance(g_log), &second, 2);
+    cr_assert_eq(commit_stats(g_c)->foreign_acks, 1);
+    s_ack(&sb, changelog_instance(g_log), &fixture_rid, 2);
+    cr_assert_eq(fixture_entries(&g_fx, SDB_BATCHES), 0, "the bound reducer's ACK counts");
     msgpack_sbuffer_destroy(&sb);
 }
 

@@ -52,12 +52,20 @@ static int s_result(result_t *r)
     return frame_result_decode(g_sb.data, g_sb.size, &g_unp, r, g_why, sizeof g_why);
 }
 
-/* Packs [version, WORK, 7, 3, [change]] around one raw change written by fn. */
+/* Packs [version, type, stream id] announcing nfields elements in all. */
+static void s_head_with_id(msgpack_packer *pk, int type, uint32_t nfields)
+{
+    msgpack_pack_array(pk, nfields);
+    msgpack_pack_int(pk, FRAME_VERSION);
+    msgpack_pack_int(pk, type);
+    msgpack_pack_bin(pk, FRAME_ID_SIZE);
+    msgpack_pack_bin_body(pk, fixture_sid.b, FRAME_ID_SIZE);
+}
+
+/* Packs [version, WORK, id, 7, 3, [change]] around one raw change written by fn. */
 static void s_work_with(void (*fn)(msgpack_packer *))
 {
-    msgpack_pack_array(&g_pk, 5);
-    msgpack_pack_int(&g_pk, FRAME_VERSION);
-    msgpack_pack_int(&g_pk, FRAME_WORK);
+    s_head_with_id(&g_pk, FRAME_WORK, 6);
     msgpack_pack_uint64(&g_pk, 7);
     msgpack_pack_uint64(&g_pk, 3);
     msgpack_pack_array(&g_pk, 1);
@@ -67,7 +75,7 @@ static void s_work_with(void (*fn)(msgpack_packer *))
 /* Packs a RESULT frame with one raw delta written by fn. */
 static void s_result_with(void (*fn)(msgpack_packer *))
 {
-    frame_result_head(&g_pk, 9, 8, "m1", 5, 1);
+    frame_result_head(&g_pk, &fixture_sid, 9, 8, "m1", 5, 1);
     fn(&g_pk);
 }
 
@@ -95,7 +103,7 @@ Test(frame, work_round_trip)
          .has_new = 1, .new_value = MONEY_MAX, .new_path = "c::d", .new_len = 4},
         {.has_old = 1, .old_value = -1, .old_path = "x", .old_len = 1},
     };
-    frame_work_head(&g_pk, 42, 40, 3);
+    frame_work_head(&g_pk, &fixture_sid, 42, 40, 3);
     for (int i = 0; i < 3; i++) frame_change_pack(&g_pk, &in[i]);
     work_t w;
     int rc = s_work(&w);
@@ -123,7 +131,7 @@ Test(frame, work_round_trip)
 
 Test(frame, work_with_no_changes_round_trips)
 {
-    frame_work_head(&g_pk, 1, 1, 0);
+    frame_work_head(&g_pk, &fixture_sid, 1, 1, 0);
     work_t w;
     int rc = s_work(&w);
     cr_assert_eq(rc, 0, "rc=%d %s", rc, g_why);
@@ -132,7 +140,7 @@ Test(frame, work_with_no_changes_round_trips)
 
 Test(frame, work_round_trips_full_u64_ids)
 {
-    frame_work_head(&g_pk, UINT64_MAX, UINT64_MAX - 1, 0);
+    frame_work_head(&g_pk, &fixture_sid, UINT64_MAX, UINT64_MAX - 1, 0);
     work_t w;
     cr_assert_eq(s_work(&w), 0, "%s", g_why);
     cr_assert_eq(w.batch_id, UINT64_MAX);
@@ -157,7 +165,7 @@ Test(frame, result_round_trip_with_128_bit_deltas)
     int64_t cnt[] = {1, -1, 0, cmax, -cmax, 2, 3, 4, 5, 6};
     const uint32_t n = sizeof d / sizeof d[0];
     char paths[10][8];
-    frame_result_head(&g_pk, 77, 70, "host:123", FRAME_MAX_CHANGES, n);
+    frame_result_head(&g_pk, &fixture_sid, 77, 70, "host:123", FRAME_MAX_CHANGES, n);
     for (uint32_t i = 0; i < n; i++) {
         snprintf(paths[i], sizeof paths[i], "p%u", i);
         frame_delta_pack(&g_pk, paths[i], strlen(paths[i]), d[i], cnt[i]);
@@ -183,7 +191,7 @@ Test(frame, result_round_trip_with_128_bit_deltas)
 
 Test(frame, result_delta_beyond_int64_uses_16_byte_form)
 {
-    frame_result_head(&g_pk, 1, 1, "m", 5, 3); /* 5 changes allow |delta| <= 1e19 */
+    frame_result_head(&g_pk, &fixture_sid, 1, 1, "m", 5, 3); /* 5 changes allow |delta| <= 1e19 */
     frame_delta_pack(&g_pk, "a", 1, (money_sum_t)INT64_MAX + 1, 1);
     frame_delta_pack(&g_pk, "b", 1, (money_sum_t)INT64_MIN - 1, 1);
     frame_delta_pack(&g_pk, "c", 1, INT64_MIN, 1);
@@ -205,23 +213,23 @@ Test(frame, result_delta_beyond_int64_uses_16_byte_form)
 Test(frame, ack_round_trip)
 {
     uint64_t ids[] = {1, 2, UINT64_MAX};
-    frame_ack_encode(&g_sb, ids, 3);
-    const msgpack_object *o;
-    uint32_t n = 0;
-    int rc = frame_ack_decode(g_sb.data, g_sb.size, &g_unp, &o, &n, g_why, sizeof g_why);
+    frame_ack_encode(&g_sb, &fixture_sid, &fixture_rid, ids, 3);
+    ack_t a;
+    int rc = frame_ack_decode(g_sb.data, g_sb.size, &g_unp, &a, g_why, sizeof g_why);
     cr_assert_eq(rc, 0, "rc=%d %s", rc, g_why);
-    cr_assert_eq(n, 3);
-    for (uint32_t i = 0; i < 3; i++) cr_assert_eq(o[i].via.u64, ids[i]);
+    cr_assert(frame_id_eq(&a.state, &fixture_sid), "the state's stream id round trips");
+    cr_assert(frame_id_eq(&a.reducer, &fixture_rid), "the reducer's id round trips");
+    cr_assert_eq(a.n, 3);
+    for (uint32_t i = 0; i < 3; i++) cr_assert_eq(a.ids[i].via.u64, ids[i]);
 }
 
 Test(frame, ack_empty_round_trip)
 {
-    frame_ack_encode(&g_sb, NULL, 0);
-    const msgpack_object *o;
-    uint32_t n = 99;
-    int rc = frame_ack_decode(g_sb.data, g_sb.size, &g_unp, &o, &n, g_why, sizeof g_why);
+    frame_ack_encode(&g_sb, &fixture_sid, &fixture_rid, NULL, 0);
+    ack_t a = {.n = 99};
+    int rc = frame_ack_decode(g_sb.data, g_sb.size, &g_unp, &a, g_why, sizeof g_why);
     cr_assert_eq(rc, 0, "rc=%d %s", rc, g_why);
-    cr_assert_eq(n, 0);
+    cr_assert_eq(a.n, 0);
 }
 
 Test(frame, ctl_req_round_trip)
@@ -264,9 +272,8 @@ Test(frame, rejects_non_integer_version)
     s_str(&g_pk, "1");
     msgpack_pack_int(&g_pk, FRAME_ACK);
     msgpack_pack_array(&g_pk, 0);
-    const msgpack_object *o;
-    uint32_t n;
-    cr_assert_eq(frame_ack_decode(g_sb.data, g_sb.size, &g_unp, &o, &n, g_why, sizeof g_why),
+    ack_t a;
+    cr_assert_eq(frame_ack_decode(g_sb.data, g_sb.size, &g_unp, &a, g_why, sizeof g_why),
                  RP_EPROTO);
     cr_assert(strstr(g_why, "version"), "why='%s'", g_why);
 }
@@ -274,7 +281,7 @@ Test(frame, rejects_non_integer_version)
 Test(frame, rejects_wrong_type)
 {
     uint64_t id = 5;
-    frame_ack_encode(&g_sb, &id, 1);
+    frame_ack_encode(&g_sb, &fixture_sid, &fixture_rid, &id, 1);
     s_expect_bad_work("type");
 }
 
@@ -291,9 +298,7 @@ Test(frame, ctl_req_decoder_rejects_ctl_rep)
 
 Test(frame, rejects_wrong_field_count)
 {
-    msgpack_pack_array(&g_pk, 4);
-    msgpack_pack_int(&g_pk, FRAME_VERSION);
-    msgpack_pack_int(&g_pk, FRAME_WORK);
+    s_head_with_id(&g_pk, FRAME_WORK, 5);
     msgpack_pack_uint64(&g_pk, 1);
     msgpack_pack_array(&g_pk, 0);
     s_expect_bad_work("fields");
@@ -328,7 +333,7 @@ Test(frame, rejects_single_element_array)
 
 Test(frame, rejects_truncated_and_garbage_bytes)
 {
-    frame_work_head(&g_pk, 1, 1, 0);
+    frame_work_head(&g_pk, &fixture_sid, 1, 1, 0);
     work_t w;
     msgpack_unpacked_destroy(&g_unp);
     cr_assert_eq(frame_work_decode(g_sb.data, g_sb.size - 1, &g_unp, &w, g_why, sizeof g_why),
@@ -339,9 +344,7 @@ Test(frame, rejects_truncated_and_garbage_bytes)
 
 static void s_batch_id_string(msgpack_packer *pk)
 {
-    msgpack_pack_array(pk, 5);
-    msgpack_pack_int(pk, FRAME_VERSION);
-    msgpack_pack_int(pk, FRAME_WORK);
+    s_head_with_id(pk, FRAME_WORK, 6);
     s_str(pk, "7");
     msgpack_pack_uint64(pk, 1);
     msgpack_pack_array(pk, 0);
@@ -355,9 +358,7 @@ Test(frame, rejects_work_batch_id_of_wrong_type)
 
 Test(frame, rejects_work_negative_watermark)
 {
-    msgpack_pack_array(&g_pk, 5);
-    msgpack_pack_int(&g_pk, FRAME_VERSION);
-    msgpack_pack_int(&g_pk, FRAME_WORK);
+    s_head_with_id(&g_pk, FRAME_WORK, 6);
     msgpack_pack_uint64(&g_pk, 1);
     msgpack_pack_int64(&g_pk, -1);
     msgpack_pack_array(&g_pk, 0);
@@ -366,9 +367,7 @@ Test(frame, rejects_work_negative_watermark)
 
 Test(frame, rejects_work_changes_not_an_array)
 {
-    msgpack_pack_array(&g_pk, 5);
-    msgpack_pack_int(&g_pk, FRAME_VERSION);
-    msgpack_pack_int(&g_pk, FRAME_WORK);
+    s_head_with_id(&g_pk, FRAME_WORK, 6);
     msgpack_pack_uint64(&g_pk, 1);
     msgpack_pack_uint64(&g_pk, 1);
     msgpack_pack_map(&g_pk, 0);
@@ -517,7 +516,7 @@ Test(frame, rejects_change_with_path_longer_than_path_max)
 Test(frame, reports_index_of_malformed_change)
 {
     change_t ok = {.has_new = 1, .new_value = 1, .new_path = "a", .new_len = 1};
-    frame_work_head(&g_pk, 1, 1, 3);
+    frame_work_head(&g_pk, &fixture_sid, 1, 1, 3);
     frame_change_pack(&g_pk, &ok);
     frame_change_pack(&g_pk, &ok);
     s_change_empty_path(&g_pk);
@@ -624,7 +623,7 @@ Test(frame, rejects_result_mapper_id_longer_than_64)
     char id[FRAME_MAPPER_ID_MAX + 2];
     memset(id, 'm', FRAME_MAPPER_ID_MAX + 1);
     id[FRAME_MAPPER_ID_MAX + 1] = 0;
-    frame_result_head(&g_pk, 1, 1, id, 0, 0);
+    frame_result_head(&g_pk, &fixture_sid, 1, 1, id, 0, 0);
     s_expect_bad_result("wrong type");
 }
 
@@ -633,7 +632,7 @@ Test(frame, accepts_result_mapper_id_of_64)
     char id[FRAME_MAPPER_ID_MAX + 1];
     memset(id, 'm', FRAME_MAPPER_ID_MAX);
     id[FRAME_MAPPER_ID_MAX] = 0;
-    frame_result_head(&g_pk, 1, 1, id, 0, 0);
+    frame_result_head(&g_pk, &fixture_sid, 1, 1, id, 0, 0);
     result_t r;
     int rc = s_result(&r);
     cr_assert_eq(rc, 0, "rc=%d %s", rc, g_why);
@@ -642,9 +641,7 @@ Test(frame, accepts_result_mapper_id_of_64)
 
 Test(frame, rejects_result_nchanges_negative)
 {
-    msgpack_pack_array(&g_pk, 7);
-    msgpack_pack_int(&g_pk, FRAME_VERSION);
-    msgpack_pack_int(&g_pk, FRAME_RESULT);
+    s_head_with_id(&g_pk, FRAME_RESULT, 8);
     msgpack_pack_uint64(&g_pk, 1);
     msgpack_pack_uint64(&g_pk, 1);
     s_str(&g_pk, "m");
@@ -653,30 +650,36 @@ Test(frame, rejects_result_nchanges_negative)
     s_expect_bad_result("wrong type");
 }
 
-Test(frame, rejects_ack_with_negative_id)
+/* Packs the head of an ACK frame up to its ids array. */
+static void s_ack_head(void)
 {
-    msgpack_pack_array(&g_pk, 3);
+    msgpack_pack_array(&g_pk, 5);
     msgpack_pack_int(&g_pk, FRAME_VERSION);
     msgpack_pack_int(&g_pk, FRAME_ACK);
+    msgpack_pack_bin(&g_pk, FRAME_ID_SIZE);
+    msgpack_pack_bin_body(&g_pk, fixture_sid.b, FRAME_ID_SIZE);
+    msgpack_pack_bin(&g_pk, FRAME_ID_SIZE);
+    msgpack_pack_bin_body(&g_pk, fixture_rid.b, FRAME_ID_SIZE);
+}
+
+Test(frame, rejects_ack_with_negative_id)
+{
+    s_ack_head();
     msgpack_pack_array(&g_pk, 2);
     msgpack_pack_uint64(&g_pk, 1);
     msgpack_pack_int64(&g_pk, -2);
-    const msgpack_object *o;
-    uint32_t n;
-    cr_assert_eq(frame_ack_decode(g_sb.data, g_sb.size, &g_unp, &o, &n, g_why, sizeof g_why),
+    ack_t a;
+    cr_assert_eq(frame_ack_decode(g_sb.data, g_sb.size, &g_unp, &a, g_why, sizeof g_why),
                  RP_EPROTO);
     cr_assert(strstr(g_why, "id 1"), "why='%s'", g_why);
 }
 
 Test(frame, rejects_ack_ids_not_an_array)
 {
-    msgpack_pack_array(&g_pk, 3);
-    msgpack_pack_int(&g_pk, FRAME_VERSION);
-    msgpack_pack_int(&g_pk, FRAME_ACK);
+    s_ack_head();
     msgpack_pack_uint64(&g_pk, 1);
-    const msgpack_object *o;
-    uint32_t n;
-    cr_assert_eq(frame_ack_decode(g_sb.data, g_sb.size, &g_unp, &o, &n, g_why, sizeof g_why),
+    ack_t a;
+    cr_assert_eq(frame_ack_decode(g_sb.data, g_sb.size, &g_unp, &a, g_why, sizeof g_why),
                  RP_EPROTO);
 }
 
@@ -684,10 +687,9 @@ Test(frame, rejects_ack_over_max_ids)
 {
     static uint64_t ids[FRAME_MAX_ACKS + 1];
     for (uint32_t i = 0; i <= FRAME_MAX_ACKS; i++) ids[i] = i + 1;
-    frame_ack_encode(&g_sb, ids, FRAME_MAX_ACKS + 1);
-    const msgpack_object *o;
-    uint32_t n;
-    cr_assert_eq(frame_ack_decode(g_sb.data, g_sb.size, &g_unp, &o, &n, g_why, sizeof g_why),
+    frame_ack_encode(&g_sb, &fixture_sid, &fixture_rid, ids, FRAME_MAX_ACKS + 1);
+    ack_t a;
+    cr_assert_eq(frame_ack_decode(g_sb.data, g_sb.size, &g_unp, &a, g_why, sizeof g_why),
                  RP_EPROTO);
 }
 
@@ -719,7 +721,7 @@ Test(frame, rejects_ctl_rep_payload_not_map)
 static int s_one_delta(money_sum_t value, int64_t count)
 {
     msgpack_sbuffer_clear(&g_sb);
-    frame_result_head(&g_pk, 1, 1, "m", 3, 1);
+    frame_result_head(&g_pk, &fixture_sid, 1, 1, "m", 3, 1);
     frame_delta_pack(&g_pk, "a", 1, value, count);
     result_t r;
     return s_result(&r);
@@ -735,23 +737,57 @@ Test(frame, result_delta_beyond_what_the_batch_can_move_is_rejected)
 
 Test(frame, result_claiming_more_changes_than_a_batch_holds_is_rejected)
 {
-    frame_result_head(&g_pk, 1, 1, "m", FRAME_MAX_CHANGES + 1, 0);
+    frame_result_head(&g_pk, &fixture_sid, 1, 1, "m", FRAME_MAX_CHANGES + 1, 0);
     result_t r;
     cr_assert_eq(s_result(&r), RP_EPROTO);
 }
 
 Test(frame, a_watermark_above_its_batch_id_is_refused)
 {
-    frame_work_head(&g_pk, 5, 6, 0);
+    frame_work_head(&g_pk, &fixture_sid, 5, 6, 0);
     work_t w;
     RP_ASSERT_RC(s_work(&w), RP_EPROTO);
     cr_assert(strstr(g_why, "watermark 6 above"), "why='%s'", g_why);
     msgpack_sbuffer_clear(&g_sb);
-    frame_result_head(&g_pk, 9, UINT64_MAX, "m1", 0, 0);
+    frame_result_head(&g_pk, &fixture_sid, 9, UINT64_MAX, "m1", 0, 0);
     result_t r;
     RP_ASSERT_RC(s_result(&r), RP_EPROTO);
     cr_assert(strstr(g_why, "above"), "why='%s'", g_why);
     msgpack_sbuffer_clear(&g_sb);
-    frame_result_head(&g_pk, 9, 9, "m1", 0, 0);
+    frame_result_head(&g_pk, &fixture_sid, 9, 9, "m1", 0, 0);
     RP_ASSERT_OK(s_result(&r), "a watermark equal to the batch id is fine: %s", g_why);
+}
+
+Test(frame, rejects_ack_whose_stream_id_is_not_16_bytes)
+{
+    msgpack_pack_array(&g_pk, 5);
+    msgpack_pack_int(&g_pk, FRAME_VERSION);
+    msgpack_pack_int(&g_pk, FRAME_ACK);
+    msgpack_pack_bin(&g_pk, 15);
+    msgpack_pack_bin_body(&g_pk, fixture_sid.b, 15);
+    msgpack_pack_bin(&g_pk, FRAME_ID_SIZE);
+    msgpack_pack_bin_body(&g_pk, fixture_rid.b, FRAME_ID_SIZE);
+    msgpack_pack_array(&g_pk, 0);
+    ack_t a;
+    RP_ASSERT_RC(frame_ack_decode(g_sb.data, g_sb.size, &g_unp, &a, g_why, sizeof g_why),
+                 RP_EPROTO);
+    cr_assert(strstr(g_why, "stream ids"), "why='%s'", g_why);
+}
+
+Test(frame, work_and_result_carry_the_state_stream_id)
+{
+    const frame_id_t other = {{9, 9, 9}};
+    frame_work_head(&g_pk, &other, 3, 2, 0);
+    work_t w;
+    RP_ASSERT_OK(s_work(&w), "%s", g_why);
+    cr_assert(frame_id_eq(&w.state, &other));
+    cr_assert_not(frame_id_eq(&w.state, &fixture_sid));
+    msgpack_sbuffer_clear(&g_sb);
+    frame_result_head(&g_pk, &other, 3, 2, "m", 0, 0);
+    result_t r;
+    RP_ASSERT_OK(s_result(&r), "%s", g_why);
+    cr_assert(frame_id_eq(&r.state, &other));
+    char hex[2 * FRAME_ID_SIZE + 1];
+    frame_id_format(&other, hex);
+    cr_assert_str_eq(hex, "09090900000000000000000000000000");
 }

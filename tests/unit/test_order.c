@@ -62,16 +62,26 @@ static void s_teardown(void)
 
 TestSuite(order, .fini = s_teardown);
 
-/* Sends a RESULT for batch id moving path by delta (micro-units) and count,
- * from mapper "m1", with the given watermark, padded with npad more paths. */
+/* Sends a RESULT of state stream sid for batch id moving path by delta
+ * (micro-units) and count, from mapper "m1", with the given watermark. */
+static void s_result_of(const frame_id_t *sid, uint64_t id, uint64_t watermark, const char *path,
+                        int64_t delta, int64_t count, int npad);
+
+/* The same for the test's usual state stream, padded with npad more paths. */
 static void s_result(uint64_t id, uint64_t watermark, const char *path, int64_t delta,
                      int64_t count, int npad)
+{
+    s_result_of(&fixture_sid, id, watermark, path, delta, count, npad);
+}
+
+static void s_result_of(const frame_id_t *sid, uint64_t id, uint64_t watermark, const char *path,
+                        int64_t delta, int64_t count, int npad)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    frame_result_head(&pk, id, watermark, "m1", 1 + (uint64_t)npad, 1 + (uint32_t)npad);
+    frame_result_head(&pk, sid, id, watermark, "m1", 1 + (uint64_t)npad, 1 + (uint32_t)npad);
     frame_delta_pack(&pk, path, strlen(path), delta, count);
     for (int i = 0; i < npad; i++) {
         char p[96];
@@ -101,12 +111,12 @@ static int s_acked(uint64_t *ids, int cap)
         int len = zmq_recv(g_state, buf, sizeof buf, 0);
         cr_assert_gt(len, 0);
         msgpack_unpacked unp;
-        const msgpack_object *o;
-        uint32_t k;
+        ack_t a;
         char why[160];
-        RP_ASSERT_OK(frame_ack_decode(buf, (size_t)len, &unp, &o, &k, why, sizeof why), "%s",
-                     why);
-        for (uint32_t i = 0; i < k && n < cap; i++) ids[n++] = o[i].via.u64;
+        RP_ASSERT_OK(frame_ack_decode(buf, (size_t)len, &unp, &a, why, sizeof why), "%s", why);
+        cr_assert(frame_id_eq(&a.state, &fixture_sid), "the ACK names the state's stream");
+        cr_assert(frame_id_eq(&a.reducer, apply_instance(g_ap)), "and this reducer");
+        for (uint32_t i = 0; i < a.n && n < cap; i++) ids[n++] = a.ids[i].via.u64;
         msgpack_unpacked_destroy(&unp);
     }
     return n;
@@ -245,6 +255,68 @@ Test(order, a_failed_commit_acknowledges_nothing_and_releases_held_frames)
     cr_assert_eq(order_stats(g_o)->commit_failures, 1);
     cr_assert_eq(fixture_entries(&g_fx, RDB_REDUCE), 0);
     cr_assert_eq(apply_next(g_ap), 1, "batch 1 is still the next to apply");
+}
+
+Test(order, a_result_of_another_state_stream_is_never_applied_nor_acknowledged)
+{
+    s_open(16 << 20, 16 << 20);
+    const frame_id_t other = {{0x33}};
+    s_result(1, 1, "Delta", 5, 1, 0); /* binds this reducer to fixture_sid */
+    RP_ASSERT_OK(s_cycle());
+    uint64_t ids[16];
+    cr_assert_eq(s_acked(ids, 16), 1);
+    s_result_of(&other, 2, 1, "Delta", 1000, 1, 0); /* a mapper of another pipeline */
+    RP_ASSERT_OK(s_cycle());
+    int64_t count;
+    int found;
+    cr_assert(s_total("Delta", &count, &found) == 5 && count == 1, "nothing foreign applied");
+    cr_assert_eq(s_acked(ids, 16), 0, "nor acknowledged");
+    cr_assert_eq(order_held(g_o), 0, "nor held");
+    cr_assert_eq(order_stats(g_o)->foreign, 1);
+    cr_assert_eq(apply_next(g_ap), 2, "batch 2 of the real stream is still awaited");
+    s_result(2, 1, "Delta", 7, 1, 0);
+    RP_ASSERT_OK(s_cycle());
+    cr_assert(s_total("Delta", &count, &found) == 12 && count == 2);
+}
+
+Test(order, the_binding_survives_a_restart)
+{
+    s_open(16 << 20, 16 << 20);
+    const frame_id_t other = {{0x44}};
+    s_result(1, 1, "Delta", 5, 1, 0);
+    RP_ASSERT_OK(s_cycle());
+    order_destroy(&g_o);
+    apply_destroy(&g_ap);
+    int err = 0;
+    cr_assert_not_null(g_ap = apply_new(g_fx.st, &err));
+    cr_assert_not_null(g_o = order_new(g_fx.st, g_ap, 64, 16 << 20));
+    cr_assert(frame_id_eq(apply_peer(g_ap), &fixture_sid));
+    s_result_of(&other, 2, 1, "Delta", 1000, 1, 0);
+    RP_ASSERT_OK(s_cycle());
+    cr_assert_eq(order_stats(g_o)->foreign, 1);
+    cr_assert_eq(apply_next(g_ap), 2);
+}
+
+Test(order, a_reducer_that_applied_nothing_refuses_a_stream_that_started_elsewhere)
+{
+    s_open(16 << 20, 16 << 20);
+    /* The state's watermark is 50: another reducer applied batches 1..49.
+     * This one (its data lost, or new) must not apply 50 and go on. */
+    s_result(50, 50, "Delta", 5, 1, 0);
+    s_result(51, 50, "Delta", 7, 1, 0);
+    RP_ASSERT_OK(s_cycle());
+    int64_t count;
+    int found;
+    s_total("Delta", &count, &found);
+    cr_assert_not(found, "nothing applied");
+    uint64_t ids[16];
+    cr_assert_eq(s_acked(ids, 16), 0, "nothing acknowledged, so the state keeps its batches");
+    cr_assert_eq(order_stats(g_o)->refused, 2);
+    cr_assert_eq(apply_floor(g_ap), 0, "the floor did not jump to the watermark");
+    char why[512];
+    result_t r = {.state = fixture_sid, .batch_id = 50, .watermark = 50};
+    RP_ASSERT_RC(apply_check(g_ap, &r, why, sizeof why), RP_EINVAL);
+    cr_assert(strstr(why, "riskctl rebuild"), "the refusal names the recovery: %s", why);
 }
 
 Test(order, stats_name_every_counter_and_each_mapper)
