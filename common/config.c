@@ -1,5 +1,8 @@
-/* Flag parsing with environment fallbacks: --foo-bar falls back to the
- * environment variable RISKPIPE_FOO_BAR, then to the built-in default. */
+/* Flag parsing with environment fallbacks: --foo-bar of program PROG falls
+ * back to the environment variable RISKPIPE_PROG_FOO_BAR, then to the built-in
+ * default. The program is in every name so that one variable means one thing
+ * everywhere: state and reducer both have --data and --control, and --acks
+ * binds in one and connects in the other. Only the log level is shared. */
 #include "config.h"
 #include "rperr.h"
 
@@ -9,9 +12,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+static char s_program[32]; /* "STATE", "CTL", ...; "" before config_set_program */
+
+/* Flags every program reads from the same variable, on purpose. */
+static int s_shared(const char *name)
+{
+    return strcmp(name, "log-level") == 0;
+}
+
+void config_set_program(const char *program)
+{
+    size_t i = 0;
+    for (; program[i] && i + 1 < sizeof s_program; i++)
+        s_program[i] = program[i] == '-' ? '_' : (char)toupper((unsigned char)program[i]);
+    s_program[i] = 0;
+}
+
 static void s_env_name(const char *name, char *buf, size_t cap)
 {
-    size_t n = (size_t)snprintf(buf, cap, "RISKPIPE_");
+    size_t n = (size_t)snprintf(buf, cap, "RISKPIPE_%s%s", s_shared(name) ? "" : s_program,
+                                s_shared(name) || !s_program[0] ? "" : "_");
     for (const char *p = name; *p && n + 1 < cap; p++)
         buf[n++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
     buf[n] = 0;

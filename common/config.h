@@ -1,6 +1,6 @@
-/* Command-line flags with RISKPIPE_* environment fallbacks and generated
- * --help text. Each process declares a table of config_opt_t and calls
- * config_parse once at start-up. */
+/* Command-line flags with RISKPIPE_<PROGRAM>_<FLAG> environment fallbacks and
+ * generated --help text. Each process names itself (config_set_program),
+ * declares a table of config_opt_t and calls config_parse once at start-up. */
 #ifndef RP_CONFIG_H
 #define RP_CONFIG_H
 
@@ -11,9 +11,14 @@ typedef struct {
     const char *name;  /* long flag without dashes, e.g. "ingest-pull" */
     const char *def;   /* default value text; NULL for a boolean switch */
     const char *help;  /* one line for --help */
-    const char *value; /* out: from argv, else env RISKPIPE_<NAME>, else def;
+    const char *value; /* out: from argv, else env RISKPIPE_<PROGRAM>_<NAME>, else def;
                           borrowed from argv/environ/def. Switches: "1" or NULL */
 } config_opt_t;
+
+/* Sets the program part of the environment names: "state" makes --data
+ * fall back to RISKPIPE_STATE_DATA. --log-level is shared: RISKPIPE_LOG_LEVEL
+ * in every program. Call before config_parse; the name is copied. */
+void config_set_program(const char *program);
 
 /* Parses argv[first..argc) against opts (terminated by an entry with name
  * NULL). Flags may be given as "--name value" or "--name=value"; "--help"

@@ -19,7 +19,8 @@ static int s_keycmp(const void *a, const void *b)
                                                            : y->key.via.str.size;
     int c = memcmp(x->key.via.str.ptr, y->key.via.str.ptr, n);
     if (c) return c;
-    return x->key.via.str.size < y->key.via.str.size ? -1 : x->key.via.str.size > y->key.via.str.size;
+    uint32_t xs = x->key.via.str.size, ys = y->key.via.str.size;
+    return xs < ys ? -1 : xs > ys;
 }
 
 int tables_state_encode(const risk_msg_t *m, msgpack_sbuffer *sb)

@@ -129,7 +129,8 @@ int ingest_check_hierarchy(store_t *store, const hier_levels_t *h)
         store_abort(&txn);
         return RP_EINVAL;
     }
-    if (rc == RP_ENOTFOUND && (rc = store_meta_put_str(txn, meta, TABLES_META_HIERARCHY, want)) == 0)
+    if (rc == RP_ENOTFOUND &&
+        (rc = store_meta_put_str(txn, meta, TABLES_META_HIERARCHY, want)) == 0)
         rc = store_commit(&txn);
     store_abort(&txn);
     if (rc) log_error("cannot read or record the hierarchy: %s", rp_strerror(rc));

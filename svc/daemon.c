@@ -18,6 +18,7 @@ int daemon_args(config_opt_t *opts, int argc, char **argv, const char *usage, co
                 int *exit_code)
 {
     int npos;
+    config_set_program(role);
     int rc = config_parse(opts, argc, argv, 1, &npos, usage);
     *exit_code = 2;
     if (rc) {

@@ -1,6 +1,7 @@
 /* riskctl: the command-line tool for riskpipe users and tests. main only
  * dispatches to the subcommand named by argv[1]. */
 #include "riskctl.h"
+#include "../common/config.h"
 #include "cli.h"
 #include "../common/log.h"
 
@@ -33,6 +34,7 @@ static void s_usage(FILE *f)
 int main(int argc, char **argv)
 {
     log_init("riskctl", "warn");
+    config_set_program("ctl"); /* flags fall back to RISKPIPE_CTL_<FLAG> */
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         s_usage(argc < 2 ? stderr : stdout);

@@ -80,6 +80,33 @@ Test(config, env_fallback_uses_upper_case_underscore_name)
     cr_assert_str_eq(config_get(g_opts, "foo-bar"), "from-env");
 }
 
+Test(config, a_named_program_reads_only_its_own_variables)
+{
+    config_set_program("state");
+    setenv("RISKPIPE_FOO_BAR", "unprefixed", 1);
+    setenv("RISKPIPE_REDUCER_FOO_BAR", "the reducer's", 1);
+    char *argv[] = {"prog"};
+    cr_assert_eq(s_parse(ARGC(argv), argv, NULL), 0);
+    cr_assert_str_eq(config_get(g_opts, "foo-bar"), "dflt",
+                     "neither another program's variable nor an unprefixed one applies");
+    setenv("RISKPIPE_STATE_FOO_BAR", "the state's", 1);
+    cr_assert_eq(s_parse(ARGC(argv), argv, NULL), 0);
+    cr_assert_str_eq(config_get(g_opts, "foo-bar"), "the state's");
+    unsetenv("RISKPIPE_REDUCER_FOO_BAR");
+    unsetenv("RISKPIPE_STATE_FOO_BAR");
+}
+
+Test(config, the_log_level_is_shared_by_every_program)
+{
+    config_opt_t o[] = {{"log-level", "info", "level", NULL}, {NULL, NULL, NULL, NULL}};
+    config_set_program("mapper");
+    setenv("RISKPIPE_LOG_LEVEL", "debug", 1);
+    char *argv[] = {"prog"};
+    cr_assert_eq(config_parse(o, ARGC(argv), argv, 1, NULL, "usage"), 0);
+    cr_assert_str_eq(config_get(o, "log-level"), "debug");
+    unsetenv("RISKPIPE_LOG_LEVEL");
+}
+
 Test(config, flag_overrides_env)
 {
     setenv("RISKPIPE_FOO_BAR", "from-env", 1);
