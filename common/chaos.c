@@ -32,7 +32,10 @@ int chaos_init(const char *role)
         p = *end ? end + 1 : end;
     }
     s_seed = (unsigned)time(NULL) ^ ((unsigned)getpid() << 16);
-    if (s_pct) log_warn("chaos mode: aborting in %d%% of batches", s_pct);
+    if (s_pct)
+        log_warn("CHAOS MODE IS ON (RISKPIPE_CHAOS=%s): this %s process will abort() on purpose "
+                 "in %d%% of its batches; unset RISKPIPE_CHAOS outside tests and demos",
+                 env, role, s_pct);
     return 0;
 }
 
