@@ -19,6 +19,7 @@ static config_opt_t s_opts[] = {
     {"work", "tcp://127.0.0.1:5557", "batches from the state process (PULL, connect)", NULL},
     {"results", "tcp://127.0.0.1:5558", "deltas to the reducer (PUSH, connect)", NULL},
     {"max-frame", "134217728", "largest work frame in bytes (a larger one is dropped)", NULL},
+    DAEMON_KEYS_OPT,
     DAEMON_INSECURE_OPT,
     DAEMON_LOG_OPT,
     {NULL, NULL, NULL, NULL}};
@@ -71,10 +72,12 @@ int main(int argc, char **argv)
     /* A small receive queue keeps a stopped or slow mapper from hoarding
      * batches that others could process. */
     zsock_t *work = daemon_socket(ZMQ_PULL, config_get(s_opts, "work"), DAEMON_CONNECT,
-                                  &(daemon_sockopt_t){.hwm = 2, .max_msg = max_frame},
+                                  &(daemon_sockopt_t){.hwm = 2, .max_msg = max_frame,
+                                                      .curve_server = 1 + KEYS_STATE},
                                   "work");
     zsock_t *results = daemon_socket(ZMQ_PUSH, config_get(s_opts, "results"), DAEMON_CONNECT,
-                                     &(daemon_sockopt_t){.hwm = 100, .linger_ms = 2000},
+                                     &(daemon_sockopt_t){.hwm = 100, .linger_ms = 2000,
+                                                         .curve_server = 1 + KEYS_REDUCER},
                                      "results");
     m.agg = preagg_new();
     if (!work || !results || !m.agg) goto out;
@@ -112,5 +115,6 @@ out:
     zsock_destroy(&results);
     zsock_destroy(&work);
     msgpack_sbuffer_destroy(&m.sb);
+    daemon_shutdown();
     return exit_code;
 }

@@ -30,6 +30,7 @@ const char *const ctl_state_names[CTL_S_COUNT] = {
     [CTL_S_BUSY_REPLIES] = "busy_replies",
     [CTL_S_DLQ_ADDED] = "dlq_added",
     [CTL_S_FOREIGN_ACKS] = "foreign_acks",
+    [CTL_S_REFUSED_PEERS] = "refused_peers",
 };
 
 const char *const ctl_reducer_names[CTL_R_COUNT] = {
@@ -49,6 +50,7 @@ const char *const ctl_reducer_names[CTL_R_COUNT] = {
     [CTL_R_FRAMES_DEFERRED] = "frames_deferred",
     [CTL_R_FOREIGN_FRAMES] = "foreign_frames",
     [CTL_R_REFUSED_FRAMES] = "refused_frames",
+    [CTL_R_REFUSED_PEERS] = "refused_peers",
 };
 
 void ctl_req_encode(msgpack_sbuffer *sb, const char *command)

@@ -24,6 +24,7 @@ static config_opt_t s_opts[] = {
     {"control", "tcp://127.0.0.1:5561", "stats endpoint for riskctl (REP, bind)", NULL},
     {"group-max", "256", "most result frames applied in one commit", NULL},
     {"max-frame", "67108864", "largest result frame in bytes (a larger one is dropped)", NULL},
+    DAEMON_KEYS_OPT,
     DAEMON_INSECURE_OPT,
     DAEMON_LOG_OPT,
     {NULL, NULL, NULL, NULL}};
@@ -37,7 +38,7 @@ typedef struct {
 } reducer_t;
 
 /* Poll slots of the loop. */
-enum { POLL_RESULTS, POLL_CONTROL, POLL_COUNT };
+enum { POLL_RESULTS, POLL_CONTROL, POLL_AUTH, POLL_COUNT };
 
 /* Opens the store, the engines and the sockets. Returns 0 or an RP code
  * (the reason is logged). */
@@ -51,12 +52,16 @@ static int s_open(reducer_t *r, size_t map_size, size_t map_max, int group_max,
     if (!(r->apply = apply_new(r->store, &rc))) return rc;
     if (!(r->order = order_new(r->store, r->apply, group_max, map_max))) return RP_ENOMEM;
     r->results = daemon_socket(ZMQ_PULL, config_get(s_opts, "results"), DAEMON_BIND,
-                               &(daemon_sockopt_t){.hwm = 1000, .max_msg = max_frame},
+                               &(daemon_sockopt_t){.hwm = 1000, .max_msg = max_frame,
+                                                   .curve_domain = KEYS_DOMAIN_MAPPER},
                                "results");
     r->acks = daemon_socket(ZMQ_PUSH, config_get(s_opts, "acks"), DAEMON_CONNECT,
-                            &(daemon_sockopt_t){.hwm = 10000, .linger_ms = 1000}, "acks");
+                            &(daemon_sockopt_t){.hwm = 10000, .linger_ms = 1000,
+                                                .curve_server = 1 + KEYS_STATE},
+                            "acks");
     r->control = daemon_socket(ZMQ_REP, config_get(s_opts, "control"), DAEMON_BIND,
-                               &(daemon_sockopt_t){.hwm = 100, .max_msg = CTL_REQ_MAX_BYTES},
+                               &(daemon_sockopt_t){.hwm = 100, .max_msg = CTL_REQ_MAX_BYTES,
+                                                   .curve_domain = KEYS_DOMAIN_CONTROL},
                                "control");
     return r->results && r->acks && r->control ? 0 : RP_EZMQ;
 }
@@ -92,19 +97,22 @@ int main(int argc, char **argv)
     if (rc) {
         log_error("start-up failed: %s", rp_strerror(rc));
         s_close(&r);
+        daemon_shutdown();
         return 1;
     }
     log_info("ready: data %s, batches below %llu already applied", config_get(s_opts, "data"),
              (unsigned long long)apply_floor(r.apply));
     zmq_pollitem_t items[POLL_COUNT] = {
         [POLL_RESULTS] = {zsock_resolve(r.results), 0, ZMQ_POLLIN, 0},
-        [POLL_CONTROL] = {zsock_resolve(r.control), 0, ZMQ_POLLIN, 0}};
+        [POLL_CONTROL] = {zsock_resolve(r.control), 0, ZMQ_POLLIN, 0},
+        [POLL_AUTH] = {daemon_auth_socket(), -1, ZMQ_POLLIN, 0}};
     while (!daemon_stopping()) {
         if (zmq_poll(items, POLL_COUNT, 1000) < 0 && errno != EINTR) {
             log_error("poll: %s", zmq_strerror(errno));
             exit_code = 1;
             break;
         }
+        daemon_auth_serve(); /* ZAP requests, and refused handshakes */
         if (items[POLL_CONTROL].revents & ZMQ_POLLIN)
             control_serve(zsock_resolve(r.control), CTL_ROLE_REDUCER, order_stats_fill, r.order);
         order_cycle(r.order, zsock_resolve(r.results), zsock_resolve(r.acks));
@@ -114,5 +122,6 @@ int main(int argc, char **argv)
     log_info("stopping: %lld batches applied, %lld duplicates skipped", st->applied,
              st->duplicates);
     s_close(&r);
+    daemon_shutdown();
     return exit_code;
 }

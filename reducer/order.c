@@ -6,6 +6,7 @@
 #include "../common/log.h"
 #include "../common/rperr.h"
 #include "../proto/frame.h"
+#include "../svc/daemon.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -320,6 +321,7 @@ int order_stats_fill(void *arg, ctl_stat_t *out, int cap)
         [CTL_R_FRAMES_DEFERRED] = s->deferred,
         [CTL_R_FOREIGN_FRAMES] = s->foreign,
         [CTL_R_REFUSED_FRAMES] = s->refused,
+        [CTL_R_REFUSED_PEERS] = daemon_refused_peers(),
     };
     int k = CTL_R_COUNT < cap ? CTL_R_COUNT : cap;
     for (int i = 0; i < k; i++) out[i] = (ctl_stat_t){ctl_reducer_names[i], v[i]};

@@ -40,6 +40,7 @@ static config_opt_t s_opts[] = {
     {"max-lag", "2000000", "changes committed but not yet aggregated before ingest answers busy",
      NULL},
     {"dlq-max", "100000", "dead-letter entries kept (oldest dropped first)", NULL},
+    DAEMON_KEYS_OPT,
     DAEMON_INSECURE_OPT,
     DAEMON_LOG_OPT,
     {NULL, NULL, NULL, NULL}};
@@ -63,7 +64,7 @@ typedef struct {
 } state_t;
 
 /* Poll slots of the loop. */
-enum { POLL_INGEST, POLL_INGEST_PULL, POLL_ACKS, POLL_CONTROL, POLL_WORK, POLL_COUNT };
+enum { POLL_INGEST, POLL_INGEST_PULL, POLL_ACKS, POLL_CONTROL, POLL_WORK, POLL_AUTH, POLL_COUNT };
 
 /* Reads and checks every flag. Returns 0 or RP_EINVAL (printed). */
 static int s_flags(flags_t *f)
@@ -109,17 +110,23 @@ static int s_open(state_t *s, const flags_t *f)
     int64_t hard_cap = f->commit.max_frame * 2 + (1 << 20);
     s->router = daemon_socket(ZMQ_ROUTER, config_get(s_opts, "ingest"), DAEMON_BIND,
                               &(daemon_sockopt_t){.hwm = 256, .linger_ms = 1000,
-                                                  .max_msg = hard_cap},
+                                                  .max_msg = hard_cap,
+                                                  .curve_domain = KEYS_DOMAIN_INGEST},
                               "ingest");
     s->pull = daemon_socket(ZMQ_PULL, config_get(s_opts, "ingest-pull"), DAEMON_BIND,
-                            &(daemon_sockopt_t){.hwm = 64, .max_msg = hard_cap}, "ingest-pull");
+                            &(daemon_sockopt_t){.hwm = 64, .max_msg = hard_cap,
+                                                .curve_domain = KEYS_DOMAIN_INGEST},
+                            "ingest-pull");
     s->work = daemon_socket(ZMQ_PUSH, config_get(s_opts, "work"), DAEMON_BIND,
-                            &(daemon_sockopt_t){.hwm = 4}, "work");
+                            &(daemon_sockopt_t){.hwm = 4, .curve_domain = KEYS_DOMAIN_MAPPER},
+                            "work");
     s->acks = daemon_socket(ZMQ_PULL, config_get(s_opts, "acks"), DAEMON_BIND,
-                            &(daemon_sockopt_t){.hwm = 10000, .max_msg = FRAME_ACK_MAX_BYTES},
+                            &(daemon_sockopt_t){.hwm = 10000, .max_msg = FRAME_ACK_MAX_BYTES,
+                                                .curve_domain = KEYS_DOMAIN_REDUCER},
                             "acks");
     s->control = daemon_socket(ZMQ_REP, config_get(s_opts, "control"), DAEMON_BIND,
-                               &(daemon_sockopt_t){.hwm = 100, .max_msg = CTL_REQ_MAX_BYTES},
+                               &(daemon_sockopt_t){.hwm = 100, .max_msg = CTL_REQ_MAX_BYTES,
+                                                   .curve_domain = KEYS_DOMAIN_CONTROL},
                                "control");
     if (!s->router || !s->pull || !s->work || !s->acks || !s->control) return RP_EZMQ;
     s->dispatch = dispatch_new(s->log, s->store, zsock_resolve(s->work), (uint32_t)f->window,
@@ -172,6 +179,7 @@ int main(int argc, char **argv)
     if (rc) {
         log_error("start-up failed: %s", rp_strerror(rc));
         s_close(&s);
+        daemon_shutdown();
         return 1;
     }
     const changelog_progress_t *p = commit_progress(s.commit);
@@ -183,7 +191,8 @@ int main(int argc, char **argv)
         [POLL_INGEST_PULL] = {zsock_resolve(s.pull), 0, ZMQ_POLLIN, 0},
         [POLL_ACKS] = {zsock_resolve(s.acks), 0, ZMQ_POLLIN, 0},
         [POLL_CONTROL] = {zsock_resolve(s.control), 0, ZMQ_POLLIN, 0},
-        [POLL_WORK] = {zsock_resolve(s.work), 0, 0, 0}};
+        [POLL_WORK] = {zsock_resolve(s.work), 0, 0, 0},
+        [POLL_AUTH] = {daemon_auth_socket(), -1, ZMQ_POLLIN, 0}};
     while (!daemon_stopping()) {
         /* Wait for POLLOUT on work only when batches are waiting to go out. */
         int unsent = dispatch_has_unsent(s.dispatch, commit_progress(s.commit)->next_batch);
@@ -194,6 +203,7 @@ int main(int argc, char **argv)
             exit_code = 1;
             break;
         }
+        daemon_auth_serve(); /* ZAP requests, and refused handshakes */
         if (items[POLL_CONTROL].revents & ZMQ_POLLIN)
             control_serve(zsock_resolve(s.control), CTL_ROLE_STATE, commit_stats_fill, s.commit);
         s_cycle(&s);
@@ -205,5 +215,6 @@ int main(int argc, char **argv)
     log_info("stopping: %lld accepted, %lld duplicates, %lld rejected since start", c->accepted,
              c->duplicates, c->rejected);
     s_close(&s);
+    daemon_shutdown();
     return exit_code;
 }

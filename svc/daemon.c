@@ -1,5 +1,6 @@
 /* Start-up, signals and sockets shared by the daemons; see daemon.h. */
 #include "daemon.h"
+#include "auth.h"
 #include "../common/chaos.h"
 #include "../common/log.h"
 #include "../common/rperr.h"
@@ -11,8 +12,11 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t s_stop;
+static volatile sig_atomic_t s_stop, s_hup;
 static int s_insecure; /* --insecure: endpoints beyond loopback allowed */
+static keys_t *s_keys; /* --keys: every socket is CURVE */
+static auth_t *s_auth; /* the ZAP handler of a daemon with server sockets */
+static int64_t s_last_reload_ms;
 
 int daemon_args(config_opt_t *opts, int argc, char **argv, const char *usage, const char *role,
                 int *exit_code)
@@ -35,7 +39,16 @@ int daemon_args(config_opt_t *opts, int argc, char **argv, const char *usage, co
     }
     if (chaos_init(role)) return 0;
     s_insecure = config_get(opts, "insecure") != NULL;
-    if (s_insecure)
+    const char *keys = config_get(opts, "keys");
+    if (keys && *keys) {
+        keys_role_t r = !strcmp(role, "state") ? KEYS_STATE
+                      : !strcmp(role, "reducer") ? KEYS_REDUCER : KEYS_MAPPER;
+        int err = 0;
+        *exit_code = 1;
+        if (!(s_keys = keys_load(keys, r, &err))) return 0;
+        if (r != KEYS_MAPPER && !(s_auth = auth_new(s_keys))) return 0;
+        log_info("keyed: every socket is CURVE with the key set in %s", keys);
+    } else if (s_insecure)
         log_warn("INSECURE: --insecure allows endpoints beyond loopback, and no peer is "
                  "authenticated or encrypted");
     else
@@ -89,8 +102,36 @@ int daemon_lock_dir(const char *dir)
 
 static void s_on_signal(int sig)
 {
-    (void)sig;
-    s_stop = 1;
+    if (sig == SIGHUP) s_hup = 1;
+    else s_stop = 1;
+}
+
+void *daemon_auth_socket(void)
+{
+    return s_auth ? auth_socket(s_auth) : NULL;
+}
+
+void daemon_auth_serve(void)
+{
+    if (!s_auth) return;
+    auth_serve(s_auth);
+    int64_t now = zclock_mono();
+    if (s_hup || now - s_last_reload_ms >= 1000) { /* SIGHUP, or a change seen by stat */
+        keys_reload_producers(s_keys, s_hup);
+        s_hup = 0;
+        s_last_reload_ms = now;
+    }
+}
+
+long long daemon_refused_peers(void)
+{
+    return s_auth ? auth_refused(s_auth) : 0;
+}
+
+void daemon_shutdown(void)
+{
+    auth_destroy(&s_auth);
+    keys_destroy(&s_keys);
 }
 
 void daemon_signals(void)
@@ -102,6 +143,7 @@ void daemon_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
 
@@ -142,7 +184,7 @@ zsock_t *daemon_socket(int type, const char *endpoint, daemon_dir_t dir,
         dir = endpoint[0] == '@' ? DAEMON_BIND : DAEMON_CONNECT;
         endpoint++;
     }
-    if (!s_insecure && !daemon_endpoint_is_local(endpoint)) {
+    if (!s_keys && !s_insecure && !daemon_endpoint_is_local(endpoint)) {
         log_error("%s: refusing %s: it is not on this machine and peers are not "
                   "authenticated; use a loopback or ipc:// endpoint, or --insecure",
                   what, endpoint);
@@ -153,7 +195,7 @@ zsock_t *daemon_socket(int type, const char *endpoint, daemon_dir_t dir,
         log_error("%s: cannot create socket: %s", what, zmq_strerror(errno));
         return NULL;
     }
-    static const daemon_sockopt_t none = {0, 0, 0};
+    static const daemon_sockopt_t none = {0};
     if (!opt) opt = &none;
     if (opt->hwm > 0) {
         zsock_set_sndhwm(s, opt->hwm);
@@ -163,6 +205,16 @@ zsock_t *daemon_socket(int type, const char *endpoint, daemon_dir_t dir,
     if (opt->max_msg > 0)
         zmq_setsockopt(zsock_resolve(s), ZMQ_MAXMSGSIZE, &opt->max_msg, sizeof opt->max_msg);
     zsock_set_linger(s, opt->linger_ms);
+    if (s_keys && opt->curve_domain) {
+        keys_apply_server(s_keys, s, opt->curve_domain);
+        if (s_auth) auth_watch(s_auth, s, what);
+    } else if (s_keys && opt->curve_server) {
+        keys_apply_client(s_keys, s, (keys_role_t)(opt->curve_server - 1));
+    } else if (s_keys) {
+        log_error("%s: no CURVE role for this socket", what);
+        zsock_destroy(&s);
+        return NULL;
+    }
     int bind = dir == DAEMON_BIND;
     int rc = bind ? zsock_bind(s, "%s", endpoint) : zsock_connect(s, "%s", endpoint);
     if (rc < 0) {

@@ -4,6 +4,7 @@
 #ifndef RP_DAEMON_H
 #define RP_DAEMON_H
 
+#include "keys.h"
 #include "../common/config.h"
 
 #include <czmq.h>
@@ -18,16 +19,21 @@
         {"map-size", "256", "initial LMDB map size in MiB (grows on demand)", NULL},               \
         {"map-max", "65536", "largest LMDB map size in MiB", NULL}
 #define DAEMON_LOG_OPT {"log-level", "info", "error, warn, info or debug", NULL}
+#define DAEMON_KEYS_OPT                                                                            \
+    {"keys", "", "directory of the pipeline's CURVE key set (riskctl keygen); empty: dev mode",   \
+     NULL}
 #define DAEMON_INSECURE_OPT                                                                        \
     {"insecure", NULL,                                                                             \
      "allow endpoints beyond loopback with no authentication or encryption", NULL}
 
 /* Start-up shared by the daemons: parses flags (no positional arguments),
- * sets up logging with tag `role` from --log-level and chaos mode for role,
- * and reads --insecure (DAEMON_INSECURE_OPT, if the table has it) for
- * daemon_socket. Logs the one warning line of dev mode (peers are not
- * authenticated). Returns 1 to go on; 0 when main must return *exit_code now
- * (0 after --help, 2 after a usage error, which is printed). */
+ * sets up logging with tag `role` ("state", "reducer" or "mapper") from
+ * --log-level and chaos mode for role, and reads --keys (DAEMON_KEYS_OPT) and
+ * --insecure (DAEMON_INSECURE_OPT) for daemon_socket. With keys, it loads the
+ * key set and, for a daemon with server sockets, starts the ZAP handler
+ * (daemon_auth_*); without, it logs the one warning line of dev mode.
+ * Returns 1 to go on; 0 when main must return *exit_code now (0 after
+ * --help, 1 for unusable keys, 2 after a usage error, which is printed). */
 int daemon_args(config_opt_t *opts, int argc, char **argv, const char *usage, const char *role,
                 int *exit_code);
 
@@ -58,12 +64,28 @@ typedef enum { DAEMON_BIND, DAEMON_CONNECT } daemon_dir_t;
  * ipc://, inproc://, or tcp:// on 127.0.0.0/8, localhost, [::1] or "lo". */
 int daemon_endpoint_is_local(const char *endpoint);
 
-/* Socket options; a zero field keeps libzmq's default (linger: 0 ms). */
+/* Socket options; a zero field keeps libzmq's default (linger: 0 ms). With
+ * keys every socket is CURVE: a server (curve_domain, a KEYS_DOMAIN_*: who may
+ * connect) or a client of the role curve_server (a keys_role_t + 1). */
 typedef struct {
-    int hwm;             /* high-water mark, both directions, in messages */
-    int linger_ms;       /* how long close waits for unsent messages */
-    int64_t max_msg;     /* largest inbound message in bytes (ZMQ_MAXMSGSIZE) */
+    int hwm;                  /* high-water mark, both directions, in messages */
+    int linger_ms;            /* how long close waits for unsent messages */
+    int64_t max_msg;          /* largest inbound message in bytes (ZMQ_MAXMSGSIZE) */
+    const char *curve_domain; /* server: the ZAP domain its peers are checked in */
+    int curve_server;         /* client: 1 + the keys_role_t of the server */
 } daemon_sockopt_t;
+
+/* The ZAP handler's socket to poll (NULL without keys or server sockets),
+ * and its service: answers authentication requests, counts refusals, and
+ * re-reads the producers' keys after SIGHUP or when their folder changed. */
+void *daemon_auth_socket(void);
+void daemon_auth_serve(void);
+
+/* Peers refused since start (0 without keys). */
+long long daemon_refused_peers(void);
+
+/* Frees the key set and the ZAP handler (after every socket is closed). */
+void daemon_shutdown(void);
 
 /* Creates a socket of zmq type, applies opt (may be NULL) and binds or
  * connects it to endpoint (dir unless its prefix says otherwise); what names

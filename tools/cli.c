@@ -1,9 +1,43 @@
 /* The shared parse prologue and error line of riskctl's subcommands; see cli.h. */
 #include "cli.h"
 #include "../common/rperr.h"
+#include "../svc/daemon.h"
+
+#include <errno.h>
+#include <string.h>
 
 #include <stdarg.h>
 #include <stdio.h>
+
+static keys_t *s_keys; /* --keys: riskctl's key pair and the servers' public keys */
+static int s_insecure;
+
+/* Reads --keys and --insecure, if the subcommand has them. */
+static int s_security(const config_opt_t *opts, const char *cmd, int *exit_code)
+{
+    const char *dir = config_get(opts, "keys");
+    s_insecure = config_get(opts, "insecure") != NULL;
+    if (!dir || !*dir) return 1;
+    int rc = 0;
+    if ((s_keys = keys_load(dir, KEYS_RISKCTL, &rc))) return 1;
+    cli_fail(cmd, rc, "cannot load the key set in %s", dir);
+    *exit_code = CLI_FAIL;
+    return 0;
+}
+
+int cli_connect(zsock_t *s, const char *endpoint, keys_role_t server, char *why, size_t whylen)
+{
+    if (s_keys) {
+        keys_apply_client(s_keys, s, server);
+    } else if (!s_insecure && !daemon_endpoint_is_local(endpoint)) {
+        snprintf(why, whylen, "%s is not on this machine and no --keys were given (peers would "
+                 "not be authenticated); use --keys, or --insecure", endpoint);
+        return -1;
+    }
+    if (zsock_connect(s, "%s", endpoint) == 0) return 0;
+    snprintf(why, whylen, "cannot connect to %s: %s", endpoint, zmq_strerror(errno));
+    return -1;
+}
 
 int cli_parse(config_opt_t *opts, int argc, char **argv, const char *usage, int *npos,
               int *exit_code)
@@ -11,7 +45,7 @@ int cli_parse(config_opt_t *opts, int argc, char **argv, const char *usage, int 
     int rc = config_parse(opts, argc, argv, 1, npos, usage);
     if (rc == 0) {
         *exit_code = CLI_OK;
-        return 1;
+        return s_security(opts, argv[0], exit_code);
     }
     /* config_parse returns 1 after printing --help, RP_EINVAL after a usage error */
     *exit_code = rc > 0 ? CLI_OK : CLI_USAGE;

@@ -10,15 +10,33 @@
 #define RP_CLI_H
 
 #include "../common/config.h"
+#include "../svc/keys.h"
+
+#include <czmq.h>
+#include <stddef.h>
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
 /* Parses a subcommand's arguments (argv[0] is the subcommand) against opts,
- * compacting the positional ones into argv[1..1+*npos). Returns 1 to go on;
- * 0 when the subcommand must return *exit_code now (CLI_OK after --help was
- * printed, CLI_USAGE after a usage error, which config_parse printed). */
+ * compacting the positional ones into argv[1..1+*npos), and loads the key
+ * set named by --keys when opts has that flag. Returns 1 to go on; 0 when the
+ * subcommand must return *exit_code now (CLI_OK after --help was printed,
+ * CLI_USAGE after a usage error, which config_parse printed, CLI_FAIL when
+ * the key set cannot be loaded). */
 int cli_parse(config_opt_t *opts, int argc, char **argv, const char *usage, int *npos,
               int *exit_code);
+
+/* The flag rows of every subcommand that connects to a daemon. */
+#define CLI_SECURITY_OPTS                                                                          \
+    {"keys", "", "directory of the pipeline's CURVE key set (riskctl keygen): connect as riskctl", \
+     NULL},                                                                                        \
+        {"insecure", NULL, "allow endpoints beyond loopback without --keys (unauthenticated)", NULL}
+
+/* Connects s to endpoint. With --keys (read by cli_parse from a table with
+ * CLI_SECURITY_OPTS) as a CURVE client with the riskctl key pair that accepts
+ * only server's public key; without, only to an endpoint on this machine
+ * unless --insecure. Returns 0, or -1 with the reason in why. */
+int cli_connect(zsock_t *s, const char *endpoint, keys_role_t server, char *why, size_t whylen);
 
 /* Prints "riskctl CMD: <message>: <rp_strerror(rc)>" to stderr and returns
  * CLI_FAIL, so a failure reads `return cli_fail(...)`. */

@@ -51,7 +51,8 @@ static int s_decode(answer_t *a, char *why, size_t whylen)
  * filled (the caller calls s_answer_free), or with why set: RP_ETIMEDOUT
  * when nothing answered, RP_EINVAL when endpoint is unusable, RP_EZMQ on
  * another socket error, RP_EPROTO when the answer is not a counters reply. */
-static int s_ask(const char *endpoint, int timeout_ms, answer_t *a, char *why, size_t whylen)
+static int s_ask(const char *endpoint, keys_role_t server, int timeout_ms, answer_t *a, char *why,
+                 size_t whylen)
 {
     zmq_msg_init(&a->msg);
     msgpack_unpacked_init(&a->unp);
@@ -68,8 +69,7 @@ static int s_ask(const char *endpoint, int timeout_ms, answer_t *a, char *why, s
     msgpack_sbuffer_init(&sb);
     ctl_req_encode(&sb, "stats");
     int rc;
-    if (zsock_connect(req, "%s", endpoint) < 0) {
-        snprintf(why, whylen, "cannot connect: %s", zmq_strerror(errno));
+    if (cli_connect(req, endpoint, server, why, whylen) < 0) {
         rc = RP_EINVAL;
     } else if (zmq_send(zsock_resolve(req), sb.data, sb.size, 0) < 0 ||
                zmq_msg_recv(&a->msg, zsock_resolve(req), 0) < 0) {
@@ -117,6 +117,7 @@ int cmd_wait(int argc, char **argv)
     config_opt_t opts[] = {
         {"state-control", "tcp://localhost:5560", "state process control endpoint", NULL},
         {"timeout", "60", "give up after this many seconds", NULL},
+        CLI_SECURITY_OPTS,
         {NULL, NULL, NULL, NULL}};
     int npos, code;
     if (!cli_parse(opts, argc, argv,
@@ -133,7 +134,7 @@ int cmd_wait(int argc, char **argv)
     while (clock_mono_ms() <= deadline) {
         answer_t a;
         char why[200];
-        int rc = s_ask(ep, 1000, &a, why, sizeof why);
+        int rc = s_ask(ep, KEYS_STATE, 1000, &a, why, sizeof why);
         if (rc == RP_ETIMEDOUT || rc == RP_EZMQ) { /* not up yet, or restarting: ask again */
             zclock_sleep(20);
             continue;
@@ -189,7 +190,8 @@ static json_t *s_section(const char *endpoint, const char *role, int timeout_ms,
     answer_t a;
     char why[200];
     json_t *out = NULL;
-    int rc = s_ask(endpoint, timeout_ms, &a, why, sizeof why);
+    keys_role_t server = strcmp(role, CTL_ROLE_STATE) ? KEYS_REDUCER : KEYS_STATE;
+    int rc = s_ask(endpoint, server, timeout_ms, &a, why, sizeof why);
     if (rc)
         fprintf(stderr, "riskctl stats: %s at %s: %s\n", role, endpoint, why);
     else if (s_check_role("stats", endpoint, &a, role))
@@ -208,6 +210,7 @@ int cmd_stats(int argc, char **argv)
         {"state-control", "tcp://localhost:5560", "state process control endpoint", NULL},
         {"reducer-control", "tcp://localhost:5561", "reducer control endpoint", NULL},
         {"timeout-ms", "2000", "how long to wait for each answer", NULL},
+        CLI_SECURITY_OPTS,
         {NULL, NULL, NULL, NULL}};
     int npos, code;
     if (!cli_parse(opts, argc, argv,
@@ -241,6 +244,7 @@ int cmd_ping(int argc, char **argv)
         {"state-control", "tcp://localhost:5560", "state process control endpoint", NULL},
         {"reducer-control", "tcp://localhost:5561", "reducer control endpoint", NULL},
         {"timeout-ms", "1000", "how long to wait for the answer", NULL},
+        CLI_SECURITY_OPTS,
         {NULL, NULL, NULL, NULL}};
     int npos, code;
     if (!cli_parse(opts, argc, argv,
@@ -260,7 +264,8 @@ int cmd_ping(int argc, char **argv)
                                                                    : "state-control");
     answer_t a;
     char why[200];
-    int rc = s_ask(ep, (int)t, &a, why, sizeof why);
+    keys_role_t server = strcmp(role, CTL_ROLE_STATE) ? KEYS_REDUCER : KEYS_STATE;
+    int rc = s_ask(ep, server, (int)t, &a, why, sizeof why);
     if (rc) {
         fprintf(stderr, "riskctl ping: %s at %s: %s\n", role, ep, why);
         return CLI_FAIL;

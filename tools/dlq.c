@@ -302,9 +302,12 @@ static zsock_t *s_connect(const sel_t *sel)
         zsock_set_linger(req, 0);
         zsock_set_rcvtimeo(req, sel->timeout_ms);
         zsock_set_sndtimeo(req, sel->timeout_ms);
-        if (zsock_connect(req, "%s", sel->ingest) == 0) return req;
+        char why[300];
+        if (cli_connect(req, sel->ingest, KEYS_STATE, why, sizeof why) == 0) return req;
+        fprintf(stderr, "riskctl dlq: %s\n", why);
+    } else {
+        fprintf(stderr, "riskctl dlq: cannot create a socket: %s\n", zmq_strerror(errno));
     }
-    fprintf(stderr, "riskctl dlq: cannot connect to %s: %s\n", sel->ingest, zmq_strerror(errno));
     zsock_destroy(&req);
     return NULL;
 }
@@ -432,6 +435,7 @@ int cmd_dlq(int argc, char **argv)
         {"ingest", "tcp://localhost:5555", "acknowledged ingest endpoint (for replay)", NULL},
         {"all", NULL, "replay or purge every entry", NULL},
         {"timeout-ms", "5000", "replay: how long to wait for each answer", NULL},
+        CLI_SECURITY_OPTS,
         {NULL, NULL, NULL, NULL}};
     int npos, code;
     if (!cli_parse(opts, argc, argv,

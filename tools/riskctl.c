@@ -21,6 +21,7 @@ static const struct {
     {"stats", cmd_stats, "show the counters of the state process and the reducer"},
     {"ping", cmd_ping, "exit 0 if the state process or reducer answers as such (health check)"},
     {"dlq", cmd_dlq, "list, show, replay or purge dead-lettered messages"},
+    {"keygen", cmd_keygen, "make a pipeline's CURVE key set (one key pair per role)"},
     {"rebuild", cmd_rebuild, "rebuild a lost reducer's aggregate exactly from the state table"},
 };
 

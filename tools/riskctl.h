@@ -12,5 +12,6 @@ int cmd_stats(int argc, char **argv);  /* ctl.c: counters of state and reducer *
 int cmd_ping(int argc, char **argv);   /* ctl.c: health check */
 int cmd_dlq(int argc, char **argv);    /* dlq.c: dead-letter table */
 int cmd_rebuild(int argc, char **argv); /* rebuild.c: a lost reducer, from the state table */
+int cmd_keygen(int argc, char **argv);  /* keygen.c: a pipeline's CURVE key set */
 
 #endif

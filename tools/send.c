@@ -96,9 +96,9 @@ static int s_connect(sender_t *s)
     zsock_set_linger(s->sock, 0);
     zsock_set_sndhwm(s->sock, 0);
     zsock_set_rcvhwm(s->sock, 0);
-    if (zsock_connect(s->sock, "%s", s->endpoint) < 0) {
-        fprintf(stderr, "riskctl send: cannot connect to %s: %s\n", s->endpoint,
-                zmq_strerror(errno));
+    char why[300];
+    if (cli_connect(s->sock, s->endpoint, KEYS_STATE, why, sizeof why) < 0) {
+        fprintf(stderr, "riskctl send: %s\n", why);
         return -1;
     }
     return 0;
@@ -357,6 +357,7 @@ int cmd_send(int argc, char **argv)
         {"timeout-ms", "5000", "re-send a frame not answered within this time", NULL},
         {"retries", "30", "consecutive unanswered attempts before giving up", NULL},
         {"quiet", NULL, "print nothing but errors", NULL},
+        CLI_SECURITY_OPTS,
         {NULL, NULL, NULL, NULL}};
     int npos, code;
     if (!cli_parse(opts, argc, argv,
