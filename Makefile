@@ -34,9 +34,14 @@ UNIT_BIN := $(BUILD)/tests/unit-tests
 ROLE_OBJ := $(filter-out %/main.o,$(STATE_OBJ) $(MAPPER_OBJ) $(REDUCER_OBJ))
 INTEG_SRC := $(wildcard tests/integration/*.c)
 INTEG_BIN := $(BUILD)/tests/integration-tests
+# The security suite drives the daemons like the integration tests, with
+# their harness (harness, model, workload) but its own test files.
+HARNESS_SRC := $(filter-out tests/integration/test_%.c,$(INTEG_SRC))
+SECURITY_SRC := $(wildcard tests/security/*.c) $(HARNESS_SRC)
+SECURITY_BIN := $(BUILD)/tests/security-tests
 
-.PHONY: all deps test test-unit test-integration test-faults run clean install format \
-        asan memcheck fuzz check-layers
+.PHONY: all deps test test-unit test-integration test-security test-faults run clean install \
+        format asan memcheck fuzz check-layers
 all: $(PROGS)
 
 deps:
@@ -66,9 +71,15 @@ $(UNIT_BIN): $(UNIT_SRC:%.c=$(BUILD)/%.o) $(ROLE_OBJ) $(COMMON_OBJ)
 $(INTEG_BIN): $(INTEG_SRC:%.c=$(BUILD)/%.o)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcriterion -o $@
 
+$(SECURITY_BIN): $(SECURITY_SRC:%.c=$(BUILD)/%.o)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcriterion -o $@
+
 test: deps
-	$(MAKE) all $(UNIT_BIN) $(INTEG_BIN)
+	$(MAKE) all $(UNIT_BIN) $(INTEG_BIN) $(SECURITY_BIN)
 	tests/run-all.sh
+
+test-security: all $(SECURITY_BIN)
+	RISKPIPE_BIN=$(abspath $(BIN)) $(SECURITY_BIN) --jobs 1
 
 # Fails when a lower layer includes a higher one (tests/layers/run.sh, which
 # `make test` runs as one of its suites).
@@ -94,7 +105,8 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=undefined
 asan: deps
 	$(MAKE) BUILD=build-asan BIN=bin-asan CFLAGS="$(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" \
-	  all build-asan/tests/unit-tests build-asan/tests/integration-tests
+	  all build-asan/tests/unit-tests build-asan/tests/integration-tests \
+	  build-asan/tests/security-tests
 	BUILD=build-asan RISKPIPE_BIN=$(abspath bin-asan) RISKPIPE_SKIP_SUITES="fuzz compose" \
 	  RISKPIPE_TEST_QUICK=1 RISKPIPE_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1 tests/run-all.sh

@@ -55,6 +55,45 @@ int keys_generate(const char *dir)
     return 0;
 }
 
+int keys_add_producer(const char *dir, const char *name)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/state.cert", dir);
+    if (!zsys_file_exists(path)) {
+        fprintf(stderr, "riskctl keygen: %s holds no key set (run riskctl keygen %s first)\n",
+                dir, dir);
+        return RP_EINVAL;
+    }
+    if (!*name || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                               "-_.") != strlen(name) || name[0] == '.') {
+        fprintf(stderr, "riskctl keygen: producer name '%s' must be letters, digits, '-', '_' "
+                        "or '.'\n", name);
+        return RP_EINVAL;
+    }
+    snprintf(path, sizeof path, "%s/producers/%s.cert", dir, name);
+    if (zsys_file_exists(path)) {
+        fprintf(stderr, "riskctl keygen: %s exists already\n", path);
+        return RP_EINVAL;
+    }
+    char secret[1200];
+    snprintf(secret, sizeof secret, "%s/producer-keys", dir);
+    if (zsys_dir_create("%s", secret) != 0) {
+        fprintf(stderr, "riskctl keygen: cannot create %s: %s\n", secret, strerror(errno));
+        return RP_EIO;
+    }
+    snprintf(secret, sizeof secret, "%s/producer-keys/%s.cert", dir, name);
+    zcert_t *c = zcert_new();
+    if (!c) return RP_EIO;
+    zcert_set_meta(c, "role", "producer %s", name);
+    int rc = zcert_save(c, secret) || zcert_save_public(c, path);
+    zcert_destroy(&c);
+    if (rc) {
+        fprintf(stderr, "riskctl keygen: cannot write the keys of producer %s\n", name);
+        return RP_EIO;
+    }
+    return 0;
+}
+
 static int s_mtime(const char *path, struct timespec *out)
 {
     struct stat st;

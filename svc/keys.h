@@ -30,6 +30,13 @@ typedef struct keys_t keys_t;
  * dir already has a key set, or RP_EIO (printed to stderr). */
 int keys_generate(const char *dir);
 
+/* Adds a producer named name to the key set in dir: its key pair in
+ * DIR/producer-keys/NAME.cert_secret (hand it to the producer with
+ * DIR/state.cert) and its public key in DIR/producers/NAME.cert, which a
+ * running state picks up. Returns 0, RP_EINVAL (no key set in dir, a bad or
+ * taken name) or RP_EIO, printed to stderr. */
+int keys_add_producer(const char *dir, const char *name);
+
 /* Loads the key set in dir for a process of role self: its own key pair and
  * every role's public key, and the producers when self is the state. Returns
  * it (caller owns; keys_destroy) or NULL with the reason logged and *err set. */

@@ -46,6 +46,7 @@ run_suite() {
 
 run_suite unit criterion "$BUILD/tests/unit-tests" --jobs 2
 run_suite integration criterion "$BUILD/tests/integration-tests" --jobs 1
+run_suite security criterion "$BUILD/tests/security-tests" --jobs 1
 skipped() { [[ " ${RISKPIPE_SKIP_SUITES:-} " == *" $1 "* ]] && echo "== $1: skipped (RISKPIPE_SKIP_SUITES)"; }
 for s in tests/*/run.sh; do
   name=$(basename "$(dirname "$s")")

@@ -3,7 +3,7 @@
  * state's directory as a shared RISKPIPE_DATA once did, exits non-zero and
  * names the holder, while the holder goes on serving), and a frame larger
  * than a stage socket's limit is refused before it costs memory. */
-#include "harness.h"
+#include "../integration/harness.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>

@@ -5,9 +5,9 @@
  * refused by its reducer; a RESULT of another pipeline and an ACK of another
  * reducer change nothing. Every expected total comes from the test's own
  * model of the messages sent. */
-#include "harness.h"
-#include "model.h"
-#include "workload.h"
+#include "../integration/harness.h"
+#include "../integration/model.h"
+#include "../integration/workload.h"
 
 #include <criterion/criterion.h>
 #include <czmq.h>
