@@ -143,6 +143,30 @@ else
     exit 1
 fi
 
+# ---- a producer on the host: its own key pair, added while the stack runs --------------------------------
+# As the README tells a host producer to: riskctl keygen --producer in the keys volume, then the public
+# .cert files and that key pair (as riskctl.cert_secret) on the host. The state picks the new key up.
+keys="$tmp/keys"
+mkdir -p "$keys"
+if timeout 120 "${COMPOSE[@]}" -p "$PROJECT" run --rm --no-deps -T keys \
+        riskctl keygen /keys --producer compose-test >"$tmp/keygen.log" 2>&1 &&
+    dc exec -T state sh -c 'cd /keys && tar -cf - *.cert producer-keys/compose-test.cert_secret' |
+    tar -C "$keys" -xf - && mv "$keys/producer-keys/compose-test.cert_secret" "$keys/riskctl.cert_secret"; then
+    pass "host producer key pair made in the keys volume and copied to the host"
+else
+    sed 's/^/  | /' "$tmp/keygen.log"
+    fail "could not give the host producer a key pair"
+    exit 1
+fi
+probe="$tmp/probe.jsonl"
+"$RISKCTL" gen --seed 1 --count 10 >"$probe"
+if timeout 60 "$RISKCTL" send "$probe" --ingest "tcp://127.0.0.1:$RISKPIPE_INGEST_PORT" \
+        --timeout-ms 500 --retries 2 --quiet >/dev/null 2>&1; then
+    fail "a producer without keys got through the published ingest port"
+else
+    pass "a producer without keys is refused on the published ingest port"
+fi
+
 # ---- workload: generated on the host, with modifications, moves, duplicates and out-of-order versions ---
 workload="$tmp/workload.jsonl"
 "$RISKCTL" gen --seed "$SEED" --count "$COUNT" --modify 25 --move 10 --dup 5 --ooo 5 >"$workload"
@@ -185,7 +209,7 @@ scale_mappers() { # N: scales the mapper service and checks that N mappers run
 t_send="$(now)"
 {
     python3 "$HERE/pace.py" "$RATE" "$workload" |
-        timeout 900 "$RISKCTL" send - --ingest "tcp://127.0.0.1:$RISKPIPE_INGEST_PORT"
+        timeout 900 "$RISKCTL" send - --ingest "tcp://127.0.0.1:$RISKPIPE_INGEST_PORT" --keys "$keys"
 } >"$tmp/send.log" 2>&1 &
 send_pid=$!
 note "sending $lines messages at $RATE msgs/s to tcp://127.0.0.1:$RISKPIPE_INGEST_PORT"
