@@ -33,13 +33,9 @@ static void s_quote(const msgpack_object *o, char *buf, size_t cap)
     s_quote_str(o->via.str.ptr, o->via.str.size, buf, cap);
 }
 
-static int s_text_ok(const char *s, size_t len)
-{
-    if (!hier_utf8_valid(s, len)) return 0;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) return 0;
-    return 1;
-}
+/* Every name a message carries goes through hier_check_text whole. */
+_Static_assert(RISK_TRADE_ID_MAX <= HIER_TEXT_MAX && HIER_MAX_VALUE <= HIER_TEXT_MAX,
+               "names longer than hier_check_text takes");
 
 int risk_frame_open(const char *buf, size_t len, uint32_t max_batch, risk_frame_t *f, char *why,
                     size_t whylen)
@@ -165,7 +161,7 @@ int risk_msg_unpack(const char *msg, size_t len, msgpack_unpacked *unp, char *wh
 static int s_hierarchy(const msgpack_object *hv, const hier_levels_t *h, risk_msg_t *out,
                        char *why, size_t whylen)
 {
-    char q[200];
+    char q[200], bad[RISK_WHY_MAX];
     if (hv->type != MSGPACK_OBJECT_MAP) {
         snprintf(why, whylen, "Hierarchy must be a map of string to string");
         return RP_EINVAL;
@@ -178,10 +174,15 @@ static int s_hierarchy(const msgpack_object *hv, const hier_levels_t *h, risk_ms
     for (int l = 0; l < h->n; l++) out->level[l] = NULL;
     for (uint32_t i = 0; i < hv->via.map.size; i++) {
         const msgpack_object *k = &hv->via.map.ptr[i].key, *v = &hv->via.map.ptr[i].val;
-        if (k->type != MSGPACK_OBJECT_STR || !s_text_ok(k->via.str.ptr, k->via.str.size) ||
-            k->via.str.size == 0 || k->via.str.size > HIER_MAX_VALUE) {
-            snprintf(why, whylen, "Hierarchy keys must be non-empty UTF-8 strings of at most %d "
-                     "bytes without control characters", HIER_MAX_VALUE);
+        if (k->type != MSGPACK_OBJECT_STR || k->via.str.size == 0 ||
+            k->via.str.size > HIER_MAX_VALUE) {
+            snprintf(why, whylen, "Hierarchy keys must be non-empty strings of at most %d bytes",
+                     HIER_MAX_VALUE);
+            return RP_EINVAL;
+        }
+        if (hier_check_text(k->via.str.ptr, k->via.str.size, bad, sizeof bad)) {
+            s_quote(k, q, sizeof q);
+            snprintf(why, whylen, "Hierarchy key '%s' %s", q, bad);
             return RP_EINVAL;
         }
         for (uint32_t j = 0; j < i; j++) {
@@ -203,21 +204,25 @@ static int s_hierarchy(const msgpack_object *hv, const hier_levels_t *h, risk_ms
             if (strlen(h->name[l]) == k->via.str.size &&
                 memcmp(h->name[l], k->via.str.ptr, k->via.str.size) == 0)
                 level = l;
+        int rc;
         if (level >= 0) {
-            const char *bad = hier_check_value(v->via.str.ptr, v->via.str.size);
-            if (bad) {
-                s_quote(k, q, sizeof q);
-                snprintf(why, whylen, "Hierarchy.%s: %s", q, bad);
-                return RP_EINVAL;
-            }
+            rc = hier_check_value(v->via.str.ptr, v->via.str.size, bad, sizeof bad);
+        } else if (v->via.str.size > HIER_MAX_VALUE) {
+            snprintf(bad, sizeof bad, "longer than %d bytes", HIER_MAX_VALUE);
+            rc = RP_EINVAL;
+        } else {
+            /* Extra values do not aggregate but are kept and shown with the
+             * trade, so they too must not pass for another value. */
+            rc = hier_check_text(v->via.str.ptr, v->via.str.size, bad, sizeof bad);
+        }
+        if (rc) {
+            s_quote(k, q, sizeof q);
+            snprintf(why, whylen, "Hierarchy.%s: %s", q, bad);
+            return RP_EINVAL;
+        }
+        if (level >= 0) {
             out->level[level] = v->via.str.ptr;
             out->level_len[level] = v->via.str.size;
-        } else if (v->via.str.size > HIER_MAX_VALUE ||
-                   !s_text_ok(v->via.str.ptr, v->via.str.size)) {
-            s_quote(k, q, sizeof q);
-            snprintf(why, whylen, "Hierarchy.%s must be UTF-8 of at most %d bytes without "
-                     "control characters", q, HIER_MAX_VALUE);
-            return RP_EINVAL;
         }
     }
     for (int l = 0; l < h->n; l++)
@@ -272,7 +277,7 @@ static int s_value(const msgpack_object *v, money_t *out, char *why, size_t whyl
 int risk_msg_decode(const msgpack_object *o, const hier_levels_t *h, risk_msg_t *out, char *why,
                     size_t whylen)
 {
-    char q[200];
+    char q[200], bad[RISK_WHY_MAX];
     const msgpack_object *f[F_COUNT] = {0};
     if (o->type == MSGPACK_OBJECT_MAP && o->via.map.size == 1 &&
         mp_str_eq(&o->via.map.ptr[0].key, "RiskMessage"))
@@ -312,8 +317,8 @@ int risk_msg_decode(const msgpack_object *o, const hier_levels_t *h, risk_msg_t 
         snprintf(why, whylen, "TradeID must be 1 to %d bytes long", RISK_TRADE_ID_MAX);
         return RP_EINVAL;
     }
-    if (!s_text_ok(t->via.str.ptr, t->via.str.size)) {
-        snprintf(why, whylen, "TradeID must be UTF-8 without control characters");
+    if (hier_check_text(t->via.str.ptr, t->via.str.size, bad, sizeof bad)) {
+        snprintf(why, whylen, "TradeID %s", bad);
         return RP_EINVAL;
     }
     out->trade_id = t->via.str.ptr;

@@ -34,14 +34,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static void s_check_msg(const risk_msg_t *m)
 {
     FUZZ_CHECK(m->trade_id && m->trade_id_len >= 1 && m->trade_id_len <= RISK_TRADE_ID_MAX);
-    FUZZ_CHECK(hier_utf8_valid(m->trade_id, m->trade_id_len));
+    char why[RISK_WHY_MAX];
+    FUZZ_CHECK(hier_check_text(m->trade_id, m->trade_id_len, why, sizeof why) == 0);
     FUZZ_CHECK(m->version >= 0);
     FUZZ_CHECK(m->value >= -MONEY_MAX && m->value <= MONEY_MAX);
     FUZZ_CHECK(m->hierarchy && m->hierarchy->type == MSGPACK_OBJECT_MAP);
     FUZZ_CHECK(m->hierarchy->via.map.size <= RISK_HIER_KEYS_MAX);
     for (int l = 0; l < s_levels.n; l++) {
         FUZZ_CHECK(m->level[l] != NULL);
-        FUZZ_CHECK(hier_check_value(m->level[l], m->level_len[l]) == NULL);
+        FUZZ_CHECK(hier_check_value(m->level[l], m->level_len[l], why, sizeof why) == 0);
     }
 }
 

@@ -802,6 +802,36 @@ Test(risk, trade_id_with_control_character_rejected)
     s_reject("TradeID", &S("T\x7f"), "TradeID");
 }
 
+Test(risk, trade_id_with_c1_control_character_rejected)
+{
+    s_reject("TradeID", &S("T-\xc2\x85" "1"), "TradeID contains control character U+0085");
+}
+
+Test(risk, trade_id_with_format_character_rejected)
+{
+    /* Each would print as "T-1" beside a real "T-1". */
+    s_reject("TradeID", &S("T-\xe2\x80\x8b" "1"), "TradeID contains format character U+200B");
+    msgpack_sbuffer_clear(&g_sb);
+    s_reject("TradeID", &S("\xef\xbb\xbfT-1"), "TradeID contains format character U+FEFF");
+    msgpack_sbuffer_clear(&g_sb);
+    s_reject("TradeID", &S("T-1\xe2\x80\xae"), "TradeID contains format character U+202E");
+    msgpack_sbuffer_clear(&g_sb);
+    s_reject("TradeID", &S("T-1\xf3\xa0\x81\x81"), "TradeID contains format character U+E0041");
+}
+
+Test(risk, trade_id_not_in_nfc_rejected)
+{
+    s_reject("TradeID", &S("cafe\xcc\x81"), "TradeID is not in Unicode NFC");
+    cr_assert(strstr(g_why, "U+0065 U+0301 is U+00E9"), "why='%s'", g_why);
+}
+
+Test(risk, trade_id_in_nfc_with_accents_accepted)
+{
+    risk_msg_t m;
+    s_ok("TradeID", &S("caf\xc3\xa9"), &m);
+    cr_assert(s_msgeq(&m, "caf\xc3\xa9"));
+}
+
 Test(risk, trade_id_not_a_string_rejected)
 {
     s_reject("TradeID", &I(5), "TradeID");
@@ -908,6 +938,62 @@ Test(risk, level_value_with_control_byte_rejected)
 {
     val_t h = H(S("RiskType"), S("Delta"), S("Region"), S("AM\x02R"), S("TradeDesk"), S("FXSpot"));
     s_reject("Hierarchy", &h, "Region");
+}
+
+Test(risk, level_value_with_format_character_rejected)
+{
+    val_t h = H(S("RiskType"), S("Delta"), S("Region"), S("AM\xe2\x80\x8b" "ER"), S("TradeDesk"),
+                S("FXSpot"));
+    s_reject("Hierarchy", &h, "Hierarchy.Region: contains format character U+200B");
+}
+
+Test(risk, level_value_with_c1_control_character_rejected)
+{
+    val_t h = H(S("RiskType"), S("Delta"), S("Region"), S("AMER\xc2\x9b"), S("TradeDesk"),
+                S("FXSpot"));
+    s_reject("Hierarchy", &h, "Hierarchy.Region: contains control character U+009B");
+}
+
+Test(risk, level_value_not_in_nfc_rejected)
+{
+    /* "Zu" + U+0308 + "rich" prints as "Zurich" with an umlaut, like the
+     * precomposed U+00FC, yet would be another aggregate row. */
+    val_t h = H(S("RiskType"), S("Delta"), S("Region"), S("Zu\xcc\x88rich"), S("TradeDesk"),
+                S("FXSpot"));
+    s_reject("Hierarchy", &h, "Hierarchy.Region: is not in Unicode NFC");
+}
+
+Test(risk, level_value_in_nfc_accepted)
+{
+    val_t h = H(S("RiskType"), S("Delta"), S("Region"), S("Z\xc3\xbcrich"), S("TradeDesk"),
+                S("FXSpot"));
+    risk_msg_t m;
+    s_ok("Hierarchy", &h, &m);
+    cr_assert_eq(m.level_len[1], 7);
+}
+
+Test(risk, extra_hierarchy_value_with_format_character_rejected)
+{
+    val_t h = H(S("RiskType"), S("Delta"), S("Book"), S("B\xc2\xad" "7"), S("Region"), S("AMER"),
+                S("TradeDesk"), S("FXSpot"));
+    s_reject("Hierarchy", &h, "Hierarchy.Book: contains format character U+00AD");
+}
+
+Test(risk, hierarchy_key_with_format_character_rejected)
+{
+    /* An extra key that prints as "Region" beside the real one. */
+    val_t h = H(S("RiskType"), S("Delta"), S("Region"), S("AMER"), S("Region\xe2\x80\x8c"),
+                S("EMEA"), S("TradeDesk"), S("FXSpot"));
+    s_reject("Hierarchy", &h, "contains format character U+200C");
+    cr_assert(strstr(g_why, "Hierarchy key"), "why='%s'", g_why);
+}
+
+Test(risk, hierarchy_key_not_in_nfc_rejected)
+{
+    val_t h = H(S("RiskType"), S("Delta"), S("Re\xcc\x81gion"), S("x"), S("Region"), S("AMER"),
+                S("TradeDesk"), S("FXSpot"));
+    s_reject("Hierarchy", &h, "is not in Unicode NFC");
+    cr_assert(strstr(g_why, "Hierarchy key"), "why='%s'", g_why);
 }
 
 Test(risk, level_value_of_65_bytes_rejected)
