@@ -66,9 +66,20 @@ int cmd_query(int argc, char **argv)
         money_format(sum, val, sizeof val);
         rows++;
         if (json) {
-            json_array_append_new(arr, json_pack("{s:s%,s:s,s:I}", "path", (char *)k.mv_data,
-                                                 k.mv_size, "value", val, "count",
-                                                 (json_int_t)count));
+            json_t *row = json_pack("{s:s%,s:s,s:I}", "path", (char *)k.mv_data, k.mv_size,
+                                    "value", val, "count", (json_int_t)count);
+            /* jansson refuses a path that is not UTF-8 (ingest never stores
+             * one; a damaged or foreign table can): name it and fail rather
+             * than print an array that silently lacks the row. */
+            if (!row || json_array_append_new(arr, row)) {
+                fprintf(stderr, "riskctl query: aggregate row '");
+                for (size_t i = 0; i < k.mv_size; i++) {
+                    unsigned char c = ((unsigned char *)k.mv_data)[i];
+                    fprintf(stderr, c >= 0x20 && c < 0x7f ? "%c" : "\\x%02x", c);
+                }
+                fprintf(stderr, "' is not valid UTF-8: left out of the JSON\n");
+                bad++;
+            }
             continue;
         }
         const char *p = k.mv_data, *last = p;
