@@ -536,7 +536,7 @@ Test(risk, huge_declared_array_is_rejected_before_unpacking)
  * total (at most 64) keys, with kv[2 * total] as its storage. */
 static val_t s_wide_hier(int total, val_t *kv)
 {
-    static char names[64][8];
+    static char names[64][16];
     const val_t std[6] = {S("RiskType"), S("Delta"), S("Region"), S("AMER"), S("TradeDesk"),
                           S("FXSpot")};
     memcpy(kv, std, sizeof std);
