@@ -1,7 +1,7 @@
 # riskpipe: plain Makefile. `make` builds bin/, `make test` runs every suite,
 # `make run` starts a local pipeline with a demo workload.
 CC ?= cc
-PKGS := libzmq libczmq lmdb msgpack jansson
+PKGS := libzmq libczmq lmdb msgpack jansson libutf8proc
 # CFLAGS/LDFLAGS are the user's (overridable on the command line); the
 # project's own flags are added in ALL_CFLAGS so an override never drops them.
 CFLAGS ?= -O2 -g
@@ -15,7 +15,7 @@ MAPPERS ?= 2
 
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS := libzmq3-dev libczmq-dev liblmdb-dev lmdb-utils libmsgpack-dev libcriterion-dev \
-            libjansson-dev pkg-config gcc make clang libclang-rt-14-dev valgrind
+            libjansson-dev libutf8proc-dev pkg-config gcc make clang libclang-rt-14-dev valgrind
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # The layers every program links, lowest first: common/ (libc + LMDB),

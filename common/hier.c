@@ -1,9 +1,11 @@
-/* Hierarchy level configuration, level value validation and path joining. */
+/* Hierarchy level configuration, level value and name validation (Unicode
+ * categories and normalization from utf8proc's tables) and path joining. */
 #include "hier.h"
 #include "rperr.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <utf8proc.h>
 
 int hier_levels_parse(const char *list, hier_levels_t *out, char *why, size_t whylen)
 {
@@ -12,8 +14,8 @@ int hier_levels_parse(const char *list, hier_levels_t *out, char *why, size_t wh
     for (;;) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        const char *bad = hier_check_value(p, len);
-        if (bad) {
+        char bad[128];
+        if (hier_check_value(p, len, bad, sizeof bad)) {
             snprintf(why, whylen, "hierarchy level name %d: %s", out->n + 1, bad);
             return RP_EINVAL;
         }
@@ -79,21 +81,99 @@ int hier_utf8_valid(const char *str, size_t len)
     return 1;
 }
 
-const char *hier_check_value(const char *s, size_t len)
+/* Prints up to four code points as "U+0065 U+0301" into buf[cap]. */
+static void s_cps(char *buf, size_t cap, const utf8proc_int32_t *cp, size_t n)
 {
-    if (len == 0) return "empty value";
-    if (len > HIER_MAX_VALUE) return "longer than 64 bytes";
-    if (!hier_utf8_valid(s, len)) return "not valid UTF-8";
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7F) return "contains a control character";
-        if (i + HIER_SEP_LEN <= len && memcmp(s + i, HIER_SEP, HIER_SEP_LEN) == 0)
-            return "contains '" HIER_SEP "'";
+    size_t w = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < n && i < 4 && w < cap; i++)
+        w += (size_t)snprintf(buf + w, cap - w, "%sU+%04X", i ? " " : "", (unsigned)cp[i]);
+    if (n > 4 && w < cap) snprintf(buf + w, cap - w, " ...");
+}
+
+int hier_check_text(const char *s, size_t len, char *why, size_t whylen)
+{
+    /* Canonical decomposition makes at most 4 code points of one (e.g.
+     * U+1F82), so nfc cannot overflow. */
+    utf8proc_int32_t in[HIER_TEXT_MAX], nfc[4 * HIER_TEXT_MAX];
+    const utf8proc_uint8_t *u = (const utf8proc_uint8_t *)s;
+    const utf8proc_option_t opts = UTF8PROC_STABLE | UTF8PROC_COMPOSE;
+    size_t n = 0;
+    int plain = 1;
+    if (len > HIER_TEXT_MAX) {
+        snprintf(why, whylen, "is longer than %d bytes", HIER_TEXT_MAX);
+        return RP_EINVAL;
+    }
+    if (!hier_utf8_valid(s, len)) {
+        snprintf(why, whylen, "is not valid UTF-8");
+        return RP_EINVAL;
+    }
+    for (size_t i = 0; i < len; n++) {
+        utf8proc_ssize_t k = utf8proc_iterate(u + i, (utf8proc_ssize_t)(len - i), &in[n]);
+        if (k <= 0) { /* hier_utf8_valid accepted it: utf8proc disagreeing is a bug */
+            snprintf(why, whylen, "is not valid UTF-8");
+            return RP_EINVAL;
+        }
+        i += (size_t)k;
+        utf8proc_category_t cat = utf8proc_category(in[n]);
+        if (cat == UTF8PROC_CATEGORY_CC || cat == UTF8PROC_CATEGORY_CF) {
+            snprintf(why, whylen, "contains %s character U+%04X",
+                     cat == UTF8PROC_CATEGORY_CC ? "control" : "format", (unsigned)in[n]);
+            return RP_EINVAL;
+        }
+        if (in[n] >= 0x300) plain = 0;
+    }
+    /* Below U+0300 (the first combining mark) every character is its own NFC
+     * and composes with nothing before it: most names stop here. */
+    if (plain) return 0;
+    /* Text not in NFC is refused rather than normalised: a TradeID is the
+     * state table's key and the producer's handle for later versions, and a
+     * level value the name of an aggregate row, so silently storing other
+     * bytes than were sent would make a later message in the sender's own
+     * form address another trade (or rows stored before this rule), while a
+     * rejection names the fault and the dead-letter entry keeps the bytes
+     * for a replay once the producer normalises. */
+    utf8proc_ssize_t m = utf8proc_decompose(u, (utf8proc_ssize_t)len, nfc, 4 * HIER_TEXT_MAX, opts);
+    if (m >= 0 && m <= 4 * HIER_TEXT_MAX) m = utf8proc_normalize_utf32(nfc, m, opts);
+    if (m < 0 || m > 4 * HIER_TEXT_MAX) {
+        snprintf(why, whylen, "cannot be normalised: %s",
+                 m < 0 ? utf8proc_errmsg(m) : "too many code points");
+        return RP_EINVAL;
+    }
+    size_t d = 0, ei = n, eo = (size_t)m;
+    while (d < n && d < eo && in[d] == nfc[d]) d++;
+    if (d == n && d == eo) return 0;
+    /* Name the smallest stretch that differs: trim the common tail. */
+    while (ei > d && eo > d && in[ei - 1] == nfc[eo - 1]) ei--, eo--;
+    char a[64], b[64];
+    s_cps(a, sizeof a, in + d, ei - d);
+    s_cps(b, sizeof b, nfc + d, eo - d);
+    snprintf(why, whylen, "is not in Unicode NFC: %s is %s in NFC", a, b);
+    return RP_EINVAL;
+}
+
+int hier_check_value(const char *s, size_t len, char *why, size_t whylen)
+{
+    if (len == 0) {
+        snprintf(why, whylen, "empty value");
+        return RP_EINVAL;
+    }
+    if (len > HIER_MAX_VALUE) {
+        snprintf(why, whylen, "longer than %d bytes", HIER_MAX_VALUE);
+        return RP_EINVAL;
+    }
+    if (hier_check_text(s, len, why, whylen)) return RP_EINVAL;
+    if (memmem(s, len, HIER_SEP, HIER_SEP_LEN)) {
+        snprintf(why, whylen, "contains '" HIER_SEP "'");
+        return RP_EINVAL;
     }
     /* "a:" + "::" + "b" would split as "a" + "::" + ":b": no value may start or
      * end with a character of the separator. */
-    if (s[0] == HIER_SEP[0] || s[len - 1] == HIER_SEP[0]) return "starts or ends with ':'";
-    return NULL;
+    if (s[0] == HIER_SEP[0] || s[len - 1] == HIER_SEP[0]) {
+        snprintf(why, whylen, "starts or ends with ':'");
+        return RP_EINVAL;
+    }
+    return 0;
 }
 
 size_t hier_join(const char *const *vals, const size_t *lens, int n, char *buf)

@@ -1,6 +1,8 @@
 /* Hierarchy levels and aggregation paths. A path is the trade's level values
  * joined by "::" ("Delta::AMER::FXSpot"); every prefix of it is a row of the
- * aggregate table. Level values are validated so that joining is unambiguous. */
+ * aggregate table. Level values are validated so that joining is unambiguous,
+ * and names (level values, TradeIDs) so that two cannot differ only in
+ * invisible characters or in how their accents are composed. */
 #ifndef RP_HIER_H
 #define RP_HIER_H
 
@@ -12,6 +14,7 @@
 #define HIER_SEP_LEN 2
 #define HIER_PATH_MAX (HIER_MAX_LEVELS * (HIER_MAX_VALUE + 2))
 #define HIER_DEFAULT "RiskType,Region,TradeDesk"
+#define HIER_TEXT_MAX 128 /* longest text hier_check_text takes, in bytes */
 
 typedef struct {
     int n;
@@ -25,11 +28,25 @@ int hier_levels_parse(const char *list, hier_levels_t *out, char *why, size_t wh
 /* Writes the levels back as a comma-separated list into buf. Returns length. */
 size_t hier_levels_format(const hier_levels_t *h, char *buf, size_t cap);
 
-/* Checks one level value of len bytes: non-empty, at most HIER_MAX_VALUE
- * bytes, valid UTF-8, no control characters, no "::", no leading or trailing
- * ':' (which would make the joined path ambiguous). Returns NULL when valid,
- * else a static reason. */
-const char *hier_check_value(const char *s, size_t len);
+/* Checks one level value (or level name) of len bytes: non-empty, at most
+ * HIER_MAX_VALUE bytes, text that passes hier_check_text, no "::", no
+ * leading or trailing ':' (which would make the joined path ambiguous).
+ * Returns 0, or RP_EINVAL with a reason in why[whylen] ("empty value",
+ * "contains format character U+200B", ...). */
+int hier_check_value(const char *s, size_t len, char *why, size_t whylen);
+
+/* Checks that s[0..len) is text fit to name something (a TradeID, a
+ * Hierarchy key or value), so that two names cannot differ only in invisible
+ * characters or in how their accents are composed: valid UTF-8, no control
+ * character (Unicode Cc, C1 included) and no format character (Cf: soft
+ * hyphen, zero-width and bidirectional controls, BOM, tags, ...), and in
+ * Unicode Normalization Form C. Text not in NFC is refused, not normalised
+ * (hier.c says why). Longer text than HIER_TEXT_MAX bytes is refused.
+ * Returns 0, or RP_EINVAL with a reason in why[whylen] that can follow the
+ * field's name: "is not valid UTF-8", "contains control character U+0085",
+ * "contains format character U+200B", "is not in Unicode NFC: U+0065 U+0301
+ * is U+00E9 in NFC". */
+int hier_check_text(const char *s, size_t len, char *why, size_t whylen);
 
 /* Returns 1 if s[0..len) is valid UTF-8 (no overlongs, no surrogates). */
 int hier_utf8_valid(const char *s, size_t len);

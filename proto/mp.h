@@ -23,6 +23,30 @@ int mp_check(const char *buf, size_t len, int max_depth, uint32_t max_items, cha
 int mp_unpack(const char *buf, size_t len, int max_depth, uint32_t max_items,
               msgpack_unpacked *unp, char *why, size_t whylen);
 
+/* Skips the one msgpack object at buf[*off] and everything nested in it,
+ * moving *off past it. It keeps only a count of the objects still to skip, so
+ * nesting of any depth costs no stack, and every declared length is checked
+ * against the bytes left in buf[0..len) before it is believed. Depth and
+ * container sizes are not limited here (mp_check does that). Returns 0, or
+ * RP_EPROTO with a reason when the object is truncated or invalid (*off is
+ * then unchanged). */
+int mp_skip(const char *buf, size_t len, size_t *off, char *why, size_t whylen);
+
+/* The kind of one object as mp_head reads it. */
+typedef enum { MP_SCALAR, MP_STR, MP_ARRAY, MP_MAP } mp_kind_t;
+
+typedef struct {
+    mp_kind_t kind;
+    uint32_t n;      /* array elements, map entries or string bytes */
+    const char *str; /* a string's bytes (borrowed from buf), else NULL */
+} mp_head_t;
+
+/* Reads the header of the object at buf[*off] into *out and moves *off past
+ * it: past a string's or scalar's bytes, but only to the first child of an
+ * array or map (mp_skip skips a whole object). Returns 0, or RP_EPROTO with a
+ * reason when the header or payload runs past len (*off is then unchanged). */
+int mp_head(const char *buf, size_t len, size_t *off, mp_head_t *out, char *why, size_t whylen);
+
 /* Returns the value stored under string key in map object o, or NULL if o
  * is not a map or has no such key. */
 const msgpack_object *mp_map_get(const msgpack_object *o, const char *key);

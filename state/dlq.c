@@ -13,7 +13,7 @@ struct dlq_t {
     MDB_dbi dbi, meta;
     uint64_t max_entries;
     uint64_t next_id, p_next_id, added, p_added;
-    msgpack_sbuffer sb, raw;
+    msgpack_sbuffer sb;
 };
 
 dlq_t *dlq_new(store_t *store, uint64_t max_entries, int *err)
@@ -26,7 +26,6 @@ dlq_t *dlq_new(store_t *store, uint64_t max_entries, int *err)
     self->meta = store_dbi(store, SDB_META);
     self->max_entries = max_entries;
     msgpack_sbuffer_init(&self->sb);
-    msgpack_sbuffer_init(&self->raw);
     store_meta_u64_t load = {TABLES_META_NEXT_DLQ, &self->next_id, 1}; /* ids start at 1 */
     if ((rc = store_meta_load(store, self->meta, &load, 1))) goto fail;
     self->p_next_id = self->next_id;
@@ -41,7 +40,6 @@ void dlq_destroy(dlq_t **self_p)
 {
     if (!self_p || !*self_p) return;
     msgpack_sbuffer_destroy(&(*self_p)->sb);
-    msgpack_sbuffer_destroy(&(*self_p)->raw);
     free(*self_p);
     *self_p = NULL;
 }
@@ -87,16 +85,6 @@ int dlq_add(dlq_t *self, MDB_txn *txn, const void *raw, size_t len, uint64_t ind
     self->p_added++;
     if ((rc = store_meta_put(txn, self->meta, TABLES_META_NEXT_DLQ, self->p_next_id))) return rc;
     return s_trim(self, txn);
-}
-
-int dlq_add_object(dlq_t *self, MDB_txn *txn, const msgpack_object *o, uint64_t index,
-                   const char *reason, const char *source)
-{
-    msgpack_packer pk;
-    msgpack_sbuffer_clear(&self->raw);
-    msgpack_packer_init(&pk, &self->raw, msgpack_sbuffer_write);
-    msgpack_pack_object(&pk, *o);
-    return dlq_add(self, txn, self->raw.data, self->raw.size, index, reason, source);
 }
 
 void dlq_committed(dlq_t *self)

@@ -7,7 +7,6 @@
 
 #include "../common/store.h"
 
-#include <msgpack.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,10 +25,6 @@ void dlq_destroy(dlq_t **self_p);
  * and the source (e.g. "ingest 127.0.0.1"). Returns 0 or an RP_* code. */
 int dlq_add(dlq_t *self, MDB_txn *txn, const void *raw, size_t len, uint64_t index,
             const char *reason, const char *source);
-
-/* Same for a decoded message object, which is re-packed to get its bytes. */
-int dlq_add_object(dlq_t *self, MDB_txn *txn, const msgpack_object *o, uint64_t index,
-                   const char *reason, const char *source);
 
 /* Keeps or rolls back the provisional counters after commit or abort. */
 void dlq_committed(dlq_t *self);

@@ -40,8 +40,9 @@ void ingest_destroy(ingest_t **self_p)
     *self_p = NULL;
 }
 
-/* Applies one validated message. Returns 0 or an RP_* store error. */
-static int s_apply(ingest_t *self, MDB_txn *txn, const msgpack_object *o, const risk_msg_t *m,
+/* Applies one validated message; raw[0..rlen) are its bytes in the frame.
+ * Returns 0 or an RP_* store error. */
+static int s_apply(ingest_t *self, MDB_txn *txn, const char *raw, size_t rlen, const risk_msg_t *m,
                    size_t index, const char *source, reply_t *reply)
 {
     char path[HIER_PATH_MAX];
@@ -61,8 +62,8 @@ static int s_apply(ingest_t *self, MDB_txn *txn, const msgpack_object *o, const 
             log_error("state row for trade '%.*s' is unreadable; update refused",
                       (int)m->trade_id_len, m->trade_id);
             reply_reject(reply, index, "stored state row is unreadable");
-            return dlq_add_object(self->dlq, txn, o, index, "stored state row is unreadable",
-                                  source);
+            return dlq_add(self->dlq, txn, raw, rlen, index, "stored state row is unreadable",
+                           source);
         }
         if (m->version < prev.version) {
             reply->duplicates++;
@@ -92,26 +93,28 @@ int ingest_frame(ingest_t *self, MDB_txn *txn, const char *buf, size_t len, cons
                  reply_t *reply)
 {
     char why[RISK_WHY_MAX];
-    msgpack_unpacked unp;
-    const msgpack_object *msgs = NULL;
-    size_t n = 0;
+    risk_frame_t f;
+    const char *msg;
+    size_t mlen;
     int rc = 0;
-    if (risk_frame_open(buf, len, self->max_batch, &unp, &msgs, &n, why, sizeof why)) {
+    if (risk_frame_open(buf, len, self->max_batch, &f, why, sizeof why)) {
         reply_reject(reply, 0, why);
-        rc = dlq_add(self->dlq, txn, buf, len, 0, why, source);
-        goto done;
+        return dlq_add(self->dlq, txn, buf, len, 0, why, source);
     }
-    for (size_t i = 0; i < n; i++) {
+    /* Each message is bounded and unpacked on its own, one at a time: a
+     * malformed one is rejected alone, and memory follows one message. */
+    for (size_t i = 0; rc == 0 && risk_frame_next(&f, &msg, &mlen); i++) {
+        msgpack_unpacked unp;
         risk_msg_t m;
-        if (risk_msg_decode(&msgs[i], &self->levels, &m, why, sizeof why)) {
+        if (risk_msg_unpack(msg, mlen, &unp, why, sizeof why) ||
+            risk_msg_decode(&unp.data, &self->levels, &m, why, sizeof why)) {
             reply_reject(reply, i, why);
-            if ((rc = dlq_add_object(self->dlq, txn, &msgs[i], i, why, source))) break;
-            continue;
+            rc = dlq_add(self->dlq, txn, msg, mlen, i, why, source);
+        } else {
+            rc = s_apply(self, txn, msg, mlen, &m, i, source, reply);
         }
-        if ((rc = s_apply(self, txn, &msgs[i], &m, i, source, reply))) break;
+        msgpack_unpacked_destroy(&unp);
     }
-done:
-    msgpack_unpacked_destroy(&unp);
     return rc;
 }
 

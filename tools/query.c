@@ -60,12 +60,24 @@ static int s_walk(scan_t *t, const char *prefix, json_t *arr, int *rows, int *ba
         char val[MONEY_FMT_MAX];
         money_format(sum, val, sizeof val);
         (*rows)++;
-        if (arr)
-            json_array_append_new(arr, json_pack("{s:s%,s:s,s:I}", "path", (char *)k.mv_data,
-                                                 k.mv_size, "value", val, "count",
-                                                 (json_int_t)count));
-        else
+        if (!arr) {
             s_print_tree_row(&k, val, count);
+            continue;
+        }
+        json_t *row = json_pack("{s:s%,s:s,s:I}", "path", (char *)k.mv_data, k.mv_size,
+                                "value", val, "count", (json_int_t)count);
+        /* jansson refuses a path that is not UTF-8 (ingest never stores one; a
+         * damaged or foreign table can): name it and fail rather than print an
+         * array that silently lacks the row. */
+        if (!row || json_array_append_new(arr, row)) {
+            fprintf(stderr, "riskctl query: aggregate row '");
+            for (size_t i = 0; i < k.mv_size; i++) {
+                unsigned char ch = ((unsigned char *)k.mv_data)[i];
+                fprintf(stderr, ch >= 0x20 && ch < 0x7f ? "%c" : "\\x%02x", ch);
+            }
+            fprintf(stderr, "' is not valid UTF-8: left out of the JSON\n");
+            (*bad)++;
+        }
     }
     return r < 0 ? r : 0;
 }

@@ -1,11 +1,16 @@
-/* Fuzzes the ingest decoder: risk_frame_open + risk_msg_decode with the default
- * levels. Every accepted message must satisfy the documented field limits,
- * survive tables_state_encode -> tables_state_decode, and its row (itself a valid
- * message) must re-encode to the same bytes, as the canonical form promises. */
+/* Fuzzes the ingest decoder: risk_frame_open + risk_frame_next +
+ * risk_msg_unpack + risk_msg_decode with the default levels. An opened frame's
+ * messages must tile it exactly and each must be either decoded or rejected
+ * with a reason; the frame's shape must agree with msgpack-c's whenever
+ * msgpack-c can read the whole frame. Every accepted message must satisfy the
+ * documented field limits, survive tables_state_encode -> tables_state_decode,
+ * and its row (itself a valid message) must re-encode to the same bytes, as
+ * the canonical form promises. */
 #include "fuzz.h"
 #include "../../common/hier.h"
 #include "../../common/money.h"
 #include "../../common/rperr.h"
+#include "../../proto/mp.h"
 #include "../../proto/risk.h"
 #include "../../proto/tables.h"
 
@@ -29,14 +34,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static void s_check_msg(const risk_msg_t *m)
 {
     FUZZ_CHECK(m->trade_id && m->trade_id_len >= 1 && m->trade_id_len <= RISK_TRADE_ID_MAX);
-    FUZZ_CHECK(hier_utf8_valid(m->trade_id, m->trade_id_len));
+    char why[RISK_WHY_MAX];
+    FUZZ_CHECK(hier_check_text(m->trade_id, m->trade_id_len, why, sizeof why) == 0);
     FUZZ_CHECK(m->version >= 0);
     FUZZ_CHECK(m->value >= -MONEY_MAX && m->value <= MONEY_MAX);
     FUZZ_CHECK(m->hierarchy && m->hierarchy->type == MSGPACK_OBJECT_MAP);
     FUZZ_CHECK(m->hierarchy->via.map.size <= RISK_HIER_KEYS_MAX);
     for (int l = 0; l < s_levels.n; l++) {
         FUZZ_CHECK(m->level[l] != NULL);
-        FUZZ_CHECK(hier_check_value(m->level[l], m->level_len[l]) == NULL);
+        FUZZ_CHECK(hier_check_value(m->level[l], m->level_len[l], why, sizeof why) == 0);
     }
 }
 
@@ -58,14 +64,19 @@ static void s_check_path(const risk_msg_t *m, const char *path, size_t plen)
 static void s_check_canonical(const risk_msg_t *m, const msgpack_sbuffer *row)
 {
     msgpack_unpacked unp;
-    const msgpack_object *msgs;
-    size_t n = 0;
+    risk_frame_t f;
+    const char *msg;
+    size_t mlen;
     char why[RISK_WHY_MAX];
     risk_msg_t m2;
-    int rc = risk_frame_open(row->data, row->size, MAX_BATCH, &unp, &msgs, &n, why, sizeof why);
+    int rc = risk_frame_open(row->data, row->size, MAX_BATCH, &f, why, sizeof why);
     if (rc) fprintf(stderr, "row frame rejected: %s\n", why);
-    FUZZ_CHECK(rc == 0 && n == 1);
-    rc = risk_msg_decode(&msgs[0], &s_levels, &m2, why, sizeof why);
+    FUZZ_CHECK(rc == 0 && f.n == 1);
+    FUZZ_CHECK(risk_frame_next(&f, &msg, &mlen) && msg == row->data && mlen == row->size);
+    rc = risk_msg_unpack(msg, mlen, &unp, why, sizeof why);
+    if (rc) fprintf(stderr, "row message refused: %s\n", why);
+    FUZZ_CHECK(rc == 0);
+    rc = risk_msg_decode(&unp.data, &s_levels, &m2, why, sizeof why);
     if (rc) fprintf(stderr, "row message rejected: %s\n", why);
     FUZZ_CHECK(rc == 0);
     FUZZ_CHECK(m2.trade_id_len == m->trade_id_len &&
@@ -80,16 +91,21 @@ static void s_check_canonical(const risk_msg_t *m, const msgpack_sbuffer *row)
     msgpack_unpacked_destroy(&unp);
 }
 
-static void s_one(const msgpack_object *o)
+/* Unpacks and decodes one message of a frame. Returns 1 when it is
+ * accepted, 0 when it is rejected (always with a reason). */
+static int s_one(const char *msg, size_t mlen)
 {
+    msgpack_unpacked unp;
     risk_msg_t m;
     char why[RISK_WHY_MAX];
     why[0] = 0;
-    int rc = risk_msg_decode(o, &s_levels, &m, why, sizeof why);
+    int rc = risk_msg_unpack(msg, mlen, &unp, why, sizeof why);
+    if (rc == 0) rc = risk_msg_decode(&unp.data, &s_levels, &m, why, sizeof why);
     if (rc) {
         FUZZ_CHECK(rc == RP_EINVAL);
         FUZZ_CHECK(why[0] != 0 && strlen(why) < sizeof why);
-        return;
+        msgpack_unpacked_destroy(&unp);
+        return 0;
     }
     s_check_msg(&m);
     char path[HIER_PATH_MAX];
@@ -106,23 +122,60 @@ static void s_one(const msgpack_object *o)
     FUZZ_CHECK(r.path_len == plen && memcmp(r.path, path, plen) == 0);
     s_check_canonical(&m, &row);
     msgpack_sbuffer_destroy(&row);
+    msgpack_unpacked_destroy(&unp);
+    return 1;
+}
+
+/* When msgpack-c can read the whole frame (within the pre-scan's loosest
+ * limits), the frame's shape as risk_frame_open saw it must be msgpack-c's:
+ * a map is one message, an array of 1..MAX_BATCH is that many, anything else
+ * is refused. */
+static void s_check_shape(const char *buf, size_t len, int rc, size_t n)
+{
+    char why[160];
+    msgpack_unpacked unp;
+    if (mp_unpack(buf, len, MP_MAX_DEPTH, UINT32_MAX, &unp, why, sizeof why) == 0) {
+        const msgpack_object *o = &unp.data;
+        if (o->type == MSGPACK_OBJECT_MAP)
+            FUZZ_CHECK(rc == 0 && n == 1);
+        else if (o->type == MSGPACK_OBJECT_ARRAY && o->via.array.size >= 1 &&
+                 o->via.array.size <= MAX_BATCH)
+            FUZZ_CHECK(rc == 0 && n == o->via.array.size);
+        else
+            FUZZ_CHECK(rc == RP_EPROTO);
+    }
+    msgpack_unpacked_destroy(&unp);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    msgpack_unpacked unp;
-    const msgpack_object *msgs = NULL;
-    size_t n = 0;
+    const char *buf = (const char *)data, *msg, *end = NULL;
+    risk_frame_t f;
+    size_t mlen, seen = 0, decoded = 0, rejected = 0;
     char why[RISK_WHY_MAX];
     why[0] = 0;
-    int rc = risk_frame_open((const char *)data, size, MAX_BATCH, &unp, &msgs, &n, why, sizeof why);
+    int rc = risk_frame_open(buf, size, MAX_BATCH, &f, why, sizeof why);
+    s_check_shape(buf, size, rc, rc ? 0 : f.n);
     if (rc) {
         FUZZ_CHECK(rc == RP_EPROTO && why[0] != 0);
-    } else {
-        FUZZ_CHECK(n >= 1 && n <= MAX_BATCH && msgs != NULL);
-        for (size_t i = 0; i < n; i++)
-            s_one(&msgs[i]);
+        return 0;
     }
-    msgpack_unpacked_destroy(&unp);
+    FUZZ_CHECK(f.n >= 1 && f.n <= MAX_BATCH);
+    /* The messages tile the frame: a lone map is the whole frame, a batch's
+     * first element starts right after the array header, and every other
+     * one where the one before it ended. */
+    mp_head_t top;
+    size_t hdr = 0;
+    FUZZ_CHECK(mp_head(buf, size, &hdr, &top, why, sizeof why) == 0);
+    end = top.kind == MP_MAP ? buf : buf + hdr;
+    while (risk_frame_next(&f, &msg, &mlen)) {
+        FUZZ_CHECK(msg == end && mlen >= 1 && mlen <= size - (size_t)(msg - buf));
+        end = msg + mlen;
+        seen++;
+        if (s_one(msg, mlen)) decoded++;
+        else rejected++;
+    }
+    FUZZ_CHECK(end == buf + size);
+    FUZZ_CHECK(seen == f.n && decoded + rejected == f.n);
     return 0;
 }

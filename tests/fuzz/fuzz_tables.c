@@ -1,7 +1,8 @@
 /* Fuzzes the table-row and hierarchy decoders; the first input byte picks one:
  * tables_agg_decode (an accepted row re-encodes to a row that decodes to the
- * same value and count), hier_check_value against an independent UTF-8 and
- * separator check, hier_prefixes on arbitrary bytes (structural properties),
+ * same value and count), hier_check_value against an independent UTF-8,
+ * control character and separator check (and, above U+02FF, against
+ * utf8proc's own NFC and categories), hier_prefixes on arbitrary bytes (structural properties),
  * hier_prefixes on a path joined from valid values (exact level boundaries),
  * hier_levels_parse (format and parse again is the identity), and the batch
  * and dead-letter rows of the state environment (an accepted row re-encodes
@@ -13,7 +14,9 @@
 #include "../../proto/tables.h"
 
 #include <msgpack.h>
+#include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 static void s_agg(const char *buf, size_t len)
 {
@@ -66,16 +69,56 @@ static int s_utf8_ref(const unsigned char *s, size_t len)
     return 1;
 }
 
+/* For valid UTF-8 that hier_check_value judged, against utf8proc's own
+ * whole-string NFC and its categories: accepted text is its own NFC and has
+ * no Cc or Cf code point; text refused as not NFC differs from its NFC. */
+static void s_check_unicode(const char *s, size_t len, int rc, const char *why)
+{
+    utf8proc_uint8_t *nfc = NULL;
+    utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)len, &nfc,
+                                      UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+    FUZZ_CHECK(n >= 0);
+    int same = (size_t)n == len && memcmp(nfc, s, len) == 0;
+    free(nfc);
+    if (strstr(why, "NFC")) FUZZ_CHECK(rc && !same);
+    if (rc) return;
+    FUZZ_CHECK(same);
+    utf8proc_int32_t cp;
+    for (size_t i = 0; i < len;) {
+        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i,
+                                              (utf8proc_ssize_t)(len - i), &cp);
+        FUZZ_CHECK(k > 0);
+        FUZZ_CHECK(utf8proc_category(cp) != UTF8PROC_CATEGORY_CC &&
+                   utf8proc_category(cp) != UTF8PROC_CATEGORY_CF);
+        i += (size_t)k;
+    }
+}
+
 static void s_check_value(const char *s, size_t len)
 {
     const unsigned char *u = (const unsigned char *)s;
     int utf8 = s_utf8_ref(u, len);
     FUZZ_CHECK(hier_utf8_valid(s, len) == utf8);
     int ok = len >= 1 && len <= HIER_MAX_VALUE && utf8 && s[0] != ':' && s[len - 1] != ':';
-    for (size_t i = 0; ok && i < len; i++)
+    int plain = 1; /* only code points below U+0300, where NFC changes nothing */
+    for (size_t i = 0; ok && i < len; i++) {
         if (u[i] < 0x20 || u[i] == 0x7F || (i + 1 < len && s[i] == ':' && s[i + 1] == ':')) ok = 0;
-    const char *bad = hier_check_value(s, len);
-    FUZZ_CHECK((bad == NULL) == ok);
+        /* C1 controls U+0080..U+009F and U+00AD, the one format character
+         * below U+0300, as UTF-8 */
+        if (u[i] == 0xC2 && i + 1 < len && (u[i + 1] <= 0x9F || u[i + 1] == 0xAD)) ok = 0;
+        if (u[i] >= 0xCC) plain = 0; /* a lead byte of U+0300 or above */
+    }
+    char why[160] = "";
+    int rc = hier_check_value(s, len, why, sizeof why);
+    FUZZ_CHECK(rc == 0 || (rc == RP_EINVAL && why[0]));
+    if (!ok || plain) {
+        FUZZ_CHECK((rc == 0) == ok);
+        return;
+    }
+    /* Above U+02FF only Unicode's tables decide; they must be why it failed. */
+    FUZZ_CHECK(rc == 0 || strstr(why, "format character") || strstr(why, "control character") ||
+               strstr(why, "NFC"));
+    s_check_unicode(s, len, rc, why);
 }
 
 static void s_prefixes_raw(const char *s, size_t len, int max)
@@ -107,7 +150,8 @@ static void s_prefixes_joined(const char *s, size_t len)
         if (n == HIER_MAX_LEVELS) return;
         vals[n] = s + start;
         lens[n] = i - start;
-        if (hier_check_value(vals[n], lens[n])) return;
+        char why[160];
+        if (hier_check_value(vals[n], lens[n], why, sizeof why)) return;
         n++;
         start = i + 1;
     }

@@ -8,7 +8,7 @@ out=build/fuzz
 mkdir -p "$out"
 # shellcheck disable=SC2046
 $CC -std=c11 -D_GNU_SOURCE -O1 -g -o "$out/gen_corpus" tests/fuzz/gen_corpus.c \
-  common/*.c proto/*.c $(pkg-config --cflags --libs msgpack lmdb) -lm
+  common/*.c proto/*.c $(pkg-config --cflags --libs msgpack lmdb libutf8proc) -lm
 rm -rf tests/fuzz/corpus
 "$out/gen_corpus" tests/fuzz/corpus
 echo "seed corpus: $(find tests/fuzz/corpus -type f | wc -l) files," \

@@ -17,8 +17,8 @@ CLANG=${FUZZ_CC:-clang}
 OUT=${FUZZ_BUILD:-build/fuzz}
 read -r -a TARGETS <<<"${FUZZ_TARGETS:-ingest frames reply money mp tables}"
 read -r -a EXTRA <<<"${FUZZ_ARGS:-}"
-# Every codec lives in proto/ over common/ (libc + LMDB): both layers link as
-# they are, without czmq (tests/layers keeps it so).
+# Every codec lives in proto/ over common/ (libc + LMDB + utf8proc): both
+# layers link as they are, without czmq (tests/layers keeps it so).
 SRCS=(common/*.c proto/*.c)
 FLAGS=(-g -O1 "-fsanitize=fuzzer,address,undefined" -fno-sanitize-recover=undefined -std=c11
        -D_GNU_SOURCE)
@@ -32,11 +32,11 @@ skip() {
 }
 
 command -v "$CLANG" >/dev/null 2>&1 || skip "$CLANG not found"
-if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists msgpack lmdb; then
-  skip "msgpack-c or LMDB not found by pkg-config"
+if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists msgpack lmdb libutf8proc; then
+  skip "msgpack-c, LMDB or utf8proc not found by pkg-config"
 fi
-read -r -a MP_CFLAGS <<<"$(pkg-config --cflags msgpack lmdb)"
-read -r -a MP_LIBS <<<"$(pkg-config --libs msgpack lmdb)"
+read -r -a MP_CFLAGS <<<"$(pkg-config --cflags msgpack lmdb libutf8proc)"
+read -r -a MP_LIBS <<<"$(pkg-config --libs msgpack lmdb libutf8proc)"
 mkdir -p "$OUT/obj" "$OUT/logs"
 printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n);\n%s\n' \
   'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { return d && n == 0; }' \

@@ -1,6 +1,7 @@
 /* Unit tests for common/hier.h: level list parsing, level value validation
- * (length, UTF-8 classes, control characters, ':' placement) and joining a
- * path and splitting it back into prefix lengths. */
+ * (length, UTF-8 classes, control and format characters by code point,
+ * Unicode NFC, ':' placement) and joining a path and splitting it back into
+ * prefix lengths. */
 #include "../../common/hier.h"
 #include "../../common/rperr.h"
 
@@ -9,17 +10,29 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#define BAD(lit) hier_check_value((lit), sizeof(lit) - 1)
+static char g_why[160];
+
+/* The reason hier_check_value gives for a literal, or NULL when it is valid. */
+#define BAD(lit) s_bad((lit), sizeof(lit) - 1)
+
+static const char *s_bad(const char *s, size_t len)
+{
+    g_why[0] = 0;
+    int rc = hier_check_value(s, len, g_why, sizeof g_why);
+    if (rc) cr_assert_eq(rc, RP_EINVAL, "rc=%d", rc);
+    if (rc) cr_assert_neq(g_why[0], 0, "rejected without a reason");
+    return rc ? g_why : NULL;
+}
 
 static void s_valid(const char *s, size_t len)
 {
-    const char *why = hier_check_value(s, len);
+    const char *why = s_bad(s, len);
     cr_assert_null(why, "value of %zu bytes rejected: %s", len, why ? why : "");
 }
 
 static void s_invalid(const char *s, size_t len, const char *needle)
 {
-    const char *why = hier_check_value(s, len);
+    const char *why = s_bad(s, len);
     cr_assert_not_null(why, "value of %zu bytes accepted", len);
     if (needle) cr_assert(strstr(why, needle), "reason '%s' does not mention '%s'", why, needle);
 }
@@ -223,6 +236,83 @@ Test(hier, check_value_accepts_valid_multibyte_utf8)
     cr_assert_null(BAD("\xf0\x9f\x98\x80"));    /* emoji */
     cr_assert_null(BAD("\xf4\x8f\xbf\xbf"));    /* U+10FFFF */
     cr_assert_null(BAD("Z\xc3\xbcrich"));
+}
+
+/* Writes code point cp as UTF-8 into buf; returns its length. */
+static size_t s_utf8(unsigned cp, char *buf)
+{
+    if (cp < 0x80) return buf[0] = (char)cp, 1;
+    if (cp < 0x800) return buf[0] = (char)(0xc0 | cp >> 6), buf[1] = (char)(0x80 | (cp & 0x3f)), 2;
+    if (cp < 0x10000) {
+        buf[0] = (char)(0xe0 | cp >> 12), buf[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+        return buf[2] = (char)(0x80 | (cp & 0x3f)), 3;
+    }
+    buf[0] = (char)(0xf0 | cp >> 18), buf[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+    buf[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+    return buf[3] = (char)(0x80 | (cp & 0x3f)), 4;
+}
+
+/* "a", code point cp, "b": a value that prints like "ab" when cp is unseen. */
+static void s_invalid_cp(unsigned cp, const char *needle_fmt)
+{
+    char v[8], needle[64];
+    size_t n = 1;
+    v[0] = 'a';
+    n += s_utf8(cp, v + n);
+    v[n++] = 'b';
+    snprintf(needle, sizeof needle, needle_fmt, cp);
+    s_invalid(v, n, needle);
+}
+
+Test(hier, check_value_rejects_c1_control_characters_by_code_point)
+{
+    for (unsigned cp = 0x80; cp <= 0x9f; cp++) s_invalid_cp(cp, "control character U+%04X");
+}
+
+Test(hier, check_value_rejects_format_characters_by_code_point)
+{
+    /* Every range the Unicode Cf category had in 15.0 below U+E0000 is
+     * sampled at both ends, and the tag block in full. */
+    static const unsigned cf[] = {0x00ad, 0x0600, 0x0605, 0x061c, 0x06dd,  0x070f, 0x0890,
+                                  0x0891, 0x08e2, 0x180e, 0x200b, 0x200c,  0x200d, 0x200e,
+                                  0x200f, 0x202a, 0x202b, 0x202c, 0x202d,  0x202e, 0x2060,
+                                  0x2061, 0x2062, 0x2063, 0x2064, 0x2066,  0x2067, 0x2068,
+                                  0x2069, 0x206a, 0x206b, 0x206c, 0x206d,  0x206e, 0x206f,
+                                  0xfeff, 0xfff9, 0xfffa, 0xfffb, 0x110bd, 0x110cd, 0x13430,
+                                  0x1343f, 0x1bca0, 0x1bca3, 0x1d173, 0x1d17a, 0xe0001};
+    for (size_t i = 0; i < sizeof cf / sizeof cf[0]; i++)
+        s_invalid_cp(cf[i], "format character U+%04X");
+    for (unsigned cp = 0xe0020; cp <= 0xe007f; cp++) s_invalid_cp(cp, "format character U+%04X");
+}
+
+Test(hier, check_value_accepts_neighbours_of_format_characters)
+{
+    /* Visible characters right next to the invisible ones stay valid. */
+    cr_assert_null(BAD("a\xc2\xac"));          /* U+00AC not sign */
+    cr_assert_null(BAD("a\xe2\x80\x90"));      /* U+2010 hyphen */
+    cr_assert_null(BAD("a\xe2\x80\xaf"));      /* U+202F narrow no-break space */
+    cr_assert_null(BAD("a\xef\xbf\xbc"));      /* U+FFFC object replacement */
+}
+
+Test(hier, check_value_rejects_text_not_in_nfc)
+{
+    s_invalid("cafe\xcc\x81", 6, "not in Unicode NFC");           /* e + U+0301 */
+    s_invalid("cafe\xcc\x81", 6, "U+0065 U+0301 is U+00E9 in NFC");
+    s_invalid("\xe2\x84\xab", 3, "U+212B is U+00C5 in NFC");       /* Angstrom sign */
+    s_invalid("\xe1\x84\x80\xe1\x85\xa1", 6, "is U+AC00 in NFC"); /* Hangul jamo */
+    s_invalid("\xe0\xa5\x98", 3, "U+0958 is U+0915 U+093C in NFC"); /* composition exclusion */
+    /* Two marks out of canonical order: same text, other bytes. */
+    s_invalid("a\xcc\x81\xcc\xa3", 5, "not in Unicode NFC");
+}
+
+Test(hier, check_value_accepts_text_in_nfc)
+{
+    cr_assert_null(BAD("caf\xc3\xa9"));              /* U+00E9 */
+    cr_assert_null(BAD("Z\xc3\xbcrich"));
+    cr_assert_null(BAD("\xea\xb0\x80"));              /* U+AC00 */
+    cr_assert_null(BAD("\xe0\xa4\x95\xe0\xa4\xbc"));  /* U+0915 U+093C */
+    cr_assert_null(BAD("\xe1\xba\xa1\xcc\x81"));      /* U+1EA1 U+0301 */
+    cr_assert_null(BAD("\xe6\x9d\xb1\xe4\xba\xac"));  /* CJK */
 }
 
 Test(hier, join_uses_double_colon)

@@ -311,3 +311,106 @@ Test(ingest, accepted_and_duplicate_messages_are_not_dead_lettered)
     cr_assert_eq(fixture_entries(&g_fx, SDB_DLQ), 0);
     reply_destroy(&r);
 }
+
+/* Packs a message whose Hierarchy has one more key, extra, holding the raw
+ * msgpack bytes raw[0..len) (standard levels and values otherwise). */
+static void s_pack_with_raw(msgpack_packer *pk, const char *id, const char *extra,
+                            const char *raw, size_t len)
+{
+    msgpack_pack_map(pk, 4);
+    msgpack_pack_str_with_body(pk, "TradeID", 7);
+    msgpack_pack_str_with_body(pk, id, strlen(id));
+    msgpack_pack_str_with_body(pk, "Version", 7);
+    msgpack_pack_int64(pk, 1);
+    msgpack_pack_str_with_body(pk, "Value", 5);
+    msgpack_pack_str_with_body(pk, "1", 1);
+    msgpack_pack_str_with_body(pk, "Hierarchy", 9);
+    msgpack_pack_map(pk, 4);
+    msgpack_pack_str_with_body(pk, "RiskType", 8);
+    msgpack_pack_str_with_body(pk, "Delta", 5);
+    msgpack_pack_str_with_body(pk, "Region", 6);
+    msgpack_pack_str_with_body(pk, "AMER", 4);
+    msgpack_pack_str_with_body(pk, "TradeDesk", 9);
+    msgpack_pack_str_with_body(pk, "FXSpot", 6);
+    msgpack_pack_str_with_body(pk, extra, strlen(extra));
+    pk->callback(pk->data, raw, len);
+}
+
+Test(ingest, over_deep_message_is_dead_lettered_alone)
+{
+    char deep[22];
+    memset(deep, 0x91, 20); /* 20 nested arrays around "x" */
+    memcpy(deep + 20, "\xa1x", 2);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 3);
+    s_pack_msg(&pk, &(msg_t){"T1", 1, "1", 0, 0, 0});
+    s_pack_with_raw(&pk, "DEEP-2", "Book", deep, sizeof deep);
+    s_pack_msg(&pk, &(msg_t){"T3", 1, "3", 0, 0, 0});
+    reply_t r;
+    s_ingest_raw(sb.data, sb.size, &r);
+    s_counts(&r, 2, 0, 0, 1);
+    cr_assert_eq(s_log_size(), 2, "the good neighbours must be applied");
+    cr_assert_eq(fixture_entries(&g_fx, SDB_DLQ), 1);
+    s_expect_dlq(1, 1, "message nested deeper than 16 levels", "DEEP-2");
+    reply_destroy(&r);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+Test(ingest, over_wide_messages_are_dead_lettered_alone)
+{
+    /* Array lengths above the frame's own max_batch (100 here) as well as
+     * above a message's bound: neither may reject the frame. */
+    static char arr[203];
+    arr[0] = (char)0xdc, arr[1] = 0, arr[2] = (char)200;
+    memset(arr + 3, 0xc0, 200);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 3);
+    s_pack_with_raw(&pk, "WIDE-1", "Book", arr, sizeof arr);
+    s_pack_msg(&pk, &(msg_t){"T2", 1, "2", 0, 0, 0});
+    s_pack_with_raw(&pk, "WIDE-3", "Book", "\xde\x00\x28", 3); /* a map of 40 ... */
+    for (int i = 0; i < 40; i++) msgpack_pack_int(&pk, i), msgpack_pack_nil(&pk);
+    reply_t r;
+    s_ingest_raw(sb.data, sb.size, &r);
+    s_counts(&r, 1, 0, 0, 2);
+    cr_assert_eq(s_log_size(), 1);
+    s_expect_dlq(1, 0, "array of 200 entries", "WIDE-1");
+    s_expect_dlq(2, 2, "map of 40 entries", "WIDE-3");
+    reply_destroy(&r);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+Test(ingest, broken_frame_structure_is_one_rejection)
+{
+    msg_t m[] = {{"T1", 1, "1", 0, 0, 0}, {"T2", 1, "2", 0, 0, 0}};
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 2);
+    for (size_t i = 0; i < 2; i++) s_pack_msg(&pk, &m[i]);
+    reply_t r;
+    s_ingest_raw(sb.data, sb.size - 1, &r); /* the last message is cut short */
+    s_counts(&r, 0, 0, 0, 1);
+    cr_assert_eq(s_log_size(), 0);
+    s_expect_dlq(1, 0, "truncated", "T1");
+    reply_destroy(&r);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+Test(ingest, batch_over_max_batch_is_one_rejection_with_the_limit)
+{
+    msg_t m[101];
+    for (size_t i = 0; i < 101; i++) m[i] = (msg_t){"T", (int64_t)i, "1", 0, 0, 0};
+    reply_t r;
+    s_ingest(m, 101, &r);
+    s_counts(&r, 0, 0, 0, 1);
+    cr_assert_eq(s_log_size(), 0);
+    s_expect_dlq(1, 0, "batch of 101 messages exceeds the limit of 100", "T");
+    reply_destroy(&r);
+}

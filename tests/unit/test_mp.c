@@ -1,6 +1,6 @@
 /* Unit tests for proto/mp.h: the msgpack pre-scan (every type family, truncated
- * headers and bodies, trailing bytes, depth and item limits) and the small
- * accessors used by the codecs. */
+ * headers and bodies, trailing bytes, depth and item limits), the stackless
+ * skip walker and header reader, and the small accessors used by the codecs. */
 #include "../../common/rperr.h"
 #include "../../proto/mp.h"
 
@@ -274,6 +274,132 @@ Test(mp, max_items_applies_to_nested_and_wide_headers)
     char why[WHY] = "";
     cr_assert_eq(CHK("\x91\xdc\x00\x03\x01\x02\x03", 2, 2), RP_EPROTO);
     cr_assert_eq(CHK("\xde\x00\x03\x01\x02\x03\x04\x05\x06", 2, 2), RP_EPROTO);
+}
+
+Test(mp, skip_ends_where_msgpack_c_ends_for_every_type_family)
+{
+    for (size_t i = 0; i < NENCS; i++) {
+        char why[WHY] = "";
+        size_t off = 0;
+        int rc = mp_skip(s_encs[i].bytes, s_encs[i].len, &off, why, sizeof why);
+        RP_ASSERT_OK(rc, "%s: %s", s_encs[i].name, why);
+        cr_assert_eq(off, s_encs[i].len, "%s: skipped %zu of %zu bytes", s_encs[i].name, off,
+                     s_encs[i].len);
+    }
+}
+
+Test(mp, skip_steps_over_consecutive_objects_one_at_a_time)
+{
+    char buf[512];
+    size_t ends[NENCS], len = 0;
+    for (size_t i = 0; i < NENCS; i++) {
+        memcpy(buf + len, s_encs[i].bytes, s_encs[i].len);
+        ends[i] = len += s_encs[i].len;
+    }
+    size_t off = 0;
+    for (size_t i = 0; i < NENCS; i++) {
+        char why[WHY] = "";
+        int rc = mp_skip(buf, len, &off, why, sizeof why);
+        RP_ASSERT_OK(rc, "object %zu (%s): %s", i, s_encs[i].name, why);
+        cr_assert_eq(off, ends[i], "object %zu (%s) ends at %zu, not %zu", i, s_encs[i].name, off,
+                     ends[i]);
+    }
+}
+
+Test(mp, skip_rejects_every_proper_prefix_and_keeps_off)
+{
+    for (size_t i = 0; i < NENCS; i++)
+        for (size_t cut = 0; cut < s_encs[i].len; cut++) {
+            char why[WHY] = "";
+            size_t off = 0;
+            int rc = mp_skip(s_encs[i].bytes, cut, &off, why, sizeof why);
+            cr_assert_eq(rc, RP_EPROTO, "%s cut to %zu bytes skipped", s_encs[i].name, cut);
+            cr_assert(strstr(why, "truncated"), "%s cut to %zu: why='%s'", s_encs[i].name, cut,
+                      why);
+            cr_assert_eq(off, 0, "%s cut to %zu: off moved on failure", s_encs[i].name, cut);
+        }
+}
+
+Test(mp, skip_believes_no_length_beyond_len)
+{
+    /* The bytes after len would complete each object: only len may decide. */
+    char why[WHY] = "";
+    size_t off = 0;
+    cr_assert_eq(mp_skip("\x92\x01\x02", 2, &off, why, sizeof why), RP_EPROTO);
+    cr_assert_eq(mp_skip("\xa3" "abc", 3, &off, why, sizeof why), RP_EPROTO);
+    cr_assert_eq(mp_skip("\x81\x01\x81\x02\x03", 4, &off, why, sizeof why), RP_EPROTO);
+    cr_assert_eq(mp_skip("\x92\xa2xy\x01", 4, &off, why, sizeof why), RP_EPROTO);
+    cr_assert_eq(off, 0);
+}
+
+Test(mp, skip_refuses_hostile_counts_by_the_bytes_left)
+{
+    char why[WHY] = "";
+    size_t off = 0;
+    cr_assert_eq(mp_skip("\xdd\xff\xff\xff\xff\x01", 6, &off, why, sizeof why), RP_EPROTO);
+    cr_assert(strstr(why, "items declared"), "why='%s'", why);
+    cr_assert_eq(mp_skip("\xdf\xff\xff\xff\xff\x01\x01", 7, &off, why, sizeof why), RP_EPROTO);
+    cr_assert(strstr(why, "items declared"), "why='%s'", why);
+    cr_assert_eq(mp_skip("\xdb\xff\xff\xff\xff" "abc", 8, &off, why, sizeof why), RP_EPROTO);
+    /* Two arrays of 3 inside an array of 2 need 9 bytes; 7 are there. */
+    cr_assert_eq(mp_skip("\x92\x93\x01\x02\x03\x93\x01", 7, &off, why, sizeof why), RP_EPROTO);
+    cr_assert_eq(off, 0);
+}
+
+Test(mp, skip_rejects_reserved_type_byte_anywhere)
+{
+    char why[WHY] = "";
+    size_t off = 0;
+    cr_assert_eq(mp_skip("\xc1", 1, &off, why, sizeof why), RP_EPROTO);
+    cr_assert(strstr(why, "0xc1"), "why='%s'", why);
+    cr_assert_eq(mp_skip("\x92\x01\xc1", 3, &off, why, sizeof why), RP_EPROTO);
+}
+
+Test(mp, skip_needs_no_stack_for_hostile_nesting)
+{
+    /* mp_check refuses this for its depth; the skip walker only counts. */
+    static char buf[100001];
+    char why[WHY] = "";
+    size_t n = s_nested(buf, 100000), off = 0;
+    int rc = mp_skip(buf, n, &off, why, sizeof why);
+    RP_ASSERT_OK(rc, "%s", why);
+    cr_assert_eq(off, n);
+    cr_assert_eq(mp_skip(buf, n - 1, &(size_t){0}, why, sizeof why), RP_EPROTO);
+}
+
+Test(mp, head_reads_kind_count_and_string_bytes)
+{
+    /* {"ab": [1, 2, 3]} with a map16 header, then a str8 and a float64. */
+    static const char b[] = "\xde\x00\x01\xa2" "ab\x93\x01\x02\x03\xd9\x02xy"
+                            "\xcb\x3f\xf8\x00\x00\x00\x00\x00\x00";
+    size_t len = sizeof b - 1, off = 0;
+    char why[WHY] = "";
+    mp_head_t h;
+    RP_ASSERT_OK(mp_head(b, len, &off, &h, why, sizeof why), "%s", why);
+    cr_assert_eq(h.kind, MP_MAP);
+    cr_assert_eq(h.n, 1);
+    cr_assert_eq(off, 3, "a map's header ends before its first key");
+    RP_ASSERT_OK(mp_head(b, len, &off, &h, why, sizeof why), "%s", why);
+    cr_assert_eq(h.kind, MP_STR);
+    cr_assert_eq(h.n, 2);
+    cr_assert_eq(memcmp(h.str, "ab", 2), 0);
+    cr_assert_eq(off, 6, "a string's header is read with its bytes");
+    RP_ASSERT_OK(mp_head(b, len, &off, &h, why, sizeof why), "%s", why);
+    cr_assert_eq(h.kind, MP_ARRAY);
+    cr_assert_eq(h.n, 3);
+    cr_assert_eq(off, 7);
+    RP_ASSERT_OK(mp_skip(b, len, &off, why, sizeof why), "%s", why); /* the 1 */
+    off += 2;
+    RP_ASSERT_OK(mp_head(b, len, &off, &h, why, sizeof why), "%s", why);
+    cr_assert_eq(h.kind, MP_STR);
+    cr_assert_eq(h.n, 2);
+    cr_assert_eq(memcmp(h.str, "xy", 2), 0);
+    RP_ASSERT_OK(mp_head(b, len, &off, &h, why, sizeof why), "%s", why);
+    cr_assert_eq(h.kind, MP_SCALAR);
+    cr_assert_null(h.str);
+    cr_assert_eq(off, len);
+    cr_assert_eq(mp_head(b, len, &off, &h, why, sizeof why), RP_EPROTO, "read past the end");
+    cr_assert_eq(off, len);
 }
 
 Test(mp, unpack_yields_object_and_rejects_bad_input)

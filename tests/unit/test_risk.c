@@ -1,7 +1,8 @@
 /* Unit tests for proto/risk.h, the public wire contract: frames and messages
  * are built byte by byte with msgpack_packer, then checked through
- * risk_frame_open + risk_msg_decode (accepted forms and every rejection class,
- * with the reason naming the field) and the canonical state row codec. */
+ * risk_frame_open + risk_frame_next + risk_msg_unpack + risk_msg_decode
+ * (accepted forms, every rejection class of a frame and of a message, with
+ * the reason naming the field or limit) and the canonical state row codec. */
 #include "../../common/rperr.h"
 #include "../../proto/mp.h"
 #include "../../proto/risk.h"
@@ -11,6 +12,7 @@
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -128,17 +130,23 @@ static void s_pack_msg(msgpack_packer *pk, const char *name, const val_t *v)
         }
 }
 
-/* Opens g_sb as a frame with max_batch 100, expecting exactly one message. */
+/* Opens g_sb as a frame with max_batch 100, expecting exactly one message,
+ * and unpacks (into g_unp) and decodes it. */
 static int s_decode(risk_msg_t *m)
 {
-    const msgpack_object *msgs = NULL;
-    size_t n = 0;
+    risk_frame_t f;
+    const char *msg;
+    size_t len;
     msgpack_unpacked_destroy(&g_unp); /* drop the zone of any earlier decode */
-    int rc = risk_frame_open(g_sb.data, g_sb.size, 100, &g_unp, &msgs, &n, g_why, sizeof g_why);
+    int rc = risk_frame_open(g_sb.data, g_sb.size, 100, &f, g_why, sizeof g_why);
     RP_ASSERT_OK(rc, "frame rejected: %s", g_why);
-    cr_assert_eq(n, 1);
+    cr_assert_eq(f.n, 1);
+    cr_assert(risk_frame_next(&f, &msg, &len));
+    cr_assert_eq(len, g_sb.size, "a single-message frame is its message");
+    cr_assert_not(risk_frame_next(&f, &msg, &len));
     g_why[0] = 0;
-    return risk_msg_decode(&msgs[0], &g_levels, m, g_why, sizeof g_why);
+    rc = risk_msg_unpack(msg, len, &g_unp, g_why, sizeof g_why);
+    return rc ? rc : risk_msg_decode(&g_unp.data, &g_levels, m, g_why, sizeof g_why);
 }
 
 static void s_ok(const char *name, const val_t *v, risk_msg_t *m)
@@ -160,14 +168,90 @@ static void s_reject(const char *name, const val_t *v, const char *needle)
 /* Frame-level rejection of raw bytes. */
 static void s_frame_reject(const char *buf, size_t len, uint32_t max_batch, const char *needle)
 {
-    const msgpack_object *msgs = NULL;
-    size_t n = 0;
-    msgpack_unpacked u;
+    risk_frame_t f;
     char why[RISK_WHY_MAX] = "";
-    int rc = risk_frame_open(buf, len, max_batch, &u, &msgs, &n, why, sizeof why);
-    msgpack_unpacked_destroy(&u);
+    int rc = risk_frame_open(buf, len, max_batch, &f, why, sizeof why);
     cr_assert_eq(rc, RP_EPROTO, "frame accepted (rc=%d)", rc);
     if (needle) cr_assert(strstr(why, needle), "reason '%s' does not mention '%s'", why, needle);
+}
+
+/* What became of one message of a frame: its code and reason, and the
+ * TradeID of an accepted one. */
+typedef struct {
+    int rc;
+    char why[RISK_WHY_MAX];
+    char id[RISK_TRADE_ID_MAX + 1];
+} outcome_t;
+
+/* Opens buf as a frame and decodes each of its messages on its own into
+ * out[0..*n) (at most cap). Returns the frame-level code (why holds its
+ * reason); *n is 0 when the frame is rejected. */
+static int s_outcomes(const char *buf, size_t len, uint32_t max_batch, outcome_t *out,
+                      size_t cap, size_t *n, char *why)
+{
+    risk_frame_t f;
+    const char *msg;
+    size_t mlen;
+    *n = 0;
+    int rc = risk_frame_open(buf, len, max_batch, &f, why, RISK_WHY_MAX);
+    if (rc) return rc;
+    cr_assert_leq(f.n, cap);
+    for (; risk_frame_next(&f, &msg, &mlen); (*n)++) {
+        outcome_t *o = &out[*n];
+        msgpack_unpacked u;
+        risk_msg_t m;
+        o->why[0] = o->id[0] = 0;
+        o->rc = risk_msg_unpack(msg, mlen, &u, o->why, sizeof o->why);
+        if (o->rc == 0) o->rc = risk_msg_decode(&u.data, &g_levels, &m, o->why, sizeof o->why);
+        if (o->rc == 0) snprintf(o->id, sizeof o->id, "%.*s", (int)m.trade_id_len, m.trade_id);
+        msgpack_unpacked_destroy(&u);
+    }
+    cr_assert_eq(*n, f.n, "risk_frame_next gave %zu of %zu messages", *n, f.n);
+    return 0;
+}
+
+/* Asserts that message i of outcomes o was rejected with a reason holding
+ * every needle (NULL-terminated). */
+static void s_rejected(const outcome_t *o, size_t i, ...)
+{
+    cr_assert_eq(o[i].rc, RP_EINVAL, "message %zu: rc=%d (accepted as '%s')", i, o[i].rc,
+                 o[i].id);
+    va_list ap;
+    va_start(ap, i);
+    for (const char *needle; (needle = va_arg(ap, const char *)) != NULL;)
+        cr_assert(strstr(o[i].why, needle), "message %zu: reason '%s' does not mention '%s'", i,
+                  o[i].why, needle);
+    va_end(ap);
+}
+
+static void s_accepted(const outcome_t *o, size_t i, const char *id)
+{
+    cr_assert_eq(o[i].rc, 0, "message %zu rejected: %s", i, o[i].why);
+    cr_assert_str_eq(o[i].id, id, "message %zu", i);
+}
+
+/* Raw msgpack: n arrays nested around the string "x", then the bytes. */
+static val_t s_deep(char *buf, int n)
+{
+    memset(buf, 0x91, (size_t)n);
+    memcpy(buf + n, "\xa1x", 2);
+    return (val_t){.kind = V_RAW, .s = buf, .n = (size_t)n + 2};
+}
+
+/* Raw msgpack: an array16 of n nils. */
+static val_t s_wide_array(char *buf, int n)
+{
+    buf[0] = (char)0xdc, buf[1] = (char)(n >> 8), buf[2] = (char)n;
+    memset(buf + 3, 0xc0, (size_t)n);
+    return (val_t){.kind = V_RAW, .s = buf, .n = (size_t)n + 3};
+}
+
+/* Raw msgpack: a map16 of n integer keys to nil. */
+static val_t s_wide_map(char *buf, int n)
+{
+    buf[0] = (char)0xde, buf[1] = (char)(n >> 8), buf[2] = (char)n;
+    for (int i = 0; i < n; i++) buf[3 + 2 * i] = (char)(i & 0x7f), buf[4 + 2 * i] = (char)0xc0;
+    return (val_t){.kind = V_RAW, .s = buf, .n = 2 * (size_t)n + 3};
 }
 
 static int s_msgeq(const risk_msg_t *m, const char *s)
@@ -248,19 +332,14 @@ Test(risk, array_batch_of_plain_and_wrapped_messages)
     s_key(&g_pk, "RiskMessage");
     s_pack_msg(&g_pk, "TradeID", &S("B"));
     s_pack_msg(&g_pk, "TradeID", &S("C"));
-    const msgpack_object *msgs;
+    outcome_t o[3];
     size_t n = 0;
-    int rc = risk_frame_open(g_sb.data, g_sb.size, 3, &g_unp, &msgs, &n, g_why, sizeof g_why);
+    int rc = s_outcomes(g_sb.data, g_sb.size, 3, o, 3, &n, g_why);
     cr_assert_eq(rc, 0, "rc=%d %s", rc, g_why);
     cr_assert_eq(n, 3);
-    const char *ids[] = {"A", "B", "C"};
-    for (size_t i = 0; i < 3; i++) {
-        risk_msg_t m;
-        rc = risk_msg_decode(&msgs[i], &g_levels, &m, g_why, sizeof g_why);
-        cr_assert_eq(rc, 0, "message %zu: %s", i, g_why);
-        cr_assert(s_msgeq(&m, ids[i]), "message %zu has id '%.*s'", i, (int)m.trade_id_len,
-                  m.trade_id);
-    }
+    s_accepted(o, 0, "A");
+    s_accepted(o, 1, "B");
+    s_accepted(o, 2, "C");
 }
 
 Test(risk, bad_message_in_batch_does_not_affect_neighbours)
@@ -269,14 +348,13 @@ Test(risk, bad_message_in_batch_does_not_affect_neighbours)
     s_pack_msg(&g_pk, NULL, NULL);
     s_pack_msg(&g_pk, "Value", &S("abc"));
     s_pack_msg(&g_pk, NULL, NULL);
-    const msgpack_object *msgs;
+    outcome_t o[3];
     size_t n = 0;
-    int rc = risk_frame_open(g_sb.data, g_sb.size, 10, &g_unp, &msgs, &n, g_why, sizeof g_why);
+    int rc = s_outcomes(g_sb.data, g_sb.size, 10, o, 3, &n, g_why);
     cr_assert_eq(rc, 0, "rc=%d %s", rc, g_why);
-    risk_msg_t m;
-    cr_assert_eq(risk_msg_decode(&msgs[0], &g_levels, &m, g_why, sizeof g_why), 0);
-    cr_assert_eq(risk_msg_decode(&msgs[1], &g_levels, &m, g_why, sizeof g_why), RP_EINVAL);
-    cr_assert_eq(risk_msg_decode(&msgs[2], &g_levels, &m, g_why, sizeof g_why), 0);
+    s_accepted(o, 0, "T-1");
+    s_rejected(o, 1, "Value", NULL);
+    s_accepted(o, 2, "T-1");
 }
 
 Test(risk, value_as_integer)
@@ -380,20 +458,18 @@ Test(risk, fuzzed_frames_never_yield_a_valid_message)
             x ^= x << 13, x ^= x >> 7, x ^= x << 17;
             buf[i] = (unsigned char)x;
         }
-        msgpack_unpacked u;
-        const msgpack_object *msgs = NULL;
+        outcome_t o[64];
         size_t n = 0;
         char why[RISK_WHY_MAX];
-        int rc = risk_frame_open((const char *)buf, len, 100, &u, &msgs, &n, why, sizeof why);
+        int rc = s_outcomes((const char *)buf, len, 100, o, 64, &n, why);
         if (rc == 0) {
             for (size_t i = 0; i < n; i++) {
-                risk_msg_t m;
-                cr_assert_eq(risk_msg_decode(&msgs[i], &g_levels, &m, why, sizeof why), RP_EINVAL);
+                cr_assert_eq(o[i].rc, RP_EINVAL, "iteration %d, message %zu", iter, i);
+                cr_assert_neq(o[i].why[0], 0, "iteration %d, message %zu", iter, i);
             }
         } else {
             cr_assert_eq(rc, RP_EPROTO);
         }
-        msgpack_unpacked_destroy(&u);
     }
 }
 
@@ -433,12 +509,18 @@ Test(risk, batch_far_over_max_batch_is_rejected)
     s_frame_reject(g_sb.data, g_sb.size, 10, "limit");
 }
 
-Test(risk, deep_nesting_is_rejected_at_frame_level)
+Test(risk, deep_nesting_is_rejected_as_a_message)
 {
+    /* A batch of one element nested 100 deep: the frame's structure is fine,
+     * its message is not. */
     char buf[101];
     memset(buf, 0x91, 100);
     buf[100] = (char)0xc0;
-    s_frame_reject(buf, sizeof buf, 100, "nested");
+    outcome_t o[1];
+    size_t n = 0;
+    int rc = s_outcomes(buf, sizeof buf, 100, o, 1, &n, g_why);
+    RP_ASSERT_OK(rc, "frame rejected: %s", g_why);
+    s_rejected(o, 0, "message nested deeper than 16 levels", NULL);
 }
 
 Test(risk, huge_declared_array_is_rejected_before_unpacking)
@@ -448,6 +530,188 @@ Test(risk, huge_declared_array_is_rejected_before_unpacking)
     s_frame_reject("\xdd\xff\xff\xff\xff\x80", 6, 100, "exceeds");
     s_frame_reject("\xdd\xff\xff\xff\xff\x80", 6, UINT32_MAX, "items declared");
     s_frame_reject("\xdf\xff\xff\xff\xff\x80\x80", 7, UINT32_MAX, "items declared");
+}
+
+/* A Hierarchy of the standard levels plus extra keys "k03".."kNN" up to
+ * total (at most 64) keys, with kv[2 * total] as its storage. */
+static val_t s_wide_hier(int total, val_t *kv)
+{
+    static char names[64][16];
+    const val_t std[6] = {S("RiskType"), S("Delta"), S("Region"), S("AMER"), S("TradeDesk"),
+                          S("FXSpot")};
+    memcpy(kv, std, sizeof std);
+    for (int i = 3; i < total; i++) {
+        snprintf(names[i], sizeof names[i], "k%02d", i);
+        kv[2 * i] = SN(names[i], strlen(names[i]));
+        kv[2 * i + 1] = S("v");
+    }
+    return (val_t){.kind = V_HIER, .kv = kv, .n = (size_t)total};
+}
+
+Test(risk, frame_mixing_good_and_bad_messages_rejects_each_bad_one_alone)
+{
+    char deep[64], arr[1100], map[100];
+    val_t kv[2 * 40];
+    val_t deep_hier = H(S("RiskType"), s_deep(deep, 20), S("Region"), S("AMER"), S("TradeDesk"),
+                        S("FXSpot"));
+    val_t wide_hier = s_wide_hier(40, kv);
+    val_t wide_value = s_wide_array(arr, 1000), wide_extra = s_wide_map(map, 40);
+    msgpack_pack_array(&g_pk, 8);
+    s_pack_msg(&g_pk, "TradeID", &S("G-0"));
+    s_pack_msg(&g_pk, "Hierarchy", &deep_hier);
+    s_pack_msg(&g_pk, "TradeID", &S("G-2"));
+    s_pack_msg(&g_pk, "Hierarchy", &wide_hier);
+    msgpack_pack_map(&g_pk, 1);
+    s_key(&g_pk, "RiskMessage");
+    s_pack_msg(&g_pk, "TradeID", &S("G-4"));
+    s_pack_msg(&g_pk, "Value", &wide_value);
+    s_pack_msg(&g_pk, "Extra", &wide_extra);
+    s_pack_msg(&g_pk, "TradeID", &S("G-7"));
+    outcome_t o[8];
+    size_t n = 0;
+    char why[RISK_WHY_MAX] = "";
+    int rc = s_outcomes(g_sb.data, g_sb.size, 10, o, 8, &n, why);
+    RP_ASSERT_OK(rc, "frame rejected: %s", why);
+    cr_assert_eq(n, 8);
+    s_accepted(o, 0, "G-0");
+    s_rejected(o, 1, "message nested deeper than 16 levels", NULL);
+    s_accepted(o, 2, "G-2");
+    s_rejected(o, 3, "Hierarchy has 40 keys", "32", NULL);
+    s_accepted(o, 4, "G-4");
+    s_rejected(o, 5, "Value: array of 1000 entries exceeds the limit of 32", NULL);
+    s_rejected(o, 6, "Extra: map of 40 entries exceeds the limit of 32", NULL);
+    s_accepted(o, 7, "G-7");
+}
+
+Test(risk, over_deep_message_alone_in_its_frame_is_a_message_rejection)
+{
+    char deep[64];
+    val_t h = H(S("RiskType"), S("Delta"), S("Region"), s_deep(deep, 20), S("TradeDesk"),
+                S("FXSpot"));
+    s_pack_msg(&g_pk, "Hierarchy", &h);
+    outcome_t o[1];
+    size_t n = 0;
+    char why[RISK_WHY_MAX] = "";
+    int rc = s_outcomes(g_sb.data, g_sb.size, 10, o, 1, &n, why);
+    RP_ASSERT_OK(rc, "frame rejected: %s", why);
+    cr_assert_eq(n, 1);
+    s_rejected(o, 0, "message nested deeper than 16 levels", NULL);
+}
+
+Test(risk, message_at_the_depth_limit_passes_the_bounds)
+{
+    /* map, Hierarchy map and 14 arrays: 16 levels, then decode names the
+     * field (a level value must be a string). */
+    char deep[64];
+    val_t h = H(S("RiskType"), S("Delta"), S("Region"), s_deep(deep, 14), S("TradeDesk"),
+                S("FXSpot"));
+    s_reject("Hierarchy", &h, "Hierarchy.Region must be a string");
+}
+
+Test(risk, hostile_nesting_inside_one_message_spares_its_neighbours)
+{
+    static char deep[100002];
+    val_t ts = s_deep(deep, 100000);
+    msgpack_pack_array(&g_pk, 3);
+    s_pack_msg(&g_pk, "TradeID", &S("A"));
+    s_pack_msg(&g_pk, "Timestamp", &ts);
+    s_pack_msg(&g_pk, "TradeID", &S("C"));
+    outcome_t o[3];
+    size_t n = 0;
+    char why[RISK_WHY_MAX] = "";
+    int rc = s_outcomes(g_sb.data, g_sb.size, 10, o, 3, &n, why);
+    RP_ASSERT_OK(rc, "frame rejected: %s", why);
+    cr_assert_eq(n, 3);
+    s_accepted(o, 0, "A");
+    s_rejected(o, 1, "nested deeper than 16 levels", NULL);
+    s_accepted(o, 2, "C");
+}
+
+Test(risk, huge_array_in_one_message_is_refused_by_the_pre_scan)
+{
+    /* 60000 elements is far above any batch limit used here and the
+     * message's own bound of 32: the reason comes from the pre-scan. */
+    static char arr[60003];
+    val_t v = s_wide_array(arr, 60000);
+    msgpack_pack_array(&g_pk, 2);
+    s_pack_msg(&g_pk, "Value", &v);
+    s_pack_msg(&g_pk, "TradeID", &S("B"));
+    outcome_t o[2];
+    size_t n = 0;
+    char why[RISK_WHY_MAX] = "";
+    int rc = s_outcomes(g_sb.data, g_sb.size, 10, o, 2, &n, why);
+    RP_ASSERT_OK(rc, "frame rejected: %s", why);
+    s_rejected(o, 0, "Value: array of 60000 entries exceeds the limit of 32", NULL);
+    s_accepted(o, 1, "B");
+}
+
+Test(risk, wrapped_message_names_the_field_at_fault)
+{
+    char arr[103];
+    val_t kv[2 * 40];
+    val_t wide_hier = s_wide_hier(40, kv), wide_value = s_wide_array(arr, 100);
+    msgpack_pack_array(&g_pk, 2);
+    msgpack_pack_map(&g_pk, 1);
+    s_key(&g_pk, "RiskMessage");
+    s_pack_msg(&g_pk, "Value", &wide_value);
+    msgpack_pack_map(&g_pk, 1);
+    s_key(&g_pk, "RiskMessage");
+    s_pack_msg(&g_pk, "Hierarchy", &wide_hier);
+    outcome_t o[2];
+    size_t n = 0;
+    int rc = s_outcomes(g_sb.data, g_sb.size, 10, o, 2, &n, g_why);
+    RP_ASSERT_OK(rc, "frame rejected: %s", g_why);
+    s_rejected(o, 0, "Value: array of 100 entries exceeds the limit of 32", NULL);
+    s_rejected(o, 1, "Hierarchy has 40 keys, at most 32 allowed", NULL);
+}
+
+Test(risk, message_map_of_more_than_32_fields_is_rejected)
+{
+    char map[100];
+    msgpack_pack_array(&g_pk, 2);
+    val_t wide = s_wide_map(map, 40);
+    s_pack(&g_pk, &wide);
+    s_pack_msg(&g_pk, NULL, NULL);
+    outcome_t o[2];
+    size_t n = 0;
+    int rc = s_outcomes(g_sb.data, g_sb.size, 10, o, 2, &n, g_why);
+    RP_ASSERT_OK(rc, "frame rejected: %s", g_why);
+    s_rejected(o, 0, "message: map of 40 entries exceeds the limit of 32", NULL);
+    s_accepted(o, 1, "T-1");
+}
+
+Test(risk, batch_over_max_batch_keeps_its_frame_reason)
+{
+    msgpack_pack_array(&g_pk, 3);
+    for (int i = 0; i < 3; i++) s_pack_msg(&g_pk, NULL, NULL);
+    s_frame_reject(g_sb.data, g_sb.size, 2, "batch of 3 messages exceeds the limit of 2");
+}
+
+Test(risk, trailing_bytes_after_a_batch_are_a_frame_rejection)
+{
+    msgpack_pack_array(&g_pk, 2);
+    s_pack_msg(&g_pk, NULL, NULL);
+    s_pack_msg(&g_pk, NULL, NULL);
+    msgpack_pack_nil(&g_pk);
+    s_frame_reject(g_sb.data, g_sb.size, 10, "trailing");
+}
+
+Test(risk, truncated_last_message_of_a_batch_is_a_frame_rejection)
+{
+    msgpack_pack_array(&g_pk, 2);
+    s_pack_msg(&g_pk, NULL, NULL);
+    s_pack_msg(&g_pk, NULL, NULL);
+    s_frame_reject(g_sb.data, g_sb.size - 1, 10, "truncated");
+}
+
+Test(risk, invalid_byte_inside_a_message_is_a_frame_rejection)
+{
+    /* Without a valid type byte the message's extent is unknown, and with
+     * it where its neighbours start: the frame as a whole is unusable. */
+    msgpack_pack_array(&g_pk, 2);
+    s_pack_msg(&g_pk, "Value", &RAW("\xc1"));
+    s_pack_msg(&g_pk, NULL, NULL);
+    s_frame_reject(g_sb.data, g_sb.size, 10, "0xc1");
 }
 
 Test(risk, missing_trade_id_is_rejected)
@@ -536,6 +800,38 @@ Test(risk, trade_id_with_control_character_rejected)
     s_reject("TradeID", &S("T\x01"), "TradeID");
     msgpack_sbuffer_clear(&g_sb);
     s_reject("TradeID", &S("T\x7f"), "TradeID");
+}
+
+Test(risk, trade_id_with_c1_control_character_rejected)
+{
+    s_reject("TradeID", &S("T-\xc2\x85" "1"), "TradeID contains control character U+0085");
+}
+
+Test(risk, trade_id_with_format_character_rejected)
+{
+    /* Each would print as "T-1" beside a real "T-1". */
+    s_reject("TradeID", &S("T-\xe2\x80\x8b" "1"), "TradeID contains format character U+200B");
+    msgpack_sbuffer_clear(&g_sb);
+    s_reject("TradeID", &S("\xef\xbb\xbfT-1"), "TradeID contains format character U+FEFF");
+    msgpack_sbuffer_clear(&g_sb);
+    s_reject("TradeID", &S("T-1\xe2\x80\xae"), "TradeID contains format character U+202E");
+    msgpack_sbuffer_clear(&g_sb);
+    s_reject("TradeID", &S("T-1\xf3\xa0\x81\x81"), "TradeID contains format character U+E0041");
+}
+
+Test(risk, trade_id_not_in_nfc_rejected)
+{
+    s_reject("TradeID", &S("cafe\xcc\x81"), "TradeID is not in Unicode NFC");
+    cr_assert(strstr(g_why, "U+0065 U+0301 is U+00E9"), "why='%s'", g_why);
+}
+
+Test(risk, trade_id_in_nfc_with_accents_accepted)
+{
+    /* U+00E9, then U+1EA1 U+0301: a mark that has no precomposed form with
+     * its base stays a mark in NFC. */
+    risk_msg_t m;
+    s_ok("TradeID", &S("caf\xc3\xa9-\xe1\xba\xa1\xcc\x81"), &m);
+    cr_assert(s_msgeq(&m, "caf\xc3\xa9-\xe1\xba\xa1\xcc\x81"));
 }
 
 Test(risk, trade_id_not_a_string_rejected)
@@ -646,6 +942,64 @@ Test(risk, level_value_with_control_byte_rejected)
     s_reject("Hierarchy", &h, "Region");
 }
 
+Test(risk, level_value_with_format_character_rejected)
+{
+    val_t h = H(S("RiskType"), S("Delta"), S("Region"), S("AM\xe2\x80\x8b" "ER"), S("TradeDesk"),
+                S("FXSpot"));
+    s_reject("Hierarchy", &h, "Hierarchy.Region: contains format character U+200B");
+}
+
+Test(risk, level_value_with_c1_control_character_rejected)
+{
+    val_t h = H(S("RiskType"), S("Delta"), S("Region"), S("AMER\xc2\x9b"), S("TradeDesk"),
+                S("FXSpot"));
+    s_reject("Hierarchy", &h, "Hierarchy.Region: contains control character U+009B");
+}
+
+Test(risk, level_value_not_in_nfc_rejected)
+{
+    /* "Zu" + U+0308 + "rich" prints as "Zurich" with an umlaut, like the
+     * precomposed U+00FC, yet would be another aggregate row. */
+    val_t h = H(S("RiskType"), S("Delta"), S("Region"), S("Zu\xcc\x88rich"), S("TradeDesk"),
+                S("FXSpot"));
+    s_reject("Hierarchy", &h, "Hierarchy.Region: is not in Unicode NFC");
+}
+
+Test(risk, level_value_in_nfc_accepted)
+{
+    /* U+00FC; U+0915 U+093C, the NFC of U+0958 (excluded from composition) */
+    val_t h = H(S("RiskType"), S("Delta"), S("Region"), S("Z\xc3\xbcrich"), S("TradeDesk"),
+                S("\xe0\xa4\x95\xe0\xa4\xbc"));
+    risk_msg_t m;
+    s_ok("Hierarchy", &h, &m);
+    cr_assert_eq(m.level_len[1], 7);
+    cr_assert_eq(m.level_len[2], 6);
+}
+
+Test(risk, extra_hierarchy_value_with_format_character_rejected)
+{
+    val_t h = H(S("RiskType"), S("Delta"), S("Book"), S("B\xc2\xad" "7"), S("Region"), S("AMER"),
+                S("TradeDesk"), S("FXSpot"));
+    s_reject("Hierarchy", &h, "Hierarchy.Book: contains format character U+00AD");
+}
+
+Test(risk, hierarchy_key_with_format_character_rejected)
+{
+    /* An extra key that prints as "Region" beside the real one. */
+    val_t h = H(S("RiskType"), S("Delta"), S("Region"), S("AMER"), S("Region\xe2\x80\x8c"),
+                S("EMEA"), S("TradeDesk"), S("FXSpot"));
+    s_reject("Hierarchy", &h, "contains format character U+200C");
+    cr_assert(strstr(g_why, "Hierarchy key"), "why='%s'", g_why);
+}
+
+Test(risk, hierarchy_key_not_in_nfc_rejected)
+{
+    val_t h = H(S("RiskType"), S("Delta"), S("Re\xcc\x81gion"), S("x"), S("Region"), S("AMER"),
+                S("TradeDesk"), S("FXSpot"));
+    s_reject("Hierarchy", &h, "is not in Unicode NFC");
+    cr_assert(strstr(g_why, "Hierarchy key"), "why='%s'", g_why);
+}
+
 Test(risk, level_value_of_65_bytes_rejected)
 {
     char s[65];
@@ -712,20 +1066,11 @@ Test(risk, duplicated_hierarchy_key_rejected)
     cr_assert(strstr(g_why, "twice"), "why='%s'", g_why);
 }
 
-/* Standard levels plus extra keys "k00".."kNN" up to total keys. */
+/* Packs the standard message with s_wide_hier(total) as its Hierarchy. */
 static void s_pack_wide_hierarchy(int total)
 {
-    static char names[RISK_HIER_KEYS_MAX + 8][8];
     val_t kv[2 * (RISK_HIER_KEYS_MAX + 8)];
-    const val_t std[6] = {S("RiskType"), S("Delta"), S("Region"), S("AMER"), S("TradeDesk"),
-                          S("FXSpot")};
-    memcpy(kv, std, sizeof std);
-    for (int i = 3; i < total; i++) {
-        snprintf(names[i], sizeof names[i], "k%02d", i);
-        kv[2 * i] = SN(names[i], strlen(names[i]));
-        kv[2 * i + 1] = S("v");
-    }
-    val_t h = {.kind = V_HIER, .kv = kv, .n = (size_t)total};
+    val_t h = s_wide_hier(total, kv);
     s_pack_msg(&g_pk, "Hierarchy", &h);
 }
 
@@ -743,7 +1088,7 @@ Test(risk, hierarchy_with_33_keys_rejected)
     s_pack_wide_hierarchy(RISK_HIER_KEYS_MAX + 1);
     risk_msg_t m;
     cr_assert_eq(s_decode(&m), RP_EINVAL);
-    cr_assert(strstr(g_why, "Hierarchy"), "why='%s'", g_why);
+    cr_assert(strstr(g_why, "Hierarchy has 33 keys, at most 32 allowed"), "why='%s'", g_why);
 }
 
 Test(risk, unknown_field_reason_quotes_unprintable_bytes)
