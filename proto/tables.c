@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const tables_state_dbs[] = {"state", "log", "batches", "meta", "dlq", NULL};
+const char *const tables_state_dbs[] = {"state", "log",       "batches",     "meta",
+                                        "dlq",   "dlq_index", "dlq_sources", NULL};
 const char *const tables_reducer_dbs[] = {"reduce", "aggregate", "meta", NULL};
 
 
@@ -160,11 +161,26 @@ int tables_dlq_decode(const char *buf, size_t len, msgpack_unpacked *unp, dlq_ro
     if (!(o = mp_map_get(m, "truncated")) || o->type != MSGPACK_OBJECT_BOOLEAN) return RP_EPROTO;
     out->truncated = o->via.boolean;
     if (!(o = mp_map_get(m, "raw")) || o->type != MSGPACK_OBJECT_BIN ||
-        o->via.bin.size > TABLES_DLQ_RAW_MAX || o->via.bin.size > out->raw_size ||
+        o->via.bin.size > out->raw_size ||
         out->truncated != (o->via.bin.size < out->raw_size))
         return RP_EPROTO;
     out->raw = o->via.bin.ptr;
     out->raw_len = o->via.bin.size;
+    return 0;
+}
+
+void tables_dlq_usage_encode(uint8_t out[TABLES_DLQ_USAGE_SIZE], uint64_t entries,
+                             uint64_t bytes)
+{
+    store_u64_put(out, entries);
+    store_u64_put(out + 8, bytes);
+}
+
+int tables_dlq_usage_decode(const void *buf, size_t len, uint64_t *entries, uint64_t *bytes)
+{
+    if (len != TABLES_DLQ_USAGE_SIZE) return RP_EPROTO;
+    *entries = store_u64_get(buf);
+    *bytes = store_u64_get((const char *)buf + 8);
     return 0;
 }
 

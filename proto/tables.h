@@ -16,6 +16,11 @@
  *             whose ACKs it takes)
  *   dlq       key 8-byte big-endian entry id; value a dead-letter row
  *             (tables_dlq_encode)
+ *   dlq_index key source, a NUL, 8-byte big-endian entry id; value the
+ *             entry's 8-byte big-endian size: each source's entries, oldest
+ *             first
+ *   dlq_sources key source; value 16 bytes: its entries and their bytes
+ *             (tables_dlq_usage_*), so a source's quota is checked at once
  * Reducer environment (riskpipe-reducer --data):
  *   reduce    key 8-byte big-endian batch id; value {"batch", "mapper",
  *             "changes", "deltas", "applied_ms"} (tables_reduce_encode)
@@ -37,7 +42,7 @@
 
 /* Databases of the state environment: indices into tables_state_dbs, the
  * NULL-terminated list to pass to store_open. */
-enum { SDB_STATE, SDB_LOG, SDB_BATCHES, SDB_META, SDB_DLQ };
+enum { SDB_STATE, SDB_LOG, SDB_BATCHES, SDB_META, SDB_DLQ, SDB_DLQ_INDEX, SDB_DLQ_SOURCES };
 extern const char *const tables_state_dbs[];
 
 /* Databases of the reducer environment, likewise. */
@@ -81,7 +86,6 @@ void tables_batch_encode(uint8_t out[TABLES_BATCH_SIZE], uint64_t first, uint64_
  * and first <= last. */
 int tables_batch_decode(const void *buf, size_t len, uint64_t *first, uint64_t *last);
 
-#define TABLES_DLQ_RAW_MAX 4096 /* raw message bytes kept per dead-letter entry */
 
 /* A dead-letter row. In a decoded row, source, reason and raw are borrowed
  * from the msgpack zone they were decoded from (valid while it lives) and
@@ -94,21 +98,28 @@ typedef struct {
     uint64_t index;    /* position of the message in its frame */
     const char *reason;
     size_t reason_len;
-    const char *raw;   /* the message's bytes, at most TABLES_DLQ_RAW_MAX */
+    const char *raw;   /* the message's bytes, all of them in rows written now */
     size_t raw_len;
     uint64_t raw_size; /* the message's full size */
     int truncated;     /* raw_len < raw_size: cannot be replayed */
 } dlq_row_t;
 
 /* Appends a dead-letter row to sb: a map {"id", "time_ms", "source",
- * "index", "reason", "raw" (bin), "raw_size", "truncated"}. raw_len must be
- * at most TABLES_DLQ_RAW_MAX; truncated is derived from raw_len < raw_size. */
+ * "index", "reason", "raw" (bin), "raw_size", "truncated"}; truncated is
+ * derived from raw_len < raw_size (rows of older versions kept 4 KiB). */
 void tables_dlq_encode(msgpack_sbuffer *sb, const dlq_row_t *row);
 
 /* Decodes a dead-letter row into *out, borrowing from *unp (initialised
  * here; destroy it in every case). Returns 0, or RP_EPROTO when a field is
  * missing or of the wrong type. */
 int tables_dlq_decode(const char *buf, size_t len, msgpack_unpacked *unp, dlq_row_t *out);
+
+#define TABLES_DLQ_USAGE_SIZE 16
+
+/* A source's usage of the dead-letter table: entries and bytes. */
+void tables_dlq_usage_encode(uint8_t out[TABLES_DLQ_USAGE_SIZE], uint64_t entries,
+                             uint64_t bytes);
+int tables_dlq_usage_decode(const void *buf, size_t len, uint64_t *entries, uint64_t *bytes);
 
 /* Appends an aggregate row value to sb. */
 void tables_agg_encode(msgpack_sbuffer *sb, money_sum_t value, int64_t count);

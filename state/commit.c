@@ -364,6 +364,7 @@ int commit_stats_fill(void *arg, ctl_stat_t *out, int cap)
         [CTL_S_DLQ_ADDED] = (long long)dlq_added(self->dlq),
         [CTL_S_FOREIGN_ACKS] = c->foreign_acks,
         [CTL_S_REFUSED_PEERS] = daemon_refused_peers(),
+        [CTL_S_DLQ_EVICTED] = (long long)dlq_evicted(self->dlq),
     };
     int n = CTL_S_COUNT < cap ? CTL_S_COUNT : cap;
     for (int i = 0; i < n; i++) out[i] = (ctl_stat_t){ctl_state_names[i], v[i]};

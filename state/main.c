@@ -39,14 +39,16 @@ static config_opt_t s_opts[] = {
     {"group-max", "256", "most ingest frames in one commit (group commit)", NULL},
     {"max-lag", "2000000", "changes committed but not yet aggregated before ingest answers busy",
      NULL},
-    {"dlq-max", "100000", "dead-letter entries kept (oldest dropped first)", NULL},
+    {"dlq-max", "100000", "dead-letter entries kept per source (its oldest evicted first)", NULL},
+    {"dlq-max-bytes", "268435456", "dead-letter bytes kept per source (its oldest evicted first)",
+     NULL},
     DAEMON_KEYS_OPT,
     DAEMON_INSECURE_OPT,
     DAEMON_LOG_OPT,
     {NULL, NULL, NULL, NULL}};
 
 typedef struct {
-    int64_t batch_size, window, redeliver_ms, max_batch, dlq_max;
+    int64_t batch_size, window, redeliver_ms, max_batch, dlq_max, dlq_max_bytes;
     size_t map_size;
     hier_levels_t levels;
     commit_opts_t commit;
@@ -79,6 +81,7 @@ static int s_flags(flags_t *f)
         config_int(s_opts, "group-max", 1, 100000, &group_max) ||
         config_int(s_opts, "max-lag", 1, INT64_MAX, &max_lag) ||
         config_int(s_opts, "dlq-max", 1, INT64_MAX, &f->dlq_max) ||
+        config_int(s_opts, "dlq-max-bytes", 1, INT64_MAX, &f->dlq_max_bytes) ||
         daemon_map_flags(s_opts, &f->map_size, &f->commit.map_max))
         return RP_EINVAL;
     if (hier_levels_parse(config_get(s_opts, "hierarchy"), &f->levels, why, sizeof why)) {
@@ -101,7 +104,8 @@ static int s_open(state_t *s, const flags_t *f)
     if ((s->lock_fd = daemon_lock_dir(config_get(s_opts, "data"))) < 0) return s->lock_fd;
     if ((rc = ingest_check_hierarchy(s->store, &f->levels))) return rc;
     if (!(s->log = changelog_new(s->store, (uint32_t)f->batch_size, &rc))) return rc;
-    if (!(s->dlq = dlq_new(s->store, (uint64_t)f->dlq_max, &rc))) return rc;
+    if (!(s->dlq = dlq_new(s->store, (uint64_t)f->dlq_max, (uint64_t)f->dlq_max_bytes, &rc)))
+        return rc;
     if (!(s->ingest = ingest_new(s->store, s->log, s->dlq, &f->levels, (uint32_t)f->max_batch)))
         return RP_ENOMEM;
     /* Frames between --max-frame and the hard cap are still read, so that the

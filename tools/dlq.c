@@ -187,11 +187,11 @@ static int s_collect_all(scan_t *t, sel_t *sel)
     return r < 0 ? r : 0;
 }
 
-/* Copies the message of entry id into buf (TABLES_DLQ_RAW_MAX bytes), in a
- * read transaction of its own so that none is held while the state process
- * works on the replay. Returns 0, or an RP code after printing why the entry
- * cannot be replayed. */
-static int s_fetch(scan_t *t, uint64_t id, char *buf, size_t *len)
+/* Copies the message of entry id into *buf (malloc'ed; the caller frees it),
+ * in a read transaction of its own so that none is held while the state
+ * process works on the replay. Returns 0, or an RP code after printing why
+ * the entry cannot be replayed. */
+static int s_fetch(scan_t *t, uint64_t id, char **buf, size_t *len)
 {
     int rc = scan_begin(t);
     if (rc) return rc;
@@ -212,8 +212,11 @@ static int s_fetch(scan_t *t, uint64_t id, char *buf, size_t *len)
                     "not replayed\n", (unsigned long long)id, e.raw_len,
                     (unsigned long long)e.raw_size);
             rc = RP_ERANGE;
+        } else if (!(*buf = malloc(e.raw_len ? e.raw_len : 1))) {
+            cli_fail("dlq", RP_ENOMEM, "entry %llu", (unsigned long long)id);
+            rc = RP_ENOMEM;
         } else {
-            memcpy(buf, e.raw, e.raw_len);
+            memcpy(*buf, e.raw, e.raw_len);
             *len = e.raw_len;
         }
         msgpack_unpacked_destroy(&unp);
@@ -268,12 +271,14 @@ static int s_remove(scan_t *t, uint64_t id)
  * removed); RP_ETIMEDOUT means req can send no more. */
 static int s_replay_one(scan_t *t, zsock_t *req, uint64_t id, const sel_t *sel)
 {
-    char buf[TABLES_DLQ_RAW_MAX];
+    char *buf = NULL;
     size_t len = 0;
     reply_view_t r;
-    int rc = s_fetch(t, id, buf, &len);
+    int rc = s_fetch(t, id, &buf, &len);
     if (rc) return rc;
-    if ((rc = s_exchange(req, buf, len, &r)) == 0 && r.retry) rc = RP_EBUSY;
+    rc = s_exchange(req, buf, len, &r);
+    free(buf);
+    if (rc == 0 && r.retry) rc = RP_EBUSY;
     unsigned long long n = (unsigned long long)id;
     if (rc == RP_EZMQ)
         fprintf(stderr, "riskctl dlq: entry %llu not replayed: cannot send to %s: %s\n", n,

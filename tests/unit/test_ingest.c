@@ -37,7 +37,7 @@ static void s_setup(void)
     cr_assert_not_null(g_log, "changelog_new: %d %s", err, rp_strerror(err));
     char why[128];
     cr_assert_eq(hier_levels_parse(HIER_DEFAULT, &g_levels, why, sizeof why), 0);
-    g_dlq = dlq_new(g_fx.st, 1000, &err);
+    g_dlq = dlq_new(g_fx.st, 1000, 1 << 30, &err);
     cr_assert_not_null(g_dlq, "dlq_new: %d %s", err, rp_strerror(err));
     g_in = ingest_new(g_fx.st, g_log, g_dlq, &g_levels, 100);
     cr_assert_not_null(g_in);
