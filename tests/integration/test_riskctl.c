@@ -11,28 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define RUN_MS 30000 /* bounds one riskctl run; each should take well under a second */
-
-/* The size of the cluster's riskctl.log, where every riskctl run's stderr
- * goes: a mark before a run, to read what that run printed. */
-static size_t s_log_mark(const h_cluster_t *c)
-{
-    struct stat st;
-    return stat(c->bg.log, &st) == 0 ? (size_t)st.st_size : 0;
-}
-
-/* What riskctl printed on stderr since mark (caller frees; never NULL). */
-static char *s_log_since(const h_cluster_t *c, size_t mark)
-{
-    size_t len = 0;
-    char *all = h_read_file(c->bg.log, &len);
-    char *out = strdup(all && len > mark ? all + mark : "");
-    free(all);
-    cr_assert_not_null(out);
-    return out;
-}
 
 /* A JSON line in riskctl gen's format. */
 static void s_line(FILE *f, const char *trade, const char *value, const char *region)
@@ -86,13 +66,13 @@ Test(riskctl, wait_fails_on_an_endpoint_that_is_not_the_state, .timeout = 60, .f
     h_start_state(c, NULL);
     h_start_reducer(c);
     char out[4096];
-    size_t mark = s_log_mark(c);
+    size_t mark = h_log_mark(c);
     int64_t t0 = h_now_ms();
     /* the reducer answers, but has no committed_seq or applied_seq: an error
      * at once, not "applied through change 0", nor a wait for the timeout */
     int rc = h_riskctl(c, out, sizeof out, RUN_MS, "wait", "--state-control", c->reducer_ctl,
                        "--timeout", "20", NULL);
-    char *err = s_log_since(c, mark);
+    char *err = h_log_since(c, mark);
     cr_assert_eq(rc, 1, "riskctl wait at the reducer exited %d; stdout: %s; stderr: %s", rc, out,
                  err);
     cr_assert_lt(h_now_ms() - t0, 10000, "riskctl wait at the reducer waited for its timeout");
@@ -113,10 +93,10 @@ Test(riskctl, ping_fails_when_another_role_answers, .timeout = 60, .fini = h_fin
     h_start_state(c, NULL);
     h_start_reducer(c);
     char out[1024];
-    size_t mark = s_log_mark(c);
+    size_t mark = h_log_mark(c);
     int rc = h_riskctl(c, out, sizeof out, RUN_MS, "ping", "reducer", "--reducer-control",
                        c->state_ctl, NULL);
-    char *err = s_log_since(c, mark);
+    char *err = h_log_since(c, mark);
     cr_assert_eq(rc, 1, "ping reducer at the state's endpoint exited %d: %s %s", rc, out, err);
     cr_assert(strstr(err, "state"), "the message does not say the state answered: %s", err);
     free(err);
@@ -165,10 +145,10 @@ Test(riskctl, dlq_replay_all_goes_past_a_truncated_entry, .timeout = 120, .fini 
     cr_assert_neq(h_stop(&c->state, SIGTERM, 5000), -1);
     h_start_state(c, "--max-batch", "10", NULL);
 
-    size_t mark = s_log_mark(c);
+    size_t mark = h_log_mark(c);
     int rc = h_riskctl(c, out, sizeof out, RUN_MS, "dlq", "replay", "--all", "--state-data",
                        c->state_data, "--ingest", c->ingest, NULL);
-    char *err = s_log_since(c, mark);
+    char *err = h_log_since(c, mark);
     cr_assert_eq(rc, 1, "replay --all with an entry it cannot replay exited %d", rc);
     cr_assert(strstr(out, "accepted 3"), "the entry after the truncated one was not replayed:\n"
                                          "%s\n%s", out, err);
@@ -215,19 +195,19 @@ Test(riskctl, dlq_purge_counts_real_deletions_and_names_absent_ids, .timeout = 6
     snprintf(i1, sizeof i1, "%llu", ids[1]);
     snprintf(i2, sizeof i2, "%llu", ids[2]);
 
-    size_t mark = s_log_mark(c);
+    size_t mark = h_log_mark(c);
     int rc = h_riskctl(c, out, sizeof out, RUN_MS, "dlq", "purge", a, "--state-data",
                        c->state_data, NULL);
-    char *err = s_log_since(c, mark);
+    char *err = h_log_since(c, mark);
     cr_assert_eq(rc, 1, "purge of absent id %s exited %d: %s", a, rc, out);
     cr_assert(strstr(err, a), "absent id %s not reported: %s", a, err);
     cr_assert(strstr(out, "purged 0 of 1"), "purge summary: %s", out);
     free(err);
 
-    mark = s_log_mark(c);
+    mark = h_log_mark(c);
     rc = h_riskctl(c, out, sizeof out, RUN_MS, "dlq", "purge", i0, a, "--state-data",
                    c->state_data, NULL);
-    err = s_log_since(c, mark);
+    err = h_log_since(c, mark);
     cr_assert_eq(rc, 1, "purge of a present and an absent id exited %d: %s", rc, out);
     cr_assert(strstr(out, "purged 1 of 2"), "purge counts what it did not delete: %s", out);
     cr_assert(strstr(err, a), "absent id %s not reported: %s", a, err);
