@@ -129,7 +129,7 @@ Test(riskctl, dlq_replay_all_goes_past_a_truncated_entry, .timeout = 120, .fini 
     free(id);
     fclose(f);
     cr_assert_eq(h_riskctl(c, out, sizeof out, RUN_MS, "send", big, "--ingest", c->ingest, NULL),
-                 0);
+                 1, "send of a rejected message must exit 1");
     cr_assert(strstr(out, "rejected=1"), "the big message was not rejected: %s", out);
     /* then a frame of 3 messages, over --max-batch 2: one entry, replayable
      * once the limit is raised */
@@ -138,7 +138,8 @@ Test(riskctl, dlq_replay_all_goes_past_a_truncated_entry, .timeout = 120, .fini 
     s_file(three, 3, "r");
     cr_assert_eq(h_riskctl(c, out, sizeof out, RUN_MS, "send", three, "--ingest", c->ingest,
                            "--batch", "3", NULL),
-                 0);
+                 1, "send of a frame refused whole must exit 1");
+    cr_assert(strstr(out, "rejected=3"), "all 3 messages count as rejected: %s", out);
     unsigned long long ids[8], truncated;
     cr_assert_eq(s_dlq_ids(c, ids, 8, &truncated), 2, "want two dead letters");
     cr_assert(truncated && truncated == ids[0], "the first entry is not the truncated one");
@@ -183,7 +184,7 @@ Test(riskctl, dlq_purge_counts_real_deletions_and_names_absent_ids, .timeout = 6
     for (int i = 0; i < 3; i++) s_line(f, "", "1", "EMEA"); /* an empty TradeID is invalid */
     fclose(f);
     cr_assert_eq(h_riskctl(c, out, sizeof out, RUN_MS, "send", path, "--ingest", c->ingest, NULL),
-                 0);
+                 1, "send of rejected messages must exit 1");
     cr_assert(strstr(out, "rejected=3"), "send: %s", out);
     unsigned long long ids[8], truncated;
     cr_assert_eq(s_dlq_ids(c, ids, 8, &truncated), 3);
