@@ -196,6 +196,25 @@ Test(jsonline, invalid_utf8_and_unpaired_surrogates_are_refused)
     s_assert_str(s_get(s_ok("{\"TradeID\":\"\\ud83d\\ude00\"}"), "TradeID"), "\xf0\x9f\x98\x80");
 }
 
+/* The state's frame check (risk_frame_open, with the smallest --max-batch)
+ * must pass a batch holding the message just packed: the limits exist so
+ * that no line makes the state refuse a whole frame. */
+static void s_frame_passes(void)
+{
+    msgpack_sbuffer frame;
+    msgpack_sbuffer_init(&frame);
+    msgpack_sbuffer_write(&frame, "\x91", 1); /* an array of one message */
+    msgpack_sbuffer_write(&frame, s_sb.data, s_sb.size);
+    msgpack_unpacked unp;
+    const msgpack_object *msgs;
+    size_t n;
+    char why[RISK_WHY_MAX];
+    RP_ASSERT_OK(risk_frame_open(frame.data, frame.size, 1, &unp, &msgs, &n, why, sizeof why),
+                 "the state refuses the frame: %s", why);
+    msgpack_unpacked_destroy(&unp);
+    msgpack_sbuffer_destroy(&frame);
+}
+
 Test(jsonline, nesting_and_container_sizes_stay_within_what_a_frame_may_hold)
 {
     char deep[256] = "", line[512];
@@ -205,6 +224,7 @@ Test(jsonline, nesting_and_container_sizes_stay_within_what_a_frame_may_hold)
         strcat(deep, "]");
     snprintf(line, sizeof line, "{\"x\":%s}", deep); /* JSONLINE_MAX_DEPTH levels */
     s_ok(line);
+    s_frame_passes();
     snprintf(line, sizeof line, "{\"x\":[%s]}", deep);
     s_refused(line, "nested deeper than 15 levels");
 
@@ -214,6 +234,7 @@ Test(jsonline, nesting_and_container_sizes_stay_within_what_a_frame_may_hold)
                  i);
     strcat(keys, "}");
     cr_assert_eq(s_ok(keys)->via.map.size, RISK_HIER_KEYS_MAX);
+    s_frame_passes();
     keys[strlen(keys) - 1] = 0;
     strcat(keys, ",\"k99\":1}");
     s_refused(keys, "more than 32 keys");
