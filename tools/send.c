@@ -365,6 +365,8 @@ static int s_take_lines(sender_t *s, input_t *in)
 {
     size_t start = 0;
     int rc = 0;
+    /* simdjson may look at the padding: never let it see uninitialised bytes */
+    memset(in->buf + in->len, ' ', JSONLINE_PADDING);
     while (rc == 0 && s->nfr < s->window) {
         char *nl = memchr(in->buf + start, '\n', in->len - start);
         if (!nl && !(in->eof && start < in->len)) break;
