@@ -1,13 +1,21 @@
 # riskpipe: plain Makefile. `make` builds bin/, `make test` runs every suite,
 # `make run` starts a local pipeline with a demo workload.
 CC ?= cc
+CXX ?= c++
 PKGS := libzmq libczmq lmdb msgpack jansson libutf8proc
+# riskctl alone reads JSON lines with simdjson (C++: tools/jsonline.cc), so
+# only riskctl and the unit tests link it and the C++ runtime.
+CTL_PKGS := simdjson
+CTL_LIBS = $(shell pkg-config --libs $(CTL_PKGS) 2>/dev/null) -lstdc++
 # CFLAGS/LDFLAGS are the user's (overridable on the command line); the
 # project's own flags are added in ALL_CFLAGS so an override never drops them.
 CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
              -Wmissing-prototypes -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
              $(CFLAGS)
+CXXFLAGS ?= -O2 -g
+ALL_CXXFLAGS = -std=c++17 -D_GNU_SOURCE -Wall -Wextra -Wshadow -fno-exceptions -fno-rtti -MMD -MP \
+               $(shell pkg-config --cflags $(PKGS) $(CTL_PKGS) 2>/dev/null) $(CXXFLAGS)
 LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 BUILD ?= build
 BIN ?= bin
@@ -15,7 +23,8 @@ MAPPERS ?= 2
 
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS := libzmq3-dev libczmq-dev liblmdb-dev lmdb-utils libmsgpack-dev libcriterion-dev \
-            libjansson-dev libutf8proc-dev pkg-config gcc make clang libclang-rt-14-dev valgrind
+            libjansson-dev libutf8proc-dev libsimdjson-dev pkg-config gcc g++ make clang \
+            libclang-rt-14-dev valgrind
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # The layers every program links, lowest first: common/ (libc + LMDB),
@@ -25,7 +34,8 @@ COMMON_OBJ := $(LAYER_SRC:%.c=$(BUILD)/%.o)
 STATE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard state/*.c))
 MAPPER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard mapper/*.c))
 REDUCER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard reducer/*.c))
-RISKCTL_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/*.c))
+RISKCTL_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/*.c)) \
+               $(patsubst %.cc,$(BUILD)/%.o,$(wildcard tools/*.cc))
 PROGS := $(BIN)/riskpipe-state $(BIN)/riskpipe-mapper $(BIN)/riskpipe-reducer $(BIN)/riskctl
 
 UNIT_SRC := $(wildcard tests/unit/*.c)
@@ -57,16 +67,22 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
+$(BUILD)/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(ALL_CXXFLAGS) -c $< -o $@
+
 $(BIN)/riskpipe-state: $(STATE_OBJ) $(COMMON_OBJ)
 $(BIN)/riskpipe-mapper: $(MAPPER_OBJ) $(COMMON_OBJ)
 $(BIN)/riskpipe-reducer: $(REDUCER_OBJ) $(COMMON_OBJ)
 $(BIN)/riskctl: $(RISKCTL_OBJ) $(COMMON_OBJ)
+$(BIN)/riskctl: LDLIBS += $(CTL_LIBS)
 $(PROGS):
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(UNIT_BIN): $(UNIT_SRC:%.c=$(BUILD)/%.o) $(ROLE_OBJ) $(COMMON_OBJ)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcriterion -o $@
+# The unit tests cover riskctl's JSON reader too (tools/jsonline.cc).
+$(UNIT_BIN): $(UNIT_SRC:%.c=$(BUILD)/%.o) $(ROLE_OBJ) $(COMMON_OBJ) $(BUILD)/tools/jsonline.o
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(CTL_LIBS) -lcriterion -o $@
 
 $(INTEG_BIN): $(INTEG_SRC:%.c=$(BUILD)/%.o)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcriterion -o $@
@@ -104,7 +120,8 @@ test-faults: all $(INTEG_BIN)
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=undefined
 asan: deps
-	$(MAKE) BUILD=build-asan BIN=bin-asan CFLAGS="$(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" \
+	$(MAKE) BUILD=build-asan BIN=bin-asan CFLAGS="$(SAN_FLAGS)" CXXFLAGS="$(SAN_FLAGS)" \
+	  LDFLAGS="$(SAN_FLAGS)" \
 	  all build-asan/tests/unit-tests build-asan/tests/integration-tests \
 	  build-asan/tests/security-tests
 	BUILD=build-asan RISKPIPE_BIN=$(abspath bin-asan) RISKPIPE_SKIP_SUITES="fuzz compose" \
@@ -130,7 +147,7 @@ install: all
 	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin
 
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	clang-format -i $$(git ls-files '*.c' '*.cc' '*.h')
 
 clean:
 	rm -rf $(BUILD) $(BIN) build-asan bin-asan

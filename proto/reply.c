@@ -81,6 +81,7 @@ int reply_decode(const char *buf, size_t len, reply_view_t *out)
     msgpack_unpacked unp;
     int bad = 0, rc = mp_unpack(buf, len, 4, 100000, &unp, why, sizeof why);
     memset(out, 0, sizeof *out);
+    out->first_index = -1;
     const msgpack_object *m = &unp.data;
     if (rc || m->type != MSGPACK_OBJECT_MAP) {
         msgpack_unpacked_destroy(&unp);
@@ -102,11 +103,16 @@ int reply_decode(const char *buf, size_t len, reply_view_t *out)
         if (errs->via.array.size > 0) {
             const msgpack_object *e0 = &errs->via.array.ptr[0];
             const msgpack_object *idx = mp_map_get(e0, "index"), *rs = mp_map_get(e0, "reason");
-            if (rs && rs->type == MSGPACK_OBJECT_STR)
+            int has_idx = idx && idx->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+                          idx->via.u64 <= (uint64_t)INT64_MAX;
+            if (rs && rs->type == MSGPACK_OBJECT_STR) {
                 snprintf(out->first_reason, sizeof out->first_reason, "message %llu: %.*s",
-                         idx && idx->type == MSGPACK_OBJECT_POSITIVE_INTEGER
-                             ? (unsigned long long)idx->via.u64 : 0ULL,
+                         has_idx ? (unsigned long long)idx->via.u64 : 0ULL,
                          (int)rs->via.str.size, rs->via.str.ptr);
+                snprintf(out->first_error, sizeof out->first_error, "%.*s",
+                         (int)rs->via.str.size, rs->via.str.ptr);
+                if (has_idx) out->first_index = (int64_t)idx->via.u64;
+            }
         }
     }
     msgpack_unpacked_destroy(&unp);

@@ -31,6 +31,8 @@ typedef struct {
     char error[160];
     uint32_t nerrors;         /* error entries the reply listed */
     char first_reason[200];   /* "message I: reason" of the first entry, or "" */
+    int64_t first_index;      /* I of the first entry, or -1 (a producer maps it to its input) */
+    char first_error[160];    /* the first entry's reason alone, or "" */
 } reply_view_t;
 
 /* Initialises an empty reply (owns an empty buffer). */

@@ -3,33 +3,43 @@
  * a correlation id, and frames without an answer are re-sent on a fresh
  * socket (Lazy Pirate) with backoff, so a restart of the state process loses
  * nothing. Re-sending is safe: stored versions make re-sent messages
- * duplicates. */
+ * duplicates. Every line refused here and every message the state rejects
+ * is counted, named by its line number (the first few), and makes the exit
+ * status 1. */
 #include "riskctl.h"
 #include "cli.h"
+#include "jsonline.h"
 #include "../common/clock.h"
-#include "../proto/mp.h"
+#include "../common/rperr.h"
 #include "../proto/reply.h"
+#include "../proto/risk.h"
 
 #include <czmq.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* The state's default --max-batch: a larger --batch would have every frame
+ * refused whole by a state with the default limit. */
+#define SEND_BATCH_MAX 10000
+#define SEND_SHOW 10 /* reasons printed; the counts cover the rest */
 
 /* A frame of messages: filled from the input, then sent until answered. */
 typedef struct {
     uint64_t id;           /* correlation id, echoed by the state process */
     uint32_t n;            /* messages */
     msgpack_sbuffer body;  /* concatenated message maps */
+    uint64_t *line;        /* input line number of each message (--batch of them) */
     int64_t sent_ms, due_ms;
     int inflight;
 } frame_t;
 
 /* The input: JSON lines read into buf, of which len bytes are not yet
- * taken. */
+ * taken; JSONLINE_PADDING bytes after them always stay allocated. */
 typedef struct {
     int fd; /* 0: stdin */
     char *buf;
@@ -47,43 +57,16 @@ typedef struct {
     int64_t timeout_ms;
     int64_t retries, failures; /* consecutive timeouts without any answer */
     int64_t batch;             /* messages per frame */
+    int64_t max_frame;         /* bytes per frame, array header included */
+    jsonline_t *jl;
     uint64_t next_id;
     frame_t cur;               /* the frame being filled, when filling */
     int filling;
+    unsigned long long lineno; /* lines read, blank ones included: what reasons name */
     unsigned long long lines, bad_lines, accepted, duplicates, conflicts, rejected, frames,
         resent;
     int shown;
 } sender_t;
-
-/* JSON value -> msgpack, recursively (depth bounded by jansson's parser). */
-static void s_pack_json(msgpack_packer *pk, json_t *j)
-{
-    switch (json_typeof(j)) {
-    case JSON_OBJECT: {
-        msgpack_pack_map(pk, json_object_size(j));
-        const char *k;
-        json_t *v;
-        json_object_foreach(j, k, v) {
-            mp_pack_cstr(pk, k);
-            s_pack_json(pk, v);
-        }
-        break;
-    }
-    case JSON_ARRAY: {
-        msgpack_pack_array(pk, json_array_size(j));
-        size_t i;
-        json_t *v;
-        json_array_foreach(j, i, v) s_pack_json(pk, v);
-        break;
-    }
-    case JSON_STRING: mp_pack_str(pk, json_string_value(j), json_string_length(j)); break;
-    case JSON_INTEGER: msgpack_pack_int64(pk, json_integer_value(j)); break;
-    case JSON_REAL: msgpack_pack_double(pk, json_real_value(j)); break;
-    case JSON_TRUE: msgpack_pack_true(pk); break;
-    case JSON_FALSE: msgpack_pack_false(pk); break;
-    default: msgpack_pack_nil(pk); break;
-    }
-}
 
 static int s_connect(sender_t *s)
 {
@@ -146,7 +129,51 @@ static int s_transmit(sender_t *s, frame_t *f, int64_t now)
 static void s_complete(sender_t *s, int i)
 {
     msgpack_sbuffer_destroy(&s->fr[i].body);
+    free(s->fr[i].line);
     s->fr[i] = s->fr[--s->nfr];
+}
+
+/* Prints one reason while fewer than SEND_SHOW have been printed. */
+static void s_show(sender_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void s_show(sender_t *s, const char *fmt, ...)
+{
+    if (s->shown++ >= SEND_SHOW) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "riskctl send: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* Counts the answer to frame f. The reply contract is accepted + duplicates
+ * + rejected = messages in the frame; a frame the state refused as a whole
+ * (over its --max-batch or --max-frame) is answered with one rejection, so
+ * every message of it that was not accepted counts as rejected. */
+static void s_count(sender_t *s, const frame_t *f, const reply_view_t *r)
+{
+    s->accepted += r->accepted;
+    s->duplicates += r->duplicates;
+    s->conflicts += r->conflicts;
+    uint64_t done = r->accepted + r->duplicates;
+    if (done + r->rejected != f->n && done < f->n) {
+        s->rejected += f->n - done;
+        s_show(s, "the state refused a frame of %u messages (lines %llu to %llu) whole: %s",
+               f->n, (unsigned long long)f->line[0], (unsigned long long)f->line[f->n - 1],
+               r->first_error[0] ? r->first_error : "(no reason given)");
+        return;
+    }
+    s->rejected += r->rejected;
+    if (!r->rejected) return;
+    unsigned long long more = (unsigned long long)r->rejected - 1;
+    char tail[64] = "";
+    if (more) snprintf(tail, sizeof tail, " (and %llu more in its frame)", more);
+    if (r->first_index >= 0 && (uint64_t)r->first_index < f->n)
+        s_show(s, "line %llu rejected by the state: %s%s",
+               (unsigned long long)f->line[r->first_index], r->first_error, tail);
+    else
+        s_show(s, "%llu message(s) rejected by the state in one frame: %s",
+               (unsigned long long)r->rejected, r->first_reason);
 }
 
 /* Handles one reply waiting on the socket. */
@@ -172,13 +199,7 @@ static void s_on_reply(sender_t *s)
                 f->inflight = 0;
                 f->due_ms = clock_mono_ms() + 500;
             } else {
-                s->accepted += r.accepted;
-                s->duplicates += r.duplicates;
-                s->conflicts += r.conflicts;
-                s->rejected += r.rejected;
-                if (r.rejected && s->shown++ < 10)
-                    fprintf(stderr, "riskctl send: %llu rejected in a frame, first: %s\n",
-                            (unsigned long long)r.rejected, r.first_reason);
+                s_count(s, f, &r);
                 s_complete(s, i);
             }
             break;
@@ -225,7 +246,7 @@ static int s_pump(sender_t *s)
  * or -1 after a message when input would be lost. */
 static int s_read(input_t *in)
 {
-    if (in->len == in->cap) {
+    if (in->len + JSONLINE_PADDING == in->cap) {
         char *nb = realloc(in->buf, in->cap * 2);
         if (!nb) {
             fprintf(stderr, "riskctl send: out of memory for a %zu-byte line\n", in->cap * 2);
@@ -234,7 +255,7 @@ static int s_read(input_t *in)
         in->buf = nb;
         in->cap *= 2;
     }
-    ssize_t got = read(in->fd, in->buf + in->len, in->cap - in->len);
+    ssize_t got = read(in->fd, in->buf + in->len, in->cap - JSONLINE_PADDING - in->len);
     if (got > 0) in->len += (size_t)got;
     else if (got == 0) in->eof = 1;
     else if (errno != EINTR && errno != EAGAIN) {
@@ -244,55 +265,118 @@ static int s_read(input_t *in)
     return 0;
 }
 
-/* The frame being filled joins the window. */
+/* The frame being filled joins the window, with the next correlation id. */
 static void s_queue(sender_t *s)
 {
+    s->cur.id = ++s->next_id;
     s->fr[s->nfr++] = s->cur;
     s->filling = 0;
 }
 
-/* Adds one input line (n bytes, no newline) to the frame being filled; a
- * full frame joins the window. Blank lines are not counted. */
-static void s_add_line(sender_t *s, const char *line, size_t n)
+/* Drops the frame being filled while it is still empty (its line was
+ * refused), so that no empty frame is ever sent. */
+static void s_drop_empty(sender_t *s)
 {
-    if (n == 0) return;
+    if (!s->filling || s->cur.n) return;
+    msgpack_sbuffer_destroy(&s->cur.body);
+    free(s->cur.line);
+    s->filling = 0;
+}
+
+/* Starts an empty frame to fill. Returns 0, or -1 after a message. */
+static int s_start(sender_t *s)
+{
+    memset(&s->cur, 0, sizeof s->cur);
+    if (!(s->cur.line = malloc((size_t)s->batch * sizeof *s->cur.line))) {
+        fprintf(stderr, "riskctl send: out of memory for a frame\n");
+        return -1;
+    }
+    msgpack_sbuffer_init(&s->cur.body);
+    s->filling = 1;
+    return 0;
+}
+
+/* Bytes of a frame of n messages whose maps take body bytes. */
+static uint64_t s_frame_bytes(uint32_t n, size_t body)
+{
+    unsigned char hdr[5];
+    return s_array_header(n, hdr) + (uint64_t)body;
+}
+
+/* Adds one input line (n bytes, no newline, JSONLINE_PADDING readable bytes
+ * after it) to the frame being filled. A message that would take the frame
+ * over --max-frame-bytes starts the next frame; a full frame joins the
+ * window (at most one does per line, so the caller's room for one frame is
+ * enough: with --batch 1 no frame is ever left half full to be split).
+ * Blank lines are not counted. Returns 0, or -1 when the send must stop. */
+static int s_add_line(sender_t *s, const char *line, size_t n)
+{
+    s->lineno++;
+    if (n == 0) return 0;
     s->lines++;
-    json_error_t err;
-    json_t *j = json_loadb(line, n, 0, &err);
-    if (!j) {
+    if (!s->filling && s_start(s)) return -1;
+    char why[RISK_WHY_MAX];
+    size_t before = s->cur.body.size;
+    int rc = jsonline_pack(s->jl, line, n, &s->cur.body, why, sizeof why);
+    if (rc == RP_ENOMEM) {
+        fprintf(stderr, "riskctl send: out of memory at line %llu\n", s->lineno);
+        return -1;
+    }
+    if (rc) {
         s->bad_lines++;
-        if (s->shown++ < 10)
-            fprintf(stderr, "riskctl send: line %llu is not JSON: %s\n", s->lines, err.text);
-        return;
+        s_show(s, "line %llu refused: %s", s->lineno, why);
+        s_drop_empty(s);
+        return 0;
     }
-    if (!s->filling) {
-        memset(&s->cur, 0, sizeof s->cur);
-        msgpack_sbuffer_init(&s->cur.body);
-        s->cur.id = ++s->next_id;
-        s->filling = 1;
+    size_t size = s->cur.body.size - before;
+    if (s_frame_bytes(1, size) > (uint64_t)s->max_frame) {
+        s->cur.body.size = before;
+        s->bad_lines++;
+        s_show(s, "line %llu refused: its message takes %zu bytes, more than a frame of "
+               "--max-frame-bytes %lld holds", s->lineno, size, (long long)s->max_frame);
+        s_drop_empty(s);
+        return 0;
     }
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &s->cur.body, msgpack_sbuffer_write);
-    s_pack_json(&pk, j);
-    s->cur.n++;
-    json_decref(j);
+    if (s_frame_bytes(s->cur.n + 1, s->cur.body.size) > (uint64_t)s->max_frame) {
+        /* the frame so far leaves without this message, which starts the next */
+        char *msg = malloc(size);
+        if (!msg) {
+            fprintf(stderr, "riskctl send: out of memory at line %llu\n", s->lineno);
+            return -1;
+        }
+        memcpy(msg, s->cur.body.data + before, size);
+        s->cur.body.size = before;
+        s_queue(s);
+        rc = s_start(s) ? -1 : msgpack_sbuffer_write(&s->cur.body, msg, size);
+        free(msg);
+        if (rc) {
+            fprintf(stderr, "riskctl send: out of memory at line %llu\n", s->lineno);
+            return -1;
+        }
+    }
+    s->cur.line[s->cur.n++] = s->lineno;
     if (s->cur.n >= (uint32_t)s->batch) s_queue(s);
+    return 0;
 }
 
 /* Takes the complete lines of the input (and, at its end, a last line
- * without a newline) while the window has room. */
-static void s_take_lines(sender_t *s, input_t *in)
+ * without a newline) while the window has room. Returns 0 or -1. */
+static int s_take_lines(sender_t *s, input_t *in)
 {
     size_t start = 0;
-    while (s->nfr < s->window) {
+    int rc = 0;
+    /* simdjson may look at the padding: never let it see uninitialised bytes */
+    memset(in->buf + in->len, ' ', JSONLINE_PADDING);
+    while (rc == 0 && s->nfr < s->window) {
         char *nl = memchr(in->buf + start, '\n', in->len - start);
         if (!nl && !(in->eof && start < in->len)) break;
         size_t end = nl ? (size_t)(nl - in->buf) : in->len;
-        s_add_line(s, in->buf + start, end - start);
+        rc = s_add_line(s, in->buf + start, end - start);
         start = nl ? end + 1 : in->len;
     }
     memmove(in->buf, in->buf + start, in->len - start);
     in->len -= start;
+    return rc;
 }
 
 /* One turn of the loop: one poll over the socket and the input (read while
@@ -312,7 +396,7 @@ static int s_step(sender_t *s, input_t *in)
     int input_ready =
         want_input && ready > 0 && (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR));
     if (input_ready && s_read(in)) return -1;
-    s_take_lines(s, in);
+    if (s_take_lines(s, in)) return -1;
     /* A partial frame goes out when the input pauses or ends. */
     if (s->filling && s->nfr < s->window &&
         ((in->eof && in->len == 0) || (want_input && !input_ready)))
@@ -320,19 +404,27 @@ static int s_step(sender_t *s, input_t *in)
     return s_pump(s);
 }
 
-/* The summary on stderr (unless --quiet and complete) and the counts on
+/* The summary on stderr (unless --quiet and all went in) and the counts on
  * stdout. */
 static void s_report(const sender_t *s, int64_t t0, int quiet, int failed)
 {
     double secs = (double)(clock_mono_ms() - t0) / 1000.0;
-    if (!quiet || failed)
+    int lost = s->bad_lines || s->rejected;
+    if (!quiet || failed || lost)
         fprintf(stderr,
                 "riskctl send: %llu lines in %llu frames, %.2f s (%.0f msg/s): accepted %llu, "
-                "duplicates %llu (conflicts %llu), rejected %llu, unparseable lines %llu, "
+                "duplicates %llu (conflicts %llu), rejected %llu, lines refused %llu, "
                 "frames re-sent %llu%s\n",
                 s->lines, s->frames, secs, secs > 0 ? (double)s->lines / secs : 0.0, s->accepted,
                 s->duplicates, s->conflicts, s->rejected, s->bad_lines, s->resent,
                 failed ? " -- INCOMPLETE" : "");
+    char first[32] = "";
+    if (s->shown > SEND_SHOW) snprintf(first, sizeof first, " first %d", SEND_SHOW);
+    if (lost)
+        fprintf(stderr,
+                "riskctl send: %llu line(s) refused here and %llu message(s) rejected by the "
+                "state (the%s reasons above): exit status 1\n",
+                s->bad_lines, s->rejected, first);
     printf("accepted=%llu duplicates=%llu conflicts=%llu rejected=%llu bad_lines=%llu\n",
            s->accepted, s->duplicates, s->conflicts, s->rejected, s->bad_lines);
 }
@@ -340,9 +432,16 @@ static void s_report(const sender_t *s, int64_t t0, int quiet, int failed)
 /* Frees the window, the frame being filled, the socket and the input. */
 static void s_free(sender_t *s, input_t *in)
 {
-    for (int i = 0; i < s->nfr; i++) msgpack_sbuffer_destroy(&s->fr[i].body);
-    if (s->filling) msgpack_sbuffer_destroy(&s->cur.body);
+    for (int i = 0; i < s->nfr; i++) {
+        msgpack_sbuffer_destroy(&s->fr[i].body);
+        free(s->fr[i].line);
+    }
+    if (s->filling) {
+        msgpack_sbuffer_destroy(&s->cur.body);
+        free(s->cur.line);
+    }
     free(s->fr);
+    jsonline_destroy(&s->jl);
     zsock_destroy(&s->sock);
     free(in->buf);
     if (in->fd > 0) close(in->fd);
@@ -352,7 +451,10 @@ int cmd_send(int argc, char **argv)
 {
     config_opt_t opts[] = {
         {"ingest", "tcp://localhost:5555", "state process acknowledged ingest endpoint", NULL},
-        {"batch", "1000", "messages per frame", NULL},
+        {"batch", "1000", "messages per frame, at most 10000 (the state's default --max-batch)",
+         NULL},
+        {"max-frame-bytes", "16777216", "largest frame in bytes (at most the state's --max-frame)",
+         NULL},
         {"window", "32", "frames in flight before waiting for answers", NULL},
         {"timeout-ms", "5000", "re-send a frame not answered within this time", NULL},
         {"retries", "30", "consecutive unanswered attempts before giving up", NULL},
@@ -363,19 +465,27 @@ int cmd_send(int argc, char **argv)
     if (!cli_parse(opts, argc, argv,
                    "usage: riskctl send [FILE|-] [options]\n\nSends JSON lines (one risk "
                    "message each, the seed's format) and waits until\nevery frame is "
-                   "acknowledged (durable). Reads stdin when FILE is absent or -.",
+                   "acknowledged (durable). Reads stdin when FILE is absent or -.\nValue "
+                   "goes as its exact decimal text. A line that is not one JSON object\n"
+                   "of valid UTF-8 with unique keys, an integer Version and numbers that fit\n"
+                   "is refused here and not sent; the first reasons name their line numbers.\n"
+                   "\nExit status: 0 when every message was accepted or a duplicate; 1 when "
+                   "a line\nwas refused, the state rejected a message or a whole frame, or "
+                   "the state\nstopped answering (--retries); 2 on a usage error.",
                    &npos, &code))
         return code;
     sender_t s = {.endpoint = config_get(opts, "ingest")};
     int64_t window;
-    if (config_int(opts, "batch", 1, 100000, &s.batch) ||
+    if (config_int(opts, "batch", 1, SEND_BATCH_MAX, &s.batch) ||
+        config_int(opts, "max-frame-bytes", 1024, 1 << 30, &s.max_frame) ||
         config_int(opts, "window", 1, 1024, &window) ||
         config_int(opts, "timeout-ms", 10, 3600000, &s.timeout_ms) ||
         config_int(opts, "retries", 0, 1000000, &s.retries))
         return CLI_USAGE;
     s.window = (int)window;
     const char *path = npos ? argv[1] : "-";
-    input_t in = {.fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY), .cap = 1 << 20};
+    input_t in = {.fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY),
+                  .cap = (1 << 20) + JSONLINE_PADDING};
     if (in.fd < 0) {
         fprintf(stderr, "riskctl send: cannot open %s: %s\n", path, strerror(errno));
         return CLI_FAIL;
@@ -383,7 +493,9 @@ int cmd_send(int argc, char **argv)
     zsys_handler_set(NULL); /* riskctl handles no signals; Ctrl-C must stop it */
     if (!(in.buf = malloc(in.cap)) || !(s.fr = calloc((size_t)window, sizeof *s.fr)))
         fprintf(stderr, "riskctl send: out of memory\n");
-    if (!in.buf || !s.fr || s_connect(&s)) {
+    if (in.buf && s.fr && !(s.jl = jsonline_new()))
+        fprintf(stderr, "riskctl send: out of memory\n");
+    if (!in.buf || !s.fr || !s.jl || s_connect(&s)) {
         s_free(&s, &in);
         return CLI_FAIL;
     }
@@ -393,6 +505,7 @@ int cmd_send(int argc, char **argv)
         failed = s_step(&s, &in) != 0;
     s.frames = s.next_id;
     s_report(&s, t0, config_get(opts, "quiet") != NULL, failed);
+    int lost = s.bad_lines || s.rejected;
     s_free(&s, &in);
-    return failed ? CLI_FAIL : CLI_OK;
+    return failed || lost ? CLI_FAIL : CLI_OK;
 }

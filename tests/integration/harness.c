@@ -539,6 +539,22 @@ char *h_read_file(const char *path, size_t *len)
     return buf;
 }
 
+size_t h_log_mark(const h_cluster_t *c)
+{
+    struct stat st;
+    return stat(c->bg.log, &st) == 0 ? (size_t)st.st_size : 0;
+}
+
+char *h_log_since(const h_cluster_t *c, size_t mark)
+{
+    size_t len = 0;
+    char *all = h_read_file(c->bg.log, &len);
+    char *out = strdup(all && len > mark ? all + mark : "");
+    free(all);
+    cr_assert_not_null(out);
+    return out;
+}
+
 void h_passed(void)
 {
     s_passed = 1;

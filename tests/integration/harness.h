@@ -138,4 +138,11 @@ void h_finish(void);
  * or NULL. */
 char *h_read_file(const char *path, size_t *len);
 
+/* The size of the cluster's riskctl.log, where every riskctl run's stderr
+ * goes: a mark taken before a run, to read what that run printed. */
+size_t h_log_mark(const h_cluster_t *c);
+
+/* What riskctl printed on stderr since mark (caller frees; never NULL). */
+char *h_log_since(const h_cluster_t *c, size_t mark);
+
 #endif

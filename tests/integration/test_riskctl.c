@@ -7,32 +7,14 @@
 #include "model.h"
 
 #include <criterion/criterion.h>
+#include <lmdb.h>
+#include <msgpack.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define RUN_MS 30000 /* bounds one riskctl run; each should take well under a second */
-
-/* The size of the cluster's riskctl.log, where every riskctl run's stderr
- * goes: a mark before a run, to read what that run printed. */
-static size_t s_log_mark(const h_cluster_t *c)
-{
-    struct stat st;
-    return stat(c->bg.log, &st) == 0 ? (size_t)st.st_size : 0;
-}
-
-/* What riskctl printed on stderr since mark (caller frees; never NULL). */
-static char *s_log_since(const h_cluster_t *c, size_t mark)
-{
-    size_t len = 0;
-    char *all = h_read_file(c->bg.log, &len);
-    char *out = strdup(all && len > mark ? all + mark : "");
-    free(all);
-    cr_assert_not_null(out);
-    return out;
-}
 
 /* A JSON line in riskctl gen's format. */
 static void s_line(FILE *f, const char *trade, const char *value, const char *region)
@@ -86,13 +68,13 @@ Test(riskctl, wait_fails_on_an_endpoint_that_is_not_the_state, .timeout = 60, .f
     h_start_state(c, NULL);
     h_start_reducer(c);
     char out[4096];
-    size_t mark = s_log_mark(c);
+    size_t mark = h_log_mark(c);
     int64_t t0 = h_now_ms();
     /* the reducer answers, but has no committed_seq or applied_seq: an error
      * at once, not "applied through change 0", nor a wait for the timeout */
     int rc = h_riskctl(c, out, sizeof out, RUN_MS, "wait", "--state-control", c->reducer_ctl,
                        "--timeout", "20", NULL);
-    char *err = s_log_since(c, mark);
+    char *err = h_log_since(c, mark);
     cr_assert_eq(rc, 1, "riskctl wait at the reducer exited %d; stdout: %s; stderr: %s", rc, out,
                  err);
     cr_assert_lt(h_now_ms() - t0, 10000, "riskctl wait at the reducer waited for its timeout");
@@ -113,10 +95,10 @@ Test(riskctl, ping_fails_when_another_role_answers, .timeout = 60, .fini = h_fin
     h_start_state(c, NULL);
     h_start_reducer(c);
     char out[1024];
-    size_t mark = s_log_mark(c);
+    size_t mark = h_log_mark(c);
     int rc = h_riskctl(c, out, sizeof out, RUN_MS, "ping", "reducer", "--reducer-control",
                        c->state_ctl, NULL);
-    char *err = s_log_since(c, mark);
+    char *err = h_log_since(c, mark);
     cr_assert_eq(rc, 1, "ping reducer at the state's endpoint exited %d: %s %s", rc, out, err);
     cr_assert(strstr(err, "state"), "the message does not say the state answered: %s", err);
     free(err);
@@ -129,28 +111,69 @@ Test(riskctl, ping_fails_when_another_role_answers, .timeout = 60, .fini = h_fin
     h_passed();
 }
 
+/* Writes dead-letter entry id in the older, truncated form (4096 of 5000
+ * bytes kept) into the state environment in dir, and makes the state go on
+ * at id + 1 (meta "next_dlq"). The state process must be stopped. */
+static void s_put_old_truncated_entry(const char *dir, uint64_t id)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dlq, meta;
+    cr_assert_eq(mdb_env_create(&env), 0);
+    cr_assert_eq(mdb_env_set_maxdbs(env, 16), 0);
+    cr_assert_eq(mdb_env_open(env, dir, 0, 0644), 0, "open %s", dir);
+    cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    cr_assert_eq(mdb_dbi_open(txn, "dlq", 0, &dlq), 0);
+    cr_assert_eq(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    static char raw[4096];
+    memset(raw, 'x', sizeof raw);
+    msgpack_pack_map(&pk, 8);
+    msgpack_pack_str_with_body(&pk, "id", 2);
+    msgpack_pack_uint64(&pk, id);
+    msgpack_pack_str_with_body(&pk, "time_ms", 7);
+    msgpack_pack_int64(&pk, 1700000000000);
+    msgpack_pack_str_with_body(&pk, "source", 6);
+    msgpack_pack_str_with_body(&pk, "ingest 127.0.0.1", 16);
+    msgpack_pack_str_with_body(&pk, "index", 5);
+    msgpack_pack_uint64(&pk, 0);
+    msgpack_pack_str_with_body(&pk, "reason", 6);
+    msgpack_pack_str_with_body(&pk, "TradeID longer than 128 bytes", 29);
+    msgpack_pack_str_with_body(&pk, "raw", 3);
+    msgpack_pack_bin_with_body(&pk, raw, sizeof raw);
+    msgpack_pack_str_with_body(&pk, "raw_size", 8);
+    msgpack_pack_uint64(&pk, 5000);
+    msgpack_pack_str_with_body(&pk, "truncated", 9);
+    msgpack_pack_true(&pk);
+    unsigned char key[8], next[8];
+    for (int i = 0; i < 8; i++) {
+        key[i] = (unsigned char)(id >> (56 - 8 * i));
+        next[i] = (unsigned char)((id + 1) >> (56 - 8 * i));
+    }
+    MDB_val k = {8, key}, v = {sb.size, sb.data}, mk = {8, "next_dlq"}, mv = {8, next};
+    cr_assert_eq(mdb_put(txn, dlq, &k, &v, 0), 0);
+    cr_assert_eq(mdb_put(txn, meta, &mk, &mv, 0), 0);
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 Test(riskctl, dlq_replay_all_goes_past_a_truncated_entry, .timeout = 120, .fini = h_finish)
 {
     h_cluster_t *c = h_cluster_new("dlq-replay");
+    char out[8192];
+    /* First an entry that cannot be replayed: one an older version wrote
+     * (only the first 4 KiB of a 5000-byte message; entries are kept whole
+     * now), put in before the state process writes its own. */
+    h_start_state(c, "--max-batch", "2", NULL);
+    cr_assert_neq(h_stop(&c->state, SIGTERM, 5000), -1);
+    s_put_old_truncated_entry(c->state_data, 1);
     h_start_state(c, "--max-batch", "2", NULL);
     h_start_reducer(c);
     h_start_mapper(c);
-    /* first a message of 5000+ bytes, rejected for its TradeID: the entry
-     * keeps only 4 KiB of it, which cannot be replayed */
-    char big[700], out[8192];
-    snprintf(big, sizeof big, "%s/big.jsonl", c->dir);
-    FILE *f = fopen(big, "w");
-    cr_assert_not_null(f);
-    char *id = malloc(5001);
-    cr_assert_not_null(id);
-    memset(id, 'x', 5000);
-    id[5000] = 0;
-    s_line(f, id, "1.5", "EMEA");
-    free(id);
-    fclose(f);
-    cr_assert_eq(h_riskctl(c, out, sizeof out, RUN_MS, "send", big, "--ingest", c->ingest, NULL),
-                 0);
-    cr_assert(strstr(out, "rejected=1"), "the big message was not rejected: %s", out);
     /* then a frame of 3 messages, over --max-batch 2: one entry, replayable
      * once the limit is raised */
     char three[700];
@@ -158,17 +181,18 @@ Test(riskctl, dlq_replay_all_goes_past_a_truncated_entry, .timeout = 120, .fini 
     s_file(three, 3, "r");
     cr_assert_eq(h_riskctl(c, out, sizeof out, RUN_MS, "send", three, "--ingest", c->ingest,
                            "--batch", "3", NULL),
-                 0);
+                 1, "send of a frame refused whole must exit 1");
+    cr_assert(strstr(out, "rejected=3"), "all 3 messages count as rejected: %s", out);
     unsigned long long ids[8], truncated;
     cr_assert_eq(s_dlq_ids(c, ids, 8, &truncated), 2, "want two dead letters");
     cr_assert(truncated && truncated == ids[0], "the first entry is not the truncated one");
     cr_assert_neq(h_stop(&c->state, SIGTERM, 5000), -1);
     h_start_state(c, "--max-batch", "10", NULL);
 
-    size_t mark = s_log_mark(c);
+    size_t mark = h_log_mark(c);
     int rc = h_riskctl(c, out, sizeof out, RUN_MS, "dlq", "replay", "--all", "--state-data",
                        c->state_data, "--ingest", c->ingest, NULL);
-    char *err = s_log_since(c, mark);
+    char *err = h_log_since(c, mark);
     cr_assert_eq(rc, 1, "replay --all with an entry it cannot replay exited %d", rc);
     cr_assert(strstr(out, "accepted 3"), "the entry after the truncated one was not replayed:\n"
                                          "%s\n%s", out, err);
@@ -203,7 +227,7 @@ Test(riskctl, dlq_purge_counts_real_deletions_and_names_absent_ids, .timeout = 6
     for (int i = 0; i < 3; i++) s_line(f, "", "1", "EMEA"); /* an empty TradeID is invalid */
     fclose(f);
     cr_assert_eq(h_riskctl(c, out, sizeof out, RUN_MS, "send", path, "--ingest", c->ingest, NULL),
-                 0);
+                 1, "send of rejected messages must exit 1");
     cr_assert(strstr(out, "rejected=3"), "send: %s", out);
     unsigned long long ids[8], truncated;
     cr_assert_eq(s_dlq_ids(c, ids, 8, &truncated), 3);
@@ -215,19 +239,19 @@ Test(riskctl, dlq_purge_counts_real_deletions_and_names_absent_ids, .timeout = 6
     snprintf(i1, sizeof i1, "%llu", ids[1]);
     snprintf(i2, sizeof i2, "%llu", ids[2]);
 
-    size_t mark = s_log_mark(c);
+    size_t mark = h_log_mark(c);
     int rc = h_riskctl(c, out, sizeof out, RUN_MS, "dlq", "purge", a, "--state-data",
                        c->state_data, NULL);
-    char *err = s_log_since(c, mark);
+    char *err = h_log_since(c, mark);
     cr_assert_eq(rc, 1, "purge of absent id %s exited %d: %s", a, rc, out);
     cr_assert(strstr(err, a), "absent id %s not reported: %s", a, err);
     cr_assert(strstr(out, "purged 0 of 1"), "purge summary: %s", out);
     free(err);
 
-    mark = s_log_mark(c);
+    mark = h_log_mark(c);
     rc = h_riskctl(c, out, sizeof out, RUN_MS, "dlq", "purge", i0, a, "--state-data",
                    c->state_data, NULL);
-    err = s_log_since(c, mark);
+    err = h_log_since(c, mark);
     cr_assert_eq(rc, 1, "purge of a present and an absent id exited %d: %s", rc, out);
     cr_assert(strstr(out, "purged 1 of 2"), "purge counts what it did not delete: %s", out);
     cr_assert(strstr(err, a), "absent id %s not reported: %s", a, err);

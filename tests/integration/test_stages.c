@@ -271,10 +271,11 @@ Test(stages, dead_letters_replay_after_the_limit_is_fixed, .timeout = 90, .fini 
                 i, i + 1);
     fclose(f);
     char out[8192];
-    /* one frame of 3 messages: over --max-batch 2, rejected whole */
+    /* one frame of 3 messages: over --max-batch 2, rejected whole, and each
+     * of its messages counts as rejected */
     cr_assert_eq(h_riskctl(c, out, sizeof out, 30000, "send", file, "--ingest", c->ingest,
-                           "--batch", "3", NULL), 0);
-    cr_assert(strstr(out, "rejected=1"), "send output: %s", out);
+                           "--batch", "3", NULL), 1);
+    cr_assert(strstr(out, "rejected=3"), "send output: %s", out);
     cr_assert(!model_aggregate_has(c->reducer_data, "Vega"), "rejected frame was aggregated");
     /* the fix: a larger limit; then replay */
     cr_assert_neq(h_stop(&c->state, SIGTERM, 5000), -1);

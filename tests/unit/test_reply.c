@@ -33,6 +33,8 @@ Test(reply, counts_and_first_reason_round_trip)
     cr_assert_eq(back.nerrors, 2);
     cr_assert_eq(back.retry, 0);
     cr_assert_str_eq(back.first_reason, "message 7: Value must be finite");
+    cr_assert_eq(back.first_index, 7);
+    cr_assert_str_eq(back.first_error, "Value must be finite");
     reply_destroy(&r);
     msgpack_sbuffer_destroy(&sb);
 }
@@ -77,6 +79,7 @@ Test(reply, retry_zeroes_every_count_and_drops_the_errors)
     cr_assert_eq(back.nerrors, 0);
     cr_assert_str_eq(back.error, "storage full");
     cr_assert_str_eq(back.first_reason, "");
+    cr_assert_eq(back.first_index, -1, "no entry, yet a first index");
     reply_destroy(&r);
     msgpack_sbuffer_destroy(&sb);
 }

@@ -1,0 +1,433 @@
+/* riskctl send, exact and honest, seen from outside: Values of 18
+ * significant digits reach the state table and the aggregates exactly; a
+ * line with a key twice, a line that is not one JSON object, and a number
+ * that does not fit are refused with a reason naming the line; frames stay
+ * within the state's limits; and every message the state rejects, alone or
+ * in a frame refused whole, is counted and makes the exit status 1. Every
+ * expectation is computed here, from the text the test wrote. */
+#include "harness.h"
+#include "model.h"
+#include "workload.h"
+
+#include <criterion/criterion.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RUN_MS 60000 /* bounds one riskctl run */
+#define EXACT_LINES 2000
+
+static const char *const s_types[] = {"Delta", "Vega", "Gamma"};
+static const char *const s_regions[] = {"AMER", "EMEA", "APAC"};
+static const char *const s_desks[] = {"FXSpot", "Credit"};
+
+/* A deterministic generator (xorshift64*), so a failure can be replayed. */
+static uint64_t s_rand(uint64_t *st)
+{
+    *st ^= *st >> 12;
+    *st ^= *st << 25;
+    *st ^= *st >> 27;
+    return *st * 2685821657736338717ULL;
+}
+
+/* Writes micro-units as a plain decimal with the given number of decimals
+ * (0..6; the digits dropped must be zeros), e.g. -123456789012.345678. */
+static void s_plain(int64_t micro, int decimals, char *buf, size_t cap)
+{
+    uint64_t mag = micro < 0 ? (uint64_t)0 - (uint64_t)micro : (uint64_t)micro;
+    uint64_t units = mag / 1000000, frac = mag % 1000000;
+    int n = snprintf(buf, cap, "%s%" PRIu64, micro < 0 ? "-" : "", units);
+    if (decimals > 0) {
+        char f[8];
+        snprintf(f, sizeof f, "%06" PRIu64, frac);
+        snprintf(buf + n, cap - (size_t)n, ".%.*s", decimals, f);
+    }
+}
+
+/* A message line; value is the Value's JSON text (a number, or a quoted
+ * string), wrapped in {"RiskMessage": ...} when wrap is set. */
+static void s_msg(FILE *f, const char *trade, long version, const char *value, const char *path3[3],
+                  int wrap)
+{
+    fprintf(f,
+            "%s{\"TradeID\":\"%s\",\"Version\":%ld,\"Value\":%s,\"Timestamp\":1700000000.125,"
+            "\"Hierarchy\":{\"RiskType\":\"%s\",\"Region\":\"%s\",\"TradeDesk\":\"%s\"}}%s\n",
+            wrap ? "{\"RiskMessage\":" : "", trade, version, value, path3[0], path3[1], path3[2],
+            wrap ? "}" : "");
+}
+
+/* A valid message of Value 1.5 on Vega::APAC::Credit. */
+static void s_good(FILE *f, const char *trade)
+{
+    const char *p[3] = {"Vega", "APAC", "Credit"};
+    s_msg(f, trade, 1, "1.5", p, 0);
+}
+
+static void s_model_good(model_t *m, const char *trade)
+{
+    model_add(m, trade, 1, 1500000, "Vega::APAC::Credit");
+}
+
+static FILE *s_open(h_cluster_t *c, const char *name, char *path, size_t cap)
+{
+    snprintf(path, cap, "%.400s/%s", c->dir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "cannot write %s", path);
+    return f;
+}
+
+/* Runs riskctl send on path with extra flags (NULL-terminated, at most 4),
+ * and returns its exit code; out receives stdout, *err (caller frees) what
+ * it printed on stderr. */
+static int s_send(h_cluster_t *c, const char *path, char *out, size_t cap, char **err, ...)
+{
+    const char *x[5] = {0};
+    va_list ap;
+    va_start(ap, err);
+    for (int i = 0; i < 4 && (x[i] = va_arg(ap, const char *)); i++) {
+    }
+    va_end(ap);
+    size_t mark = h_log_mark(c);
+    int rc = h_riskctl(c, out, cap, RUN_MS, "send", path, "--ingest", c->ingest, x[0], x[1], x[2],
+                       x[3], NULL);
+    *err = h_log_since(c, mark);
+    return rc;
+}
+
+static void s_expect_counts(const char *out, long long accepted, long long rejected,
+                            long long bad_lines, const char *err)
+{
+    workload_sent_t s = workload_parse_send(out);
+    cr_assert(s.accepted == accepted && s.rejected == rejected && s.bad_lines == bad_lines,
+              "want accepted=%lld rejected=%lld bad_lines=%lld; stdout: %s\nstderr: %s", accepted,
+              rejected, bad_lines, out, err);
+}
+
+static void s_expect_said(const char *err, const char *want)
+{
+    cr_assert(strstr(err, want), "stderr lacks \"%s\":\n%s", want, err);
+}
+
+static void s_expect_state(h_cluster_t *c, const model_t *m)
+{
+    long bad = model_compare_state(m, c->state_data);
+    cr_assert_eq(bad, 0, "the state table differs from the model in %ld trade(s)", bad);
+}
+
+Test(send, values_of_18_significant_digits_are_stored_exactly, .timeout = 180, .fini = h_finish)
+{
+    h_cluster_t *c = h_cluster_new("send-exact");
+    h_start_state(c, NULL);
+    h_start_reducer(c);
+    h_start_mapper(c);
+    char path[PATH_MAX];
+    FILE *f = s_open(c, "exact.jsonl", path, sizeof path);
+    model_t *m = model_new();
+    uint64_t st = 0x9e3779b97f4a7c15ULL;
+    for (long i = 0; i < EXACT_LINES; i++) {
+        /* a quarter are new versions of earlier trades, some on a new path */
+        long t = i >= EXACT_LINES / 4 * 3 ? i - EXACT_LINES / 2 : i;
+        long version = t == i ? 1 : 2;
+        char trade[32], value[96];
+        snprintf(trade, sizeof trade, "X%05ld", t);
+        const char *p[3] = {s_types[s_rand(&st) % 3], s_regions[s_rand(&st) % 3],
+                            s_desks[s_rand(&st) % 2]};
+        /* |Value| in [1e11, 1e12): 12 integer digits and 6 decimals */
+        int64_t micro = (int64_t)(100000000000000000ULL + s_rand(&st) % 900000000000000000ULL);
+        if (s_rand(&st) & 1) micro = -micro;
+        int decimals = 6;
+        switch (i % 6) {
+        case 0:
+        case 1: /* all 18 digits */
+            s_plain(micro, 6, value, sizeof value);
+            break;
+        case 2: { /* fewer decimals, and small values */
+            decimals = (int)(s_rand(&st) % 6);
+            int64_t unit = 1;
+            for (int d = decimals; d < 6; d++)
+                unit *= 10;
+            if (i % 12 == 2) micro %= 1000000000; /* below 1000 */
+            micro = micro / unit * unit;
+            s_plain(micro, decimals, value, sizeof value);
+            break;
+        }
+        case 3: /* the 18 digits as an integer with an exponent */
+            snprintf(value, sizeof value, "%" PRId64 "e-6", micro);
+            break;
+        case 4: { /* d.ddd...E+11 */
+            char digits[32];
+            snprintf(digits, sizeof digits, "%" PRIu64,
+                     micro < 0 ? (uint64_t)0 - (uint64_t)micro : (uint64_t)micro);
+            snprintf(value, sizeof value, "%s%c.%sE+11", micro < 0 ? "-" : "", digits[0],
+                     digits + 1);
+            break;
+        }
+        default: /* a decimal string, in the wrapped form */
+            value[0] = '"';
+            s_plain(micro, 6, value + 1, sizeof value - 2);
+            strcat(value, "\"");
+        }
+        if (i % 6 <= 2) { /* the plain texts must mean what the test thinks */
+            int64_t back = 0;
+            cr_assert_eq(model_parse_micro(value, strlen(value), &back), 0, "%s", value);
+            cr_assert_eq(back, micro, "%s is not %" PRId64 " micro-units", value, micro);
+        }
+        s_msg(f, trade, version, value, p, i % 6 == 5);
+        char full[256];
+        snprintf(full, sizeof full, "%s::%s::%s", p[0], p[1], p[2]);
+        cr_assert_eq(model_add(m, trade, version, micro, full), MODEL_ACCEPTED);
+    }
+    fclose(f);
+    char out[1024], *err;
+    int rc = s_send(c, path, out, sizeof out, &err, "--batch", "300", NULL);
+    cr_assert_eq(rc, 0, "send exited %d: %s\n%s", rc, out, err);
+    s_expect_counts(out, EXACT_LINES, 0, 0, err);
+    free(err);
+    h_wait_applied(c, 60);
+    s_expect_state(c, m);
+    long rows = 0, bad = model_compare_aggregates(m, c->reducer_data, &rows);
+    cr_assert_eq(bad, 0, "%ld of %ld aggregate rows differ from the model", bad, rows);
+    cr_assert_eq(rows, 3 + 9 + 18, "%ld aggregate rows, want every prefix of 18 paths", rows);
+    model_destroy(&m);
+    h_passed();
+}
+
+Test(send, a_key_twice_refuses_the_line, .timeout = 60, .fini = h_finish)
+{
+    h_cluster_t *c = h_cluster_new("send-dupkey");
+    h_start_state(c, NULL);
+    char path[PATH_MAX];
+    FILE *f = s_open(c, "dup.jsonl", path, sizeof path);
+    s_good(f, "a1");
+    fputs("{\"TradeID\":\"d2\",\"Version\":1,\"Value\":1,\"Value\":2,\"Hierarchy\":{\"RiskType\":"
+          "\"Vega\",\"Region\":\"APAC\",\"TradeDesk\":\"Credit\"}}\n",
+          f);
+    s_good(f, "a3");
+    fputs("{\"TradeID\":\"d4\",\"Version\":1,\"Value\":1,\"Hierarchy\":{\"RiskType\":\"Vega\","
+          "\"Region\":\"APAC\",\"Region\":\"EMEA\",\"TradeDesk\":\"Credit\"}}\n",
+          f);
+    fputs("{\"RiskMessage\":{\"TradeID\":\"d5\",\"TradeID\":\"d5\",\"Version\":1,\"Value\":1,"
+          "\"Hierarchy\":{\"RiskType\":\"Vega\",\"Region\":\"APAC\",\"TradeDesk\":\"Credit\"}}}\n",
+          f);
+    s_good(f, "a6");
+    fclose(f);
+    char out[1024], *err;
+    int rc = s_send(c, path, out, sizeof out, &err, NULL);
+    cr_assert_eq(rc, 1, "send exited %d: %s\n%s", rc, out, err);
+    s_expect_counts(out, 3, 0, 3, err);
+    s_expect_said(err, "line 2 refused: key 'Value' appears twice");
+    s_expect_said(err, "line 4 refused: key 'Region' appears twice");
+    s_expect_said(err, "line 5 refused: key 'TradeID' appears twice");
+    s_expect_said(err, "3 line(s) refused");
+    free(err);
+    model_t *m = model_new();
+    s_model_good(m, "a1");
+    s_model_good(m, "a3");
+    s_model_good(m, "a6");
+    s_expect_state(c, m);
+    model_destroy(&m);
+    h_passed();
+}
+
+Test(send, a_line_that_is_not_one_object_is_refused, .timeout = 60, .fini = h_finish)
+{
+    h_cluster_t *c = h_cluster_new("send-nonobj");
+    h_start_state(c, NULL);
+    char path[PATH_MAX];
+    FILE *f = s_open(c, "bad.jsonl", path, sizeof path);
+    static const char *const bad[] = {"[{\"TradeID\":\"x\",\"Version\":1,\"Value\":1}]",
+                                      "42",
+                                      "\"text\"",
+                                      "null",
+                                      "{\"TradeID\":\"x\xff\",\"Version\":1}",
+                                      "{\"TradeID\":\"y\"}{\"TradeID\":\"z\"}",
+                                      "{\"TradeID\":\"\\ud800\"}",
+                                      "{\"TradeID\":",
+                                      "[]",
+                                      "[]",
+                                      "[]",
+                                      "[]"};
+    s_good(f, "g1");
+    fputs("\n", f); /* a blank line is no message, but the reasons count it as a line */
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        fprintf(f, "%s\n", bad[i]);
+    s_good(f, "g2");
+    fclose(f);
+    char out[1024], *err;
+    int rc = s_send(c, path, out, sizeof out, &err, NULL);
+    cr_assert_eq(rc, 1, "send exited %d: %s\n%s", rc, out, err);
+    s_expect_counts(out, 2, 0, 12, err);
+    s_expect_said(err, "line 3 refused: not a JSON object");
+    s_expect_said(err, "line 4 refused: not a JSON object");
+    s_expect_said(err, "line 5 refused: not a JSON object");
+    s_expect_said(err, "line 6 refused: not a JSON object");
+    s_expect_said(err, "line 7 refused: not valid JSON: The input is not valid UTF-8");
+    s_expect_said(err, "line 8 refused: more than one JSON value");
+    s_expect_said(err, "line 9 refused: not valid JSON"); /* an unpaired surrogate */
+    s_expect_said(err, "line 10 refused: not valid JSON");
+    s_expect_said(err, "line 12 refused: not a JSON object");
+    /* the first 10 reasons, then only the count */
+    cr_assert(!strstr(err, "line 13 refused"), "more than 10 reasons printed:\n%s", err);
+    s_expect_said(err, "12 line(s) refused");
+    free(err);
+    model_t *m = model_new();
+    s_model_good(m, "g1");
+    s_model_good(m, "g2");
+    s_expect_state(c, m);
+    model_destroy(&m);
+    h_passed();
+}
+
+Test(send, a_number_that_does_not_fit_is_refused, .timeout = 60, .fini = h_finish)
+{
+    h_cluster_t *c = h_cluster_new("send-range");
+    h_start_state(c, NULL);
+    char path[PATH_MAX];
+    FILE *f = s_open(c, "range.jsonl", path, sizeof path);
+    const char *p[3] = {"Vega", "APAC", "Credit"};
+    s_msg(f, "r1", 1, "1e400", p, 0);
+    fputs("{\"TradeID\":\"r2\",\"Version\":1,\"Value\":1,\"Timestamp\":1e400,\"Hierarchy\":"
+          "{\"RiskType\":\"Vega\",\"Region\":\"APAC\",\"TradeDesk\":\"Credit\"}}\n",
+          f);
+    fputs("{\"TradeID\":\"r3\",\"Version\":1.5,\"Value\":1,\"Hierarchy\":{\"RiskType\":\"Vega\","
+          "\"Region\":\"APAC\",\"TradeDesk\":\"Credit\"}}\n",
+          f);
+    s_msg(f, "r4", 1, "1", p, 0);
+    s_msg(f, "r5", 1, "2e12", p, 0); /* fits the conversion: the state's call */
+    fputs("{\"TradeID\":\"r6\",\"Version\":99999999999999999999,\"Value\":1,\"Hierarchy\":"
+          "{\"RiskType\":\"Vega\",\"Region\":\"APAC\",\"TradeDesk\":\"Credit\"}}\n",
+          f);
+    fclose(f);
+    char out[1024], *err;
+    int rc = s_send(c, path, out, sizeof out, &err, NULL);
+    cr_assert_eq(rc, 1, "send exited %d: %s\n%s", rc, out, err);
+    s_expect_counts(out, 1, 1, 4, err);
+    s_expect_said(err, "line 1 refused: Value 1e400 is out of range");
+    s_expect_said(err, "line 2 refused: Timestamp 1e400 is out of range");
+    s_expect_said(err, "line 3 refused: Version 1.5 is not an integer");
+    s_expect_said(err, "line 6 refused: Version 99999999999999999999 is out of range");
+    s_expect_said(err, "line 5 rejected by the state: |Value| must be at most 1e12");
+    free(err);
+    model_t *m = model_new();
+    model_add(m, "r4", 1, 1000000, "Vega::APAC::Credit");
+    s_expect_state(c, m);
+    model_destroy(&m);
+    h_passed();
+}
+
+Test(send, batch_above_the_documented_maximum_is_refused_up_front, .timeout = 60, .fini = h_finish)
+{
+    h_cluster_t *c = h_cluster_new("send-batch");
+    h_start_state(c, NULL);
+    char path[PATH_MAX];
+    FILE *f = s_open(c, "batch.jsonl", path, sizeof path);
+    for (int i = 0; i < 20; i++) {
+        char t[16];
+        snprintf(t, sizeof t, "b%d", i);
+        s_good(f, t);
+    }
+    fclose(f);
+    char out[1024], *err;
+    int rc = s_send(c, path, out, sizeof out, &err, "--batch", "10001", NULL);
+    cr_assert_eq(rc, 2, "send --batch 10001 exited %d: %s\n%s", rc, out, err);
+    s_expect_said(err, "--batch");
+    s_expect_said(err, "10000");
+    free(err);
+    model_t *none = model_new();
+    s_expect_state(c, none); /* nothing was sent */
+    model_destroy(&none);
+    /* the documented maximum itself works */
+    rc = s_send(c, path, out, sizeof out, &err, "--batch", "10000", NULL);
+    cr_assert_eq(rc, 0, "send --batch 10000 exited %d: %s\n%s", rc, out, err);
+    s_expect_counts(out, 20, 0, 0, err);
+    free(err);
+    h_passed();
+}
+
+Test(send, frames_are_cut_to_max_frame_bytes, .timeout = 60, .fini = h_finish)
+{
+    h_cluster_t *c = h_cluster_new("send-frame");
+    h_start_state(c, "--max-frame", "4096", NULL);
+    char path[PATH_MAX];
+    FILE *f = s_open(c, "frames.jsonl", path, sizeof path);
+    model_t *m = model_new();
+    for (int i = 0; i < 300; i++) {
+        char t[16];
+        snprintf(t, sizeof t, "f%d", i);
+        s_good(f, t);
+        s_model_good(m, t);
+    }
+    /* one message larger than a frame may be: refused here, not sent */
+    fprintf(f, "{\"TradeID\":\"%0*d\",\"Version\":1,\"Value\":1}\n", 5000, 7);
+    fclose(f);
+    char out[1024], *err;
+    int rc = s_send(c, path, out, sizeof out, &err, "--max-frame-bytes", "4096", NULL);
+    cr_assert_eq(rc, 1, "send exited %d: %s\n%s", rc, out, err);
+    s_expect_counts(out, 300, 0, 1, err);
+    s_expect_said(err, "line 301 refused: its message takes");
+    free(err);
+    s_expect_state(c, m);
+    model_destroy(&m);
+    h_passed();
+}
+
+Test(send, a_frame_refused_whole_counts_every_message, .timeout = 60, .fini = h_finish)
+{
+    h_cluster_t *c = h_cluster_new("send-whole");
+    h_start_state(c, "--max-batch", "5", NULL);
+    char path[PATH_MAX];
+    FILE *f = s_open(c, "whole.jsonl", path, sizeof path);
+    model_t *m = model_new();
+    for (int i = 1; i <= 12; i++) {
+        char t[16];
+        snprintf(t, sizeof t, "w%d", i);
+        s_good(f, t);
+        if (i > 10) s_model_good(m, t);
+    }
+    fclose(f);
+    char out[1024], *err;
+    int rc = s_send(c, path, out, sizeof out, &err, "--batch", "10", NULL);
+    cr_assert_eq(rc, 1, "send exited %d: %s\n%s", rc, out, err);
+    s_expect_counts(out, 2, 10, 0, err);
+    s_expect_said(err, "refused a frame of 10 messages (lines 1 to 10) whole: batch of 10 "
+                       "messages exceeds the limit of 5");
+    s_expect_said(err, "10 message(s) rejected by the state");
+    free(err);
+    s_expect_state(c, m);
+    model_destroy(&m);
+    h_passed();
+}
+
+Test(send, exits_1_when_the_state_rejects_messages, .timeout = 60, .fini = h_finish)
+{
+    h_cluster_t *c = h_cluster_new("send-reject");
+    h_start_state(c, NULL);
+    char path[PATH_MAX];
+    FILE *f = s_open(c, "reject.jsonl", path, sizeof path);
+    model_t *m = model_new();
+    for (int i = 1; i <= 8; i++) {
+        char t[16];
+        snprintf(t, sizeof t, "e%d", i);
+        s_good(f, i % 3 == 0 ? "" : t); /* lines 3 and 6: an empty TradeID */
+        if (i % 3) s_model_good(m, t);
+    }
+    fclose(f);
+    char out[1024], *err;
+    int rc = s_send(c, path, out, sizeof out, &err, NULL);
+    cr_assert_eq(rc, 1, "send exited %d: %s\n%s", rc, out, err);
+    s_expect_counts(out, 6, 2, 0, err);
+    s_expect_said(err, "line 3 rejected by the state: TradeID must be 1 to 128 bytes long (and 1 "
+                       "more in its frame)");
+    s_expect_said(err, "2 message(s) rejected by the state");
+    free(err);
+    /* with --quiet the rejections are still reported */
+    rc = s_send(c, path, out, sizeof out, &err, "--quiet", NULL);
+    cr_assert_eq(rc, 1, "send --quiet exited %d: %s\n%s", rc, out, err);
+    s_expect_said(err, "line 3 rejected by the state");
+    free(err);
+    s_expect_state(c, m);
+    model_destroy(&m);
+    h_passed();
+}
