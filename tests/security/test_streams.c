@@ -201,6 +201,62 @@ Test(streams, a_result_of_another_pipeline_changes_nothing, .timeout = 300, .fin
     h_passed();
 }
 
+Test(streams, a_forged_result_far_ahead_with_a_huge_watermark_skips_nothing, .timeout = 300,
+     .fini = h_finish)
+{
+    h_cluster_t *c = h_cluster_new("streams-watermark");
+    char file[PATH_MAX];
+    model_t *m = s_pipeline(c, file, sizeof file);
+    /* The right stream id (read from the state's files), a batch id far
+     * ahead and a watermark as high as it may be: once, such a frame made
+     * the reducer skip every later batch. */
+    unsigned char sid[16];
+    s_state_id(c, sid);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 8);
+    msgpack_pack_int(&pk, 2);
+    msgpack_pack_int(&pk, 2);
+    msgpack_pack_bin_with_body(&pk, sid, 16);
+    msgpack_pack_uint64(&pk, UINT64_MAX);
+    msgpack_pack_uint64(&pk, UINT64_MAX);
+    msgpack_pack_str_with_body(&pk, "forger:1", 8);
+    msgpack_pack_uint64(&pk, 0);
+    msgpack_pack_array(&pk, 0);
+    s_push(c->results, &sb);
+    msgpack_sbuffer_clear(&sb);
+    /* and one whose watermark lies above its own batch id */
+    json_t *st = h_stats(c);
+    long long next = h_stat(st, "reducer", "next_batch");
+    json_decref(st);
+    msgpack_pack_array(&pk, 8);
+    msgpack_pack_int(&pk, 2);
+    msgpack_pack_int(&pk, 2);
+    msgpack_pack_bin_with_body(&pk, sid, 16);
+    msgpack_pack_uint64(&pk, (uint64_t)next);
+    msgpack_pack_uint64(&pk, UINT64_MAX);
+    msgpack_pack_str_with_body(&pk, "forger:1", 8);
+    msgpack_pack_uint64(&pk, 0);
+    msgpack_pack_array(&pk, 0);
+    s_push(c->results, &sb);
+    msgpack_sbuffer_destroy(&sb);
+    cr_assert(h_wait_stat(c, "reducer", "bad_frames", 1, 10000),
+              "a watermark above its batch id was not refused");
+    /* more real work must still be applied, exactly */
+    char more[PATH_MAX];
+    s_more(c, m, "more.jsonl", 15, more, sizeof more);
+    s_send_file(c, more);
+    h_wait_applied(c, 120);
+    s_expect_exact(c, m);
+    st = h_stats(c);
+    cr_assert_lt(h_stat(st, "reducer", "floor"), 1000000, "the pruning floor jumped");
+    json_decref(st);
+    model_destroy(&m);
+    h_passed();
+}
+
 Test(streams, an_ack_of_another_reducer_prunes_nothing, .timeout = 300, .fini = h_finish)
 {
     h_cluster_t *c = h_cluster_new("streams-foreign-ack");
