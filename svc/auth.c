@@ -106,6 +106,8 @@ static void s_events(auth_t *self, int i)
         char *addr = zmsg_size(ev) > 1 ? zframe_strdup(zmsg_next(ev)) : NULL;
         if (head && zframe_size(head) >= 2) {
             self->refused++;
+            /* libzmq names the socket's own endpoint here, never the peer: a
+             * handshake that fails before ZAP is asked carries no address */
             log_warn("auth: refused a peer on %s (%s): its handshake failed (no CURVE, or the "
                      "wrong server key)", self->watch[i].what, addr ? addr : "?");
         }
