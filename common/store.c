@@ -137,20 +137,17 @@ uint64_t store_u64_get(const void *in)
 
 int store_meta_get(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out)
 {
-    MDB_val k = {strlen(key), (void *)key}, v;
-    int rc = store_rc(mdb_get(txn, dbi, &k, &v));
-    if (rc) return rc;
-    if (v.mv_size != 8) return RP_EPROTO;
-    *out = store_u64_get(v.mv_data);
-    return 0;
+    uint8_t buf[8];
+    int rc = store_meta_get_raw(txn, dbi, key, buf, sizeof buf);
+    if (rc == 0) *out = store_u64_get(buf);
+    return rc;
 }
 
 int store_meta_put(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t val)
 {
     uint8_t buf[8];
     store_u64_put(buf, val);
-    MDB_val k = {strlen(key), (void *)key}, v = {8, buf};
-    return store_rc(mdb_put(txn, dbi, &k, &v, 0));
+    return store_meta_put_raw(txn, dbi, key, buf, sizeof buf);
 }
 
 int store_meta_load(store_t *self, MDB_dbi dbi, const store_meta_u64_t *vals, int n)
@@ -215,8 +212,7 @@ int store_meta_get_str(MDB_txn *txn, MDB_dbi dbi, const char *key, char *buf, si
 
 int store_meta_put_str(MDB_txn *txn, MDB_dbi dbi, const char *key, const char *value)
 {
-    MDB_val k = {strlen(key), (void *)key}, v = {strlen(value), (void *)value};
-    return store_rc(mdb_put(txn, dbi, &k, &v, 0));
+    return store_meta_put_raw(txn, dbi, key, value, strlen(value));
 }
 
 int store_grow(store_t *self, size_t max_bytes)

@@ -123,6 +123,16 @@ static int s_id_get(const msgpack_object *o, frame_id_t *out)
     return 0;
 }
 
+/* Reads the state id, batch id and watermark that WORK and RESULT frames
+ * share (f[1..3], f already past the envelope's first field). */
+static int s_stream_head(const msgpack_object *f, frame_id_t *state, uint64_t *batch_id,
+                         uint64_t *watermark)
+{
+    return s_id_get(&f[1], state) || s_u64(&f[2], batch_id) || s_u64(&f[3], watermark)
+               ? RP_EPROTO
+               : 0;
+}
+
 int frame_id_eq(const frame_id_t *a, const frame_id_t *b)
 {
     return memcmp(a->b, b->b, FRAME_ID_SIZE) == 0;
@@ -155,8 +165,8 @@ int frame_work_decode(const char *buf, size_t len, msgpack_unpacked *unp, work_t
     int rc = frame_open(buf, len, FRAME_WORK, 6, FRAME_MAX_CHANGES, unp, &f, why, whylen);
     if (rc) return rc;
     f++; /* fields after the stream id keep their places */
-    if (s_id_get(&f[1], &out->state) || s_u64(&f[2], &out->batch_id) ||
-        s_u64(&f[3], &out->watermark) || f[4].type != MSGPACK_OBJECT_ARRAY) {
+    if (s_stream_head(f, &out->state, &out->batch_id, &out->watermark) ||
+        f[4].type != MSGPACK_OBJECT_ARRAY) {
         snprintf(why, whylen, "WORK frame has a field of the wrong type");
         return RP_EPROTO;
     }
@@ -232,8 +242,7 @@ int frame_result_decode(const char *buf, size_t len, msgpack_unpacked *unp, resu
     int rc = frame_open(buf, len, FRAME_RESULT, 8, FRAME_MAX_DELTAS, unp, &f, why, whylen);
     if (rc) return rc;
     f++; /* fields after the stream id keep their places */
-    if (s_id_get(&f[1], &out->state) || s_u64(&f[2], &out->batch_id) ||
-        s_u64(&f[3], &out->watermark) ||
+    if (s_stream_head(f, &out->state, &out->batch_id, &out->watermark) ||
         f[4].type != MSGPACK_OBJECT_STR || f[4].via.str.size > FRAME_MAPPER_ID_MAX ||
         s_u64(&f[5], &out->nchanges) || f[6].type != MSGPACK_OBJECT_ARRAY) {
         snprintf(why, whylen, "RESULT frame has a field of the wrong type");
