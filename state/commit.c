@@ -164,9 +164,16 @@ static void s_collect(commit_t *self, void *sock, int acked)
         }
         p->nparts = n;
         p->acked = acked;
+        /* Who sent it: the producer's key when keyed (the ZAP handler's user
+         * id), else its address. Dead letters keep a quota per source. */
         const char *peer = zmq_msg_gets(&p->parts[n - 1], "Peer-Address");
-        snprintf(p->source, sizeof p->source, "%s %s", acked ? "ingest" : "ingest-pull",
-                 peer ? peer : "local");
+        const char *key = zmq_msg_gets(&p->parts[n - 1], "User-Id");
+        if (key && *key)
+            snprintf(p->source, sizeof p->source, "%s key %s", acked ? "ingest" : "ingest-pull",
+                     key);
+        else
+            snprintf(p->source, sizeof p->source, "%s %s", acked ? "ingest" : "ingest-pull",
+                     peer ? peer : "local");
         reply_init(&p->reply);
         self->npend++;
     }

@@ -88,7 +88,11 @@ static void s_answer(auth_t *self, zmsg_t *req)
     zmsg_addstr(rep, id ? id : "");
     zmsg_addstr(rep, ok ? "200" : "400");
     zmsg_addstr(rep, ok ? "OK" : "not an allowed key");
-    zmsg_addstr(rep, ok ? domain : "");
+    /* the user id names the peer in every message it sends (zmq_msg_gets
+     * "User-Id"): its public key, so that the state can tell producers apart */
+    char user[48] = "";
+    if (ok) zmq_z85_encode(user, zframe_data(cred), KEYS_KEY_SIZE);
+    zmsg_addstr(rep, user);
     zmsg_addmem(rep, "", 0);
     if (zmsg_send(&rep, self->zap) != 0) log_warn("auth: cannot answer a ZAP request");
     zframe_destroy(&cred);

@@ -194,3 +194,42 @@ Test(keys, riskctl_without_keys_refuses_an_endpoint_beyond_loopback, .timeout = 
     cr_assert(s_log_has(path, "is not on this machine"), "no clear message");
     h_passed();
 }
+
+/* The Z85 public key in a certificate file ('public-key = "..."'). */
+static void s_public_key(const char *cert, char out[41])
+{
+    size_t len;
+    char *text = h_read_file(cert, &len);
+    cr_assert_not_null(text, "cannot read %s", cert);
+    const char *p = strstr(text, "public-key = \"");
+    cr_assert_not_null(p, "no public key in %s", cert);
+    snprintf(out, 41, "%.40s", p + 14);
+    free(text);
+}
+
+Test(keys, a_dead_letter_names_the_producer_key_that_sent_it, .timeout = 120, .fini = h_finish)
+{
+    h_cluster_t *c = h_cluster_new("keys-dlq-source");
+    char keys[PATH_MAX];
+    s_keyed(c, keys, sizeof keys);
+    h_start_state(c, NULL);
+    char bad[PATH_MAX], out[8192];
+    snprintf(bad, sizeof bad, "%s/bad.jsonl", c->dir);
+    FILE *f = fopen(bad, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "{\"TradeID\":\"t1\",\"Version\":1,\"Hierarchy\":{\"RiskType\":\"Delta\","
+               "\"Region\":\"AMER\",\"TradeDesk\":\"FX\"}}\n"); /* no Value */
+    fclose(f);
+    cr_assert_eq(h_riskctl(c, NULL, 0, 30000, "send", bad, "--ingest", c->ingest, "--quiet",
+                           NULL),
+                 1, "a rejected message must make send exit 1");
+    cr_assert_eq(h_riskctl(c, out, sizeof out, 30000, "dlq", "list", "--state-data",
+                           c->state_data, NULL),
+                 0);
+    char cert[PATH_MAX + 16], key[41], want[64];
+    snprintf(cert, sizeof cert, "%s/riskctl.cert", keys);
+    s_public_key(cert, key);
+    snprintf(want, sizeof want, "ingest key %s", key);
+    cr_assert(strstr(out, want), "the entry does not name the sending key %s:\n%s", key, out);
+    h_passed();
+}
