@@ -117,9 +117,12 @@ static int s_transmit(sender_t *s, frame_t *f, int64_t now)
     memcpy(zmq_msg_data(&body), hdr, hn);
     memcpy((char *)zmq_msg_data(&body) + hn, f->body.data, f->body.size);
     void *sock = zsock_resolve(s->sock);
-    int ok = zmq_send(sock, "", 0, ZMQ_SNDMORE) >= 0 &&
-             zmq_send(sock, &f->id, sizeof f->id, ZMQ_SNDMORE) >= 0 &&
-             zmq_msg_send(&body, sock, 0) >= 0;
+    /* Never block: a DEALER with no peer (the state away, or a CURVE
+     * handshake refused) would wait forever. A frame that cannot go now
+     * counts as sent and unanswered, so --retries still ends the wait. */
+    int ok = zmq_send(sock, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
+             zmq_send(sock, &f->id, sizeof f->id, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
+             zmq_msg_send(&body, sock, ZMQ_DONTWAIT) >= 0;
     if (!ok) zmq_msg_close(&body);
     f->sent_ms = now;
     f->inflight = 1;
