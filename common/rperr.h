@@ -1,8 +1,9 @@
 /* Project-wide error codes: every function that can fail returns 0 or a
  * negative code, and rp_strerror() turns any of them into text. As in nng's
- * NNG_ESYSERR, an LMDB error keeps its own code inside the value
- * (rp_wrap_lmdb), so its text is never lost on the way up; rp_class() tells
- * which RP_* kind such a wrapped code is. */
+ * NNG_ESYSERR, an LMDB error (rp_wrap_lmdb) or an errno value of the OS or of
+ * libzmq (rp_wrap_errno) keeps its own code inside the value, so its text is
+ * never lost on the way up; rp_class() tells which RP_* kind a wrapped code
+ * is. */
 #ifndef RP_RPERR_H
 #define RP_RPERR_H
 
@@ -33,9 +34,18 @@ int rp_class(int code);
 /* The LMDB code wrapped in code, or 0 when it is not a wrapped code. */
 int rp_lmdb_code(int code);
 
-/* Returns a human-readable text for any code; never NULL. A wrapped LMDB
- * code reads "storage full (LMDB: ...)" or "database error (LMDB: ...)"; that
- * text lives in a thread-local buffer valid until the next call. */
+/* Wraps a non-zero errno value, as an OS call or libzmq left it, into a
+ * negative code whose rp_class is kind (RP_EIO or RP_EZMQ) and from which
+ * rp_errno gives it back. */
+int rp_wrap_errno(int kind, int err);
+
+/* The errno value wrapped in code, or 0 when it is not one. */
+int rp_errno(int code);
+
+/* Returns a human-readable text for any code; never NULL. A wrapped code
+ * reads "storage full (LMDB: ...)", "database error (LMDB: ...)" or
+ * "messaging error (Connection refused)"; that text lives in a thread-local
+ * buffer valid until the next call. */
 const char *rp_strerror(int code);
 
 #endif

@@ -41,8 +41,9 @@ static int s_send(mapper_t *m, void *results)
             return 0;
         }
         if (errno != EAGAIN && errno != EINTR) {
-            log_error("results send: %s", zmq_strerror(errno));
-            return RP_EZMQ;
+            int rc = rp_wrap_errno(RP_EZMQ, errno);
+            log_error("results send: %s", rp_strerror(rc));
+            return rc;
         }
         zmq_pollitem_t it = {results, 0, ZMQ_POLLOUT, 0};
         zmq_poll(&it, 1, 200);
@@ -104,7 +105,9 @@ int main(int argc, char **argv)
                 log_error("cannot map a batch: %s", rp_strerror(rc));
             }
             zmq_msg_close(&msg);
-            if (rc == 0 && m.sb.size && s_send(&m, zsock_resolve(results)) == RP_EZMQ) goto out;
+            if (rc == 0 && m.sb.size &&
+                rp_class(s_send(&m, zsock_resolve(results))) == RP_EZMQ)
+                goto out;
             msgpack_sbuffer_clear(&m.sb);
         }
     }

@@ -49,8 +49,9 @@ static int s_decode(answer_t *a, char *why, size_t whylen)
 
 /* Asks endpoint for its counters within timeout_ms. Returns 0 with *a
  * filled (the caller calls s_answer_free), or with why set: RP_ETIMEDOUT
- * when nothing answered, RP_EINVAL when endpoint is unusable, RP_EZMQ on
- * another socket error, RP_EPROTO when the answer is not a counters reply. */
+ * when nothing answered, RP_EINVAL when endpoint is unusable, a code of
+ * class RP_EZMQ (keeping errno) on another socket error, RP_EPROTO when the
+ * answer is not a counters reply. */
 static int s_ask(const char *endpoint, keys_role_t server, int timeout_ms, answer_t *a, char *why,
                  size_t whylen)
 {
@@ -59,8 +60,9 @@ static int s_ask(const char *endpoint, keys_role_t server, int timeout_ms, answe
     zsys_handler_set(NULL); /* riskctl handles no signals; Ctrl-C must stop it */
     zsock_t *req = zsock_new(ZMQ_REQ);
     if (!req) {
-        snprintf(why, whylen, "cannot create a socket: %s", zmq_strerror(errno));
-        return RP_EZMQ;
+        int rc = rp_wrap_errno(RP_EZMQ, errno);
+        snprintf(why, whylen, "cannot create a socket: %s", rp_strerror(rc));
+        return rc;
     }
     zsock_set_linger(req, 0);
     zsock_set_rcvtimeo(req, timeout_ms);
@@ -73,8 +75,8 @@ static int s_ask(const char *endpoint, keys_role_t server, int timeout_ms, answe
         rc = RP_EINVAL;
     } else if (zmq_send(zsock_resolve(req), sb.data, sb.size, 0) < 0 ||
                zmq_msg_recv(&a->msg, zsock_resolve(req), 0) < 0) {
-        rc = errno == EAGAIN ? RP_ETIMEDOUT : RP_EZMQ;
-        snprintf(why, whylen, "%s", rc == RP_ETIMEDOUT ? "no answer" : zmq_strerror(errno));
+        rc = errno == EAGAIN ? RP_ETIMEDOUT : rp_wrap_errno(RP_EZMQ, errno);
+        snprintf(why, whylen, "%s", rc == RP_ETIMEDOUT ? "no answer" : rp_strerror(rc));
     } else {
         rc = s_decode(a, why, whylen);
     }
@@ -135,7 +137,7 @@ int cmd_wait(int argc, char **argv)
         answer_t a;
         char why[200];
         int rc = s_ask(ep, KEYS_STATE, 1000, &a, why, sizeof why);
-        if (rc == RP_ETIMEDOUT || rc == RP_EZMQ) { /* not up yet, or restarting: ask again */
+        if (rc == RP_ETIMEDOUT || rp_class(rc) == RP_EZMQ) { /* not up, or restarting: again */
             zclock_sleep(20);
             continue;
         }

@@ -226,13 +226,13 @@ static int s_fetch(scan_t *t, uint64_t id, char **buf, size_t *len)
 }
 
 /* Sends one message through acknowledged ingest and waits for the answer.
- * Returns 0 with *r; RP_EZMQ when it could not be sent (the socket is still
- * usable); RP_ETIMEDOUT when no answer came, after which a REQ socket cannot
+ * Returns 0 with *r; a code of class RP_EZMQ (keeping errno) when it could
+ * not be sent (the socket is still usable); RP_ETIMEDOUT when no answer came, after which a REQ socket cannot
  * send again; RP_EPROTO for an undecodable answer. */
 static int s_exchange(zsock_t *req, const char *buf, size_t len, reply_view_t *r)
 {
     void *sock = zsock_resolve(req);
-    if (zmq_send(sock, buf, len, 0) < 0) return RP_EZMQ;
+    if (zmq_send(sock, buf, len, 0) < 0) return rp_wrap_errno(RP_EZMQ, errno);
     zmq_msg_t m;
     zmq_msg_init(&m);
     int rc = RP_ETIMEDOUT;
@@ -280,9 +280,9 @@ static int s_replay_one(scan_t *t, zsock_t *req, uint64_t id, const sel_t *sel)
     free(buf);
     if (rc == 0 && r.retry) rc = RP_EBUSY;
     unsigned long long n = (unsigned long long)id;
-    if (rc == RP_EZMQ)
+    if (rp_class(rc) == RP_EZMQ)
         fprintf(stderr, "riskctl dlq: entry %llu not replayed: cannot send to %s: %s\n", n,
-                sel->ingest, zmq_strerror(errno));
+                sel->ingest, rp_strerror(rc));
     else if (rc == RP_ETIMEDOUT)
         fprintf(stderr, "riskctl dlq: entry %llu not replayed: no answer from %s within %d ms "
                 "(the entry is kept)\n", n, sel->ingest, sel->timeout_ms);

@@ -297,6 +297,25 @@ Test(store, rc_maps_lmdb_codes_and_keeps_them)
     cr_assert_eq(rp_lmdb_code(RP_EDB), 0, "a plain code wraps nothing");
 }
 
+Test(store, errno_values_keep_their_code_and_kind)
+{
+    int rc = rp_wrap_errno(RP_EZMQ, ECONNREFUSED);
+    cr_assert_lt(rc, 0);
+    cr_assert_eq(rp_class(rc), RP_EZMQ);
+    cr_assert_eq(rp_errno(rc), ECONNREFUSED);
+    cr_assert_eq(rp_lmdb_code(rc), 0, "not an LMDB code");
+    cr_assert_not_null(strstr(rp_strerror(rc), strerror(ECONNREFUSED)), "%s", rp_strerror(rc));
+    rc = rp_wrap_errno(RP_EIO, ENOSPC);
+    cr_assert_eq(rp_class(rc), RP_EIO);
+    cr_assert_eq(rp_errno(rc), ENOSPC);
+    int efsm = 156384712 + 51; /* libzmq's EFSM */
+    rc = rp_wrap_errno(RP_EZMQ, efsm);
+    cr_assert_eq(rp_errno(rc), efsm, "libzmq's own errno values survive too");
+    cr_assert_not_null(strstr(rp_strerror(rc), "this state"), "%s", rp_strerror(rc));
+    cr_assert_eq(rp_errno(store_rc(MDB_MAP_FULL)), 0, "an LMDB code is not an errno");
+    cr_assert_eq(rp_errno(RP_EZMQ), 0);
+}
+
 Test(store, commit_or_grow_grows_until_the_commit_fits)
 {
     s_open(64 << 10);
