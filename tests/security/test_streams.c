@@ -164,6 +164,34 @@ static void s_push(const char *endpoint, const msgpack_sbuffer *sb)
     zsock_destroy(&s);
 }
 
+/* Pushes a hand-made RESULT of stream sid (16 bytes) to the reducer: batch
+ * id with watermark, and, when delta is non-zero, one delta on "Delta". */
+static void s_push_result(h_cluster_t *c, const void *sid, uint64_t id, uint64_t watermark,
+                          int64_t delta)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 8);
+    msgpack_pack_int(&pk, 2);
+    msgpack_pack_int(&pk, 2);
+    msgpack_pack_bin_with_body(&pk, sid, 16);
+    msgpack_pack_uint64(&pk, id);
+    msgpack_pack_uint64(&pk, watermark);
+    msgpack_pack_str_with_body(&pk, "forger:1", 8);
+    msgpack_pack_uint64(&pk, delta ? 1 : 0);
+    msgpack_pack_array(&pk, delta ? 1 : 0);
+    if (delta) {
+        msgpack_pack_array(&pk, 3);
+        msgpack_pack_str_with_body(&pk, "Delta", 5);
+        msgpack_pack_int64(&pk, delta);
+        msgpack_pack_int64(&pk, 1);
+    }
+    s_push(c->results, &sb);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 Test(streams, a_result_of_another_pipeline_changes_nothing, .timeout = 300, .fini = h_finish)
 {
     h_cluster_t *c = h_cluster_new("streams-foreign-result");
@@ -175,25 +203,7 @@ Test(streams, a_result_of_another_pipeline_changes_nothing, .timeout = 300, .fin
     long long next = h_stat(st, "reducer", "next_batch");
     json_decref(st);
     cr_assert_gt(next, 1);
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 8);
-    msgpack_pack_int(&pk, 2);
-    msgpack_pack_int(&pk, 2);
-    msgpack_pack_bin_with_body(&pk, "another-pipeline", 16);
-    msgpack_pack_uint64(&pk, (uint64_t)next);
-    msgpack_pack_uint64(&pk, (uint64_t)next);
-    msgpack_pack_str_with_body(&pk, "intruder:1", 10);
-    msgpack_pack_uint64(&pk, 1);
-    msgpack_pack_array(&pk, 1);
-    msgpack_pack_array(&pk, 3);
-    msgpack_pack_str_with_body(&pk, "Delta", 5);
-    msgpack_pack_int64(&pk, 1000000);
-    msgpack_pack_int64(&pk, 1);
-    s_push(c->results, &sb);
-    msgpack_sbuffer_destroy(&sb);
+    s_push_result(c, "another-pipeline", (uint64_t)next, (uint64_t)next, 1000000);
     cr_assert(h_wait_stat(c, "reducer", "foreign_frames", 1, 10000), "not refused");
     long rows = 0;
     cr_assert_eq(model_compare_aggregates(m, c->reducer_data, &rows), 0, "totals changed");
@@ -212,36 +222,12 @@ Test(streams, a_forged_result_far_ahead_with_a_huge_watermark_skips_nothing, .ti
      * the reducer skip every later batch. */
     unsigned char sid[16];
     s_state_id(c, sid);
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 8);
-    msgpack_pack_int(&pk, 2);
-    msgpack_pack_int(&pk, 2);
-    msgpack_pack_bin_with_body(&pk, sid, 16);
-    msgpack_pack_uint64(&pk, UINT64_MAX);
-    msgpack_pack_uint64(&pk, UINT64_MAX);
-    msgpack_pack_str_with_body(&pk, "forger:1", 8);
-    msgpack_pack_uint64(&pk, 0);
-    msgpack_pack_array(&pk, 0);
-    s_push(c->results, &sb);
-    msgpack_sbuffer_clear(&sb);
+    s_push_result(c, sid, UINT64_MAX, UINT64_MAX, 0);
     /* and one whose watermark lies above its own batch id */
     json_t *st = h_stats(c);
     long long next = h_stat(st, "reducer", "next_batch");
     json_decref(st);
-    msgpack_pack_array(&pk, 8);
-    msgpack_pack_int(&pk, 2);
-    msgpack_pack_int(&pk, 2);
-    msgpack_pack_bin_with_body(&pk, sid, 16);
-    msgpack_pack_uint64(&pk, (uint64_t)next);
-    msgpack_pack_uint64(&pk, UINT64_MAX);
-    msgpack_pack_str_with_body(&pk, "forger:1", 8);
-    msgpack_pack_uint64(&pk, 0);
-    msgpack_pack_array(&pk, 0);
-    s_push(c->results, &sb);
-    msgpack_sbuffer_destroy(&sb);
+    s_push_result(c, sid, (uint64_t)next, UINT64_MAX, 0);
     cr_assert(h_wait_stat(c, "reducer", "bad_frames", 1, 10000),
               "a watermark above its batch id was not refused");
     /* more real work must still be applied, exactly */
