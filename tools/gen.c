@@ -21,6 +21,7 @@ static const char *s_desks[] = {"FXSpot", "FXOption", "Rates", "Credit", "Equity
 /* The percentages and sizes the flags set. */
 typedef struct {
     int64_t seed, count, trades, modify, move, dup, ooo, rate;
+    bool sequential; /* --sequential-ids: T<seed>-<n> instead of UUIDs */
 } gen_flags_t;
 
 /* A stale version to send later: the older half of an out-of-order pair. */
@@ -55,23 +56,52 @@ static uint64_t s_below(gen_t *g, uint64_t n)
     return n ? s_next(g) % n : 0;
 }
 
+static uint64_t s_mix(uint64_t z) /* splitmix64's finaliser */
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Writes trade number `trade`'s TradeID into id[40]. By default a random-
+ * looking version-4 UUID, a function of (seed, trade) only, so that ids
+ * arrive in no particular key order, as a bank's do (sequential ids would be
+ * cheap appends at the right edge of every B-tree). It draws nothing from the
+ * message stream's generator: the lines' order and content are unchanged. */
+static void s_trade_id(const gen_t *g, uint64_t trade, char id[40])
+{
+    if (g->f.sequential) {
+        snprintf(id, 40, "T%llu-%08llu", (unsigned long long)g->f.seed,
+                 (unsigned long long)trade);
+        return;
+    }
+    uint64_t k = (uint64_t)g->f.seed * 0x9e3779b97f4a7c15ULL ^ s_mix(trade + 1);
+    uint64_t hi = s_mix(k), lo = s_mix(k ^ 0xd1b54a32d192ed03ULL);
+    hi = (hi & ~0xf000ULL) | 0x4000ULL;                      /* version 4 */
+    lo = (lo & ~(3ULL << 62)) | (2ULL << 62);               /* RFC 4122 variant */
+    snprintf(id, 40, "%08llx-%04llx-%04llx-%04llx-%012llx", (unsigned long long)(hi >> 32),
+             (unsigned long long)((hi >> 16) & 0xffff), (unsigned long long)(hi & 0xffff),
+             (unsigned long long)(lo >> 48), (unsigned long long)(lo & 0xffffffffffffULL));
+}
+
 /* Formats one message into g->line; the value's representation varies
  * (number, decimal string, integer) so every ingest path is exercised. */
 static void s_format(gen_t *g, uint64_t trade, uint64_t version, int path)
 {
     long long micro = (long long)s_below(g, 2000000000001ULL) - 1000000000000LL;
     unsigned form = (unsigned)s_below(g, 10);
-    char val[64];
+    char val[64], id[40];
+    s_trade_id(g, trade, id);
     long long whole = micro / 1000000, frac = llabs(micro % 1000000);
     const char *sign = micro < 0 && whole == 0 ? "-" : "";
     if (form == 0) snprintf(val, sizeof val, "%lld", whole);
     else if (form == 1) snprintf(val, sizeof val, "\"%s%lld.%06lld\"", sign, whole, frac);
     else snprintf(val, sizeof val, "%s%lld.%06lld", sign, whole, frac);
     snprintf(g->line, sizeof g->line,
-             "{\"TradeID\":\"T%llu-%08llu\",\"Value\":%s,\"Version\":%llu,"
+             "{\"TradeID\":\"%s\",\"Value\":%s,\"Version\":%llu,"
              "\"Timestamp\":%.3f,\"Hierarchy\":{\"RiskType\":\"%s\",\"Region\":\"%s\","
              "\"TradeDesk\":\"%s\"}}\n",
-             (unsigned long long)g->f.seed, (unsigned long long)trade, val,
+             id, val,
              (unsigned long long)version, 1700000000.0 + (double)g->i * 0.001,
              s_types[path / 24], s_regions[(path / 6) % 4], s_desks[path % 6]);
 }
@@ -145,6 +175,7 @@ static int s_flags(const config_opt_t *opts, gen_flags_t *f)
         config_int(opts, "ooo", 0, 100, &f->ooo) ||
         config_int(opts, "rate", 0, 100000000, &f->rate))
         return CLI_USAGE;
+    f->sequential = config_get(opts, "sequential-ids") != NULL;
     if (f->modify + f->move + f->dup + f->ooo > 100) {
         fprintf(stderr, "riskctl gen: --modify + --move + --dup + --ooo must be <= 100\n");
         return CLI_USAGE;
@@ -165,6 +196,7 @@ int cmd_gen(int argc, char **argv)
         {"ooo", "5", "% out-of-order versions (a newer version, then a stale older one)",
          NULL},
         {"rate", "0", "messages per second; 0 = as fast as possible", NULL},
+        {"sequential-ids", NULL, "TradeIDs T<seed>-<n> in creation order instead of UUIDs", NULL},
         {NULL, NULL, NULL, NULL}};
     int npos, code;
     if (!cli_parse(opts, argc, argv, "usage: riskctl gen [options]\n\nPrints risk messages as "
