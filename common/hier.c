@@ -104,6 +104,13 @@ int hier_check_text(const char *s, size_t len, char *why, size_t whylen)
         snprintf(why, whylen, "is longer than %d bytes", HIER_TEXT_MAX);
         return RP_EINVAL;
     }
+    /* Printable ASCII (U+0020..U+007E) is valid UTF-8, in NFC, and neither
+     * control nor format: most TradeIDs and names stop here, without a table
+     * lookup per character. */
+    size_t ascii = 0;
+    while (ascii < len && (unsigned char)s[ascii] >= 0x20 && (unsigned char)s[ascii] < 0x7f)
+        ascii++;
+    if (ascii == len) return 0;
     if (!hier_utf8_valid(s, len)) {
         snprintf(why, whylen, "is not valid UTF-8");
         return RP_EINVAL;

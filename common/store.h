@@ -13,11 +13,22 @@
 
 typedef struct store_t store_t;
 
-/* Opens (creating dir and databases unless readonly) the environment at dir
- * with the NULL-terminated list of database names; mapsize is the LMDB map size
- * in bytes. Returns a new store or NULL (the reason is logged and, if err is
- * non-NULL, stored as an RP_* code). The caller owns the store. */
-store_t *store_open(const char *dir, const char *const *dbnames, size_t mapsize, int readonly,
+/* store_open flags. */
+enum {
+    STORE_RDONLY = 1,   /* read-only: create nothing, begin only read transactions */
+    STORE_WRITEMAP = 2, /* MDB_WRITEMAP: a write transaction changes pages in the map
+                           itself rather than in malloc'd copies written back by
+                           pwrite. Saves a copy per dirty page and keeps a large
+                           commit's dirty pages out of the heap; the data file is
+                           then as large as the map (sparse: du shows what is used). */
+};
+
+/* Opens (creating dir and databases unless STORE_RDONLY) the environment at
+ * dir with the NULL-terminated list of database names; mapsize is the LMDB map
+ * size in bytes, flags a mask of STORE_* (0: read-write, pwrite). Returns a new
+ * store or NULL (the reason is logged and, if err is non-NULL, stored as an
+ * RP_* code). The caller owns the store. */
+store_t *store_open(const char *dir, const char *const *dbnames, size_t mapsize, int flags,
                     int *err);
 
 /* Closes the environment; accepts NULL and sets *self_p to NULL. Any open

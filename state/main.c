@@ -99,7 +99,8 @@ static int s_flags(flags_t *f)
 static int s_open(state_t *s, const flags_t *f)
 {
     int rc = RP_ENOMEM;
-    s->store = store_open(config_get(s_opts, "data"), tables_state_dbs, f->map_size, 0, &rc);
+    s->store = store_open(config_get(s_opts, "data"), tables_state_dbs, f->map_size, STORE_WRITEMAP,
+                          &rc);
     if (!s->store) return rc;
     if ((s->lock_fd = daemon_lock_dir(config_get(s_opts, "data"))) < 0) return s->lock_fd;
     if ((rc = ingest_check_hierarchy(s->store, &f->levels))) return rc;

@@ -23,7 +23,7 @@ int scan_open(scan_t *s, const char *cmd, const char *dir, const char *const *db
         cli_fail(cmd, RP_ENOTFOUND, "%s is not an LMDB environment (no data.mdb)", dir);
         return RP_ENOTFOUND;
     }
-    if (!(s->store = store_open(dir, dbs, 0, readonly, &rc))) {
+    if (!(s->store = store_open(dir, dbs, 0, readonly ? STORE_RDONLY : 0, &rc))) {
         cli_fail(cmd, rc, "cannot open the LMDB environment %s", dir);
         return rc;
     }

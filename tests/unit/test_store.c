@@ -95,7 +95,7 @@ Test(store, readonly_open_of_missing_dir_fails_cleanly)
     char sub[300];
     snprintf(sub, sizeof sub, "%s/absent", g_dir);
     int err = 0;
-    store_t *s = store_open(sub, g_dbs, 0, 1, &err);
+    store_t *s = store_open(sub, g_dbs, 0, STORE_RDONLY, &err);
     cr_assert_null(s);
     RP_ASSERT_RC(err, RP_ENOTFOUND);
     struct stat st;
@@ -108,7 +108,7 @@ Test(store, readonly_open_of_missing_database_fails)
     store_destroy(&g_st);
     const char *const other[] = {"one", "nope", NULL};
     int err = 0;
-    store_t *s = store_open(g_dir, other, 0, 1, &err);
+    store_t *s = store_open(g_dir, other, 0, STORE_RDONLY, &err);
     cr_assert_null(s);
     RP_ASSERT_RC(err, RP_ENOTFOUND);
 }
@@ -165,7 +165,7 @@ Test(store, meta_survives_reopen)
     store_destroy(&g_st);
     cr_assert_null(g_st);
     int err = 0;
-    g_st = store_open(g_dir, g_dbs, 0, 1, &err);
+    g_st = store_open(g_dir, g_dbs, 0, STORE_RDONLY, &err);
     cr_assert_not_null(g_st, "reopen read-only: %d", err);
     cr_assert_eq(store_begin(g_st, 1, &txn), 0);
     uint64_t v = 0;
@@ -324,6 +324,33 @@ Test(store, commit_or_grow_grows_until_the_commit_fits)
     RP_ASSERT_OK(rc);
     cr_assert_gt(p.calls, 1, "the first attempt must have failed for lack of room");
     cr_assert_gt(s_mapsize(), (size_t)64 << 10);
+}
+
+/* The state's mode: pages changed in the map itself. A commit that needs a
+ * larger map still grows it, and what it committed is read back, byte for
+ * byte, by a plain (pwrite-mode) reader after a reopen. */
+Test(store, writemap_grows_commits_and_reads_back_after_reopen)
+{
+    int err = 0;
+    g_st = store_open(g_dir, g_dbs, 64 << 10, STORE_WRITEMAP, &err);
+    cr_assert_not_null(g_st, "store_open: %d %s", err, rp_strerror(err));
+    put_t p = {g_st, 0};
+    RP_ASSERT_OK(store_commit_or_grow(g_st, 4 << 20, s_put_big, &p));
+    cr_assert_gt(p.calls, 1, "the first attempt must have failed for lack of room");
+    store_destroy(&g_st);
+    g_st = store_open(g_dir, g_dbs, 0, STORE_RDONLY, &err);
+    cr_assert_not_null(g_st, "reopen: %d %s", err, rp_strerror(err));
+    MDB_txn *txn = NULL;
+    RP_ASSERT_OK(store_begin(g_st, 1, &txn));
+    uint8_t k[8];
+    store_u64_put(k, 1);
+    MDB_val kv = {8, k}, vv;
+    cr_assert_eq(mdb_get(txn, store_dbi(g_st, 0), &kv, &vv), 0);
+    cr_assert_eq(vv.mv_size, 200000);
+    size_t i = 0;
+    while (i < vv.mv_size && ((const char *)vv.mv_data)[i] == 'q') i++;
+    cr_assert_eq(i, vv.mv_size, "byte %zu differs after the reopen", i);
+    store_abort(&txn);
 }
 
 Test(store, commit_or_grow_gives_the_full_code_at_the_cap)
