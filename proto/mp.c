@@ -31,7 +31,8 @@ static int s_head(const unsigned char *p, size_t len, size_t i, s_head_t *h, cha
     unsigned c = p[i];
     uint64_t skip = 0;
     int hdr = 0;
-    memset(h, 0, sizeof *h);
+    h->items = 0;
+    h->container = h->is_map = h->is_str = 0;
     if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
     } else if ((c & 0xf0) == 0x80) {
         h->container = 1, h->is_map = 1, h->items = 2ull * (c & 0x0f);

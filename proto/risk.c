@@ -139,6 +139,14 @@ int risk_msg_unpack(const char *msg, size_t len, msgpack_unpacked *unp, char *wh
     mp_head_t h, k;
     size_t off = 0, fields = 0;
     msgpack_unpacked_init(unp);
+    /* The common case, a valid message, in one walk: within depth and every
+     * container within the Hierarchy's width implies each check below passes
+     * too. Only a message that fails goes through them, for their reasons. */
+    if (mp_check(msg, len, MP_MAX_DEPTH, RISK_HIER_KEYS_MAX, inner, sizeof inner) == 0) {
+        if (msgpack_unpack_next(unp, msg, len, &off) == MSGPACK_UNPACK_SUCCESS) return 0;
+        snprintf(why, whylen, "message: msgpack decoder rejected the frame");
+        return RP_EINVAL;
+    }
     /* Depth alone first (no item limit), so its reason is the one given. */
     if (mp_check(msg, len, MP_MAX_DEPTH, UINT32_MAX, inner, sizeof inner)) {
         snprintf(why, whylen, "message %s", inner);

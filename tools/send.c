@@ -458,7 +458,8 @@ int cmd_send(int argc, char **argv)
          NULL},
         {"max-frame-bytes", "16777216", "largest frame in bytes (at most the state's --max-frame)",
          NULL},
-        {"window", "32", "frames in flight before waiting for answers", NULL},
+        {"window", "262144", "messages in flight before waiting for answers (whole frames: "
+         "--window/--batch of them, at least one)", NULL},
         {"timeout-ms", "5000", "re-send a frame not answered within this time", NULL},
         {"retries", "30", "consecutive unanswered attempts before giving up", NULL},
         {"quiet", NULL, "print nothing but errors", NULL},
@@ -481,11 +482,13 @@ int cmd_send(int argc, char **argv)
     int64_t window;
     if (config_int(opts, "batch", 1, SEND_BATCH_MAX, &s.batch) ||
         config_int(opts, "max-frame-bytes", 1024, 1 << 30, &s.max_frame) ||
-        config_int(opts, "window", 1, 1024, &window) ||
+        config_int(opts, "window", 1, 10000000, &window) ||
         config_int(opts, "timeout-ms", 10, 3600000, &s.timeout_ms) ||
         config_int(opts, "retries", 0, 1000000, &s.retries))
         return CLI_USAGE;
-    s.window = (int)window;
+    /* Counted in messages, so that --batch does not change how much the
+     * state can commit at once (its group commit is what makes it fast). */
+    s.window = (int)((window + s.batch - 1) / s.batch);
     const char *path = npos ? argv[1] : "-";
     input_t in = {.fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY),
                   .cap = (1 << 20) + JSONLINE_PADDING};
@@ -494,7 +497,7 @@ int cmd_send(int argc, char **argv)
         return CLI_FAIL;
     }
     zsys_handler_set(NULL); /* riskctl handles no signals; Ctrl-C must stop it */
-    if (!(in.buf = malloc(in.cap)) || !(s.fr = calloc((size_t)window, sizeof *s.fr)))
+    if (!(in.buf = malloc(in.cap)) || !(s.fr = calloc((size_t)s.window, sizeof *s.fr)))
         fprintf(stderr, "riskctl send: out of memory\n");
     if (in.buf && s.fr && !(s.jl = jsonline_new()))
         fprintf(stderr, "riskctl send: out of memory\n");
