@@ -51,11 +51,20 @@ static int s_apply(ingest_t *self, MDB_txn *txn, const char *raw, size_t rlen, c
     if (tables_state_encode(m, &self->row)) return RP_ENOMEM;
 
     MDB_dbi sdb = store_dbi(self->store, SDB_STATE);
-    MDB_val k = {m->trade_id_len, (void *)m->trade_id}, old;
+    MDB_val k = {m->trade_id_len, (void *)m->trade_id};
+    MDB_val old = {self->row.size, self->row.data};
     change_t c = {.has_new = 1, .new_value = m->value, .new_path = path, .new_len = plen};
     state_row_t prev;
-    int rc = mdb_get(txn, sdb, &k, &old);
+    /* One B-tree search for a new trade: MDB_NOOVERWRITE inserts the row, or
+     * finds the stored one and points old at it. Only a trade already
+     * stored costs a second search, to replace its row. */
+    int rc = mdb_put(txn, sdb, &k, &old, MDB_NOOVERWRITE);
     if (rc == 0) {
+        if ((rc = changelog_append(self->log, txn, &c))) return rc;
+        reply->accepted++;
+        return 0;
+    }
+    if (rc == MDB_KEYEXIST) {
         if (tables_state_decode(old.mv_data, old.mv_size, &self->levels, &prev)) {
             /* A corrupt row cannot be subtracted from the totals; refuse the
              * update loudly rather than silently skewing aggregates. */
@@ -79,7 +88,7 @@ static int s_apply(ingest_t *self, MDB_txn *txn, const char *raw, size_t rlen, c
         c.old_value = prev.value;
         c.old_path = prev.path;
         c.old_len = prev.path_len;
-    } else if (rc != MDB_NOTFOUND) {
+    } else {
         return store_rc(rc);
     }
     MDB_val v = {self->row.size, self->row.data};
