@@ -51,17 +51,22 @@ SECURITY_SRC := $(wildcard tests/security/*.c) $(HARNESS_SRC)
 SECURITY_BIN := $(BUILD)/tests/security-tests
 
 .PHONY: all deps test test-unit test-integration test-security test-faults run clean install \
-        format asan memcheck fuzz check-layers
+        format asan memcheck fuzz check-layers bench
 all: $(PROGS)
 
-deps:
-	@missing=""; for p in $(DEB_PKGS); do \
+# $(call install_debs,PACKAGES): installs those of PACKAGES that are missing.
+define install_debs
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
+endef
+
+deps:
+	$(call install_debs,$(DEB_PKGS))
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -153,4 +158,19 @@ clean:
 	rm -rf $(BUILD) $(BIN) build-asan bin-asan
 
 PREFIX ?= /usr/local
+
+# `make bench`: riskpipe against a PostgreSQL and a Redis peer on the same
+# generated messages, the raw LMDB ceiling, latency and growth (bench/run.sh;
+# BENCHMARKS.md has the figures and the command). The peers' loaders and
+# packages are in bench/bench.mk.
+include bench/bench.mk
+$(BIN)/bench-ceiling: $(BUILD)/bench/ceiling.o $(filter-out %/main.o,$(STATE_OBJ)) $(COMMON_OBJ) \
+                      $(BUILD)/tools/jsonline.o
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(CTL_LIBS) -o $@
+
+bench: deps bench-peers-deps
+	$(MAKE) all $(BENCH_PEERS) $(BIN)/bench-ceiling
+	bench/run.sh
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -28,12 +28,6 @@ $(BIN)/bench-redis-load: $(BUILD)/bench/redis_load.o $(BENCH_PEER_OBJ)
 bench-peers: $(BENCH_PEERS)
 
 bench-peers-deps:
-	@missing=""; for p in $(BENCH_DEB_PKGS); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
-	fi
+	$(call install_debs,$(BENCH_DEB_PKGS))
 
 endif

@@ -1,16 +1,27 @@
 #!/usr/bin/env bash
-# One riskpipe run for `make bench`: starts state, $MAPPERS mappers and the
-# reducer with default flags on empty data directories, sends FILE with
-# `riskctl send` (default flags), waits until every change is aggregated,
-# checks the totals with `riskctl verify`, and stops everything.
-# Prints one line: "seconds=S msgs=N state_rss_kb=K reducer_rss_kb=K mapper_rss_kb=K
-# state_bytes=B reducer_bytes=B".
-# Usage: bench/riskpipe.sh FILE [extra riskctl send flags...]
+# One riskpipe run of `make bench`: starts state, $MAPPERS mappers and the
+# reducer with their default flags on empty data directories, sends FILE with
+# `riskctl send` (default flags), waits until every change is aggregated, and
+# checks the totals with `riskctl verify` against the state table.
+# Prints one line of key=value pairs:
+#   seconds  first byte sent until `riskctl wait` returned
+#   msgs     lines in FILE
+#   {state,reducer,mapper}_rss_mb   peak resident set (VmHWM: private memory
+#            plus the LMDB map pages the process touched, which are the
+#            kernel's page cache, shared and evictable)
+#   {state,reducer,mapper}_anon_mb  peak private (anonymous) memory, sampled
+#            every 100 ms
+#   state_disk_bytes  the state directory on disk (du); with MDB_WRITEMAP it is
+#            the reserved map, a power-of-two step above what is used
+#   state_used_bytes  LMDB pages in use (mdb_stat), live_trades  state rows
+# Usage: bench/riskpipe.sh FILE [more riskctl send flags...]
+# Exit status: 0 verified, 1 the run or the verification failed, 2 usage.
 set -euo pipefail
+[ $# -ge 1 ] && [ -r "$1" ] || { echo "usage: bench/riskpipe.sh FILE [send flags...]" >&2; exit 2; }
+FILE=$(realpath "$1"); shift
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
 MAPPERS=${MAPPERS:-2}
-FILE=$1; shift
 DIR=$(mktemp -d "${BENCH_TMP:-/tmp}/riskpipe-bench.XXXXXX")
 pids=()
 cleanup() {
@@ -24,19 +35,48 @@ trap cleanup EXIT
 "$BIN/riskpipe-reducer" --data "$DIR/reducer" 2>"$DIR/reducer.log" & pids+=($!)
 for i in $(seq 1 "$MAPPERS"); do "$BIN/riskpipe-mapper" 2>"$DIR/mapper$i.log" & pids+=($!); done
 for p in state reducer; do
-  for _ in $(seq 1 100); do "$BIN/riskctl" ping "$p" >/dev/null 2>&1 && break; sleep 0.05; done
+  ok=0
+  for _ in $(seq 1 100); do "$BIN/riskctl" ping "$p" >/dev/null 2>&1 && { ok=1; break; }; sleep 0.05; done
+  [ "$ok" = 1 ] || { echo "bench/riskpipe.sh: $p did not start:" >&2; tail -5 "$DIR/$p.log" >&2; exit 1; }
 done
 
-# Peak resident set of each process, sampled every 100 ms while it runs.
-peak() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# Peak anonymous memory of each daemon, sampled while the run lasts.
+daemons=("${pids[@]}")
+(
+  while :; do
+    for p in "${daemons[@]}"; do
+      awk -v p="$p" '/^RssAnon/ {print p, $2}' "/proc/$p/status" 2>/dev/null || true
+    done
+    sleep 0.1
+  done
+) >"$DIR/anon.txt" &
+sampler=$!
 
 t0=$(date +%s.%N)
-"$BIN/riskctl" send "$FILE" --quiet "$@" >"$DIR/send.txt"
-"$BIN/riskctl" wait --timeout 600 >/dev/null
+if ! "$BIN/riskctl" send "$FILE" --quiet "$@" >"$DIR/send.txt" 2>&1; then
+  echo "bench/riskpipe.sh: riskctl send failed:" >&2; tail -5 "$DIR/send.txt" >&2; exit 1
+fi
+"$BIN/riskctl" wait --timeout 3600 >/dev/null
 t1=$(date +%s.%N)
-"$BIN/riskctl" verify --state-data "$DIR/state" --reducer-data "$DIR/reducer" >"$DIR/verify.txt" || { cat "$DIR/verify.txt" >&2; exit 1; }
-msgs=$(wc -l <"$FILE")
-srss=$(peak "${pids[0]}"); rrss=$(peak "${pids[1]}"); mrss=0
-for ((i = 2; i < ${#pids[@]}; i++)); do r=$(peak "${pids[$i]}"); ((r > mrss)) && mrss=$r; done
-sbytes=$(du -sb "$DIR/state" | cut -f1); rbytes=$(du -sb "$DIR/reducer" | cut -f1)
-echo "seconds=$(echo "$t1 - $t0" | bc -l | sed 's/^\./0./') msgs=$msgs state_rss_kb=$srss reducer_rss_kb=$rrss mapper_rss_kb=$mrss state_bytes=$sbytes reducer_bytes=$rbytes"
+kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
+
+if ! "$BIN/riskctl" verify --state-data "$DIR/state" --reducer-data "$DIR/reducer" >"$DIR/verify.txt" 2>&1; then
+  echo "bench/riskpipe.sh: riskctl verify failed:" >&2; cat "$DIR/verify.txt" >&2; exit 1
+fi
+
+hwm() { awk '/^VmHWM/ {printf "%d", $2 / 1024}' "/proc/$1/status" 2>/dev/null || echo 0; }
+anon() { awk -v p="$1" '$1 == p && $2 > m {m = $2} END {printf "%d", m / 1024}' "$DIR/anon.txt"; }
+mrss=0 manon=0
+for ((i = 2; i < ${#pids[@]}; i++)); do
+  r=$(hwm "${pids[$i]}"); ((r > mrss)) && mrss=$r
+  a=$(anon "${pids[$i]}"); ((a > manon)) && manon=$a
+done
+pages=$(mdb_stat -e "$DIR/state" | awk '/Number of pages used/ {print $NF}')
+psize=$(mdb_stat -e "$DIR/state" | awk '/Page size/ {print $NF}')
+live=$(mdb_stat -s state "$DIR/state" | awk '/Entries/ {print $NF}')
+echo "seconds=$(echo "$t1 - $t0" | bc -l | sed 's/^\./0./') msgs=$(wc -l <"$FILE")" \
+  "state_rss_mb=$(hwm "${pids[0]}") state_anon_mb=$(anon "${pids[0]}")" \
+  "reducer_rss_mb=$(hwm "${pids[1]}") reducer_anon_mb=$(anon "${pids[1]}")" \
+  "mapper_rss_mb=$mrss mapper_anon_mb=$manon" \
+  "state_disk_bytes=$(du -sb "$DIR/state" | cut -f1) state_used_bytes=$((pages * psize))" \
+  "live_trades=$live"

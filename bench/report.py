@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""bench/report.py: the tables `make bench` prints, from the raw result lines
+bench/run.sh collected (one "<kind> key=value ..." line per run).
+
+Usage: report.py RESULTS   (exit 0; 1 when a system has no result)
+"""
+import statistics
+import sys
+
+
+def parse(path):
+    runs = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            words = line.split()
+            kv = dict(w.split("=", 1) for w in words[1:] if "=" in w)
+            if not kv:
+                continue
+            if words[1].endswith(":"):  # "latency idle: ..." names its mode
+                kv = dict(mode=words[1][:-1], **kv)
+            runs.setdefault(words[0], []).append(kv)
+    return runs
+
+
+def rates(rows):
+    return [float(r["msgs"]) / float(r["seconds"]) for r in rows]
+
+
+def k(x):
+    return "%.0fk" % (x / 1000)
+
+
+def main():
+    runs = parse(sys.argv[1])
+    names = {"riskpipe": "riskpipe (default flags, 2 mappers)",
+             "pg": "PostgreSQL 15 (COPY + set-based upsert per 10k)",
+             "redis": "Redis 7 (Lua per 1000, appendfsync always)"}
+    missing = [s for s in names if s not in runs]
+    if missing:
+        print("no results for: " + ", ".join(missing))
+        return 1
+    med = {s: statistics.median(rates(runs[s])) for s in names}
+    best_peer = max(med["pg"], med["redis"])
+    print()
+    print("## Throughput, end to end, %s messages, every run verified exact"
+          % runs["riskpipe"][0]["msgs"])
+    print()
+    print("| system | runs | median s | median msg/s | range msg/s | riskpipe / it |")
+    print("|---|---|---|---|---|---|")
+    for s, name in names.items():
+        r = rates(runs[s])
+        secs = statistics.median(float(x["seconds"]) for x in runs[s])
+        ratio = "" if s == "riskpipe" else "%.2fx" % (med["riskpipe"] / med[s])
+        print("| %s | %d | %.2f | %s | %s - %s | %s |"
+              % (name, len(r), secs, k(med[s]), k(min(r)), k(max(r)), ratio))
+    print()
+    print("riskpipe / faster peer: %.2fx (goal 2x); riskpipe %s msg/s (goal 200k)"
+          % (med["riskpipe"] / best_peer, k(med["riskpipe"])))
+    if "ceiling" in runs:
+        c = statistics.median(rates(runs["ceiling"]))
+        print("raw LMDB ceiling (state engine, no IPC, commits of 256 frames): median %s msg/s;"
+              " riskpipe is %.0f%% of it" % (k(c), 100 * med["riskpipe"] / c))
+    rp = runs["riskpipe"]
+    print()
+    print("## Memory and disk (riskpipe runs: largest; peers: data directory after the run)")
+    print()
+    print("| process | peak RSS MB (VmHWM) | peak private MB (RssAnon) |")
+    print("|---|---|---|")
+    for p in ("state", "reducer", "mapper"):
+        print("| %s | %d | %d |" % (p, max(int(r[p + "_rss_mb"]) for r in rp),
+                                    max(int(r[p + "_anon_mb"]) for r in rp)))
+    live = int(rp[0]["live_trades"])
+    used = statistics.median(int(r["state_used_bytes"]) for r in rp)
+    disk = statistics.median(int(r["state_disk_bytes"]) for r in rp)
+    print()
+    print("live trades %d: riskpipe state %d B/trade in use (%d B/trade on disk, the reserved"
+          " map); PostgreSQL %d B/trade; Redis %d B/trade"
+          % (live, used / live, disk / live,
+             statistics.median(int(r["bytes"]) for r in runs["pg"]) / live,
+             statistics.median(int(r["bytes"]) for r in runs["redis"]) / live))
+    if "latency" in runs:
+        print()
+        print("## Latency (bench/latency.sh)")
+        print()
+        for r in runs["latency"]:
+            print("  " + " ".join("%s=%s" % kv for kv in r.items()))
+    if "growth" in runs:
+        print()
+        print("## Growth (riskpipe, one run each)")
+        print()
+        print("| messages | trades | live trades | seconds | msg/s | state B/live trade in use |"
+              " state peak private MB |")
+        print("|---|---|---|---|---|---|---|")
+        rows = [dict(rp[0], trades=str(int(int(rp[0]["msgs"]) * 0.8)))] + runs["growth"]
+        for r in rows:
+            print("| %s | %s | %s | %.1f | %s | %d | %s |"
+                  % (r["msgs"], r["trades"], r["live_trades"], float(r["seconds"]),
+                     k(float(r["msgs"]) / float(r["seconds"])),
+                     int(r["state_used_bytes"]) / int(r["live_trades"]), r["state_anon_mb"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
