@@ -164,13 +164,14 @@ PREFIX ?= /usr/local
 # BENCHMARKS.md has the figures and the command). The peers' loaders and
 # packages are in bench/bench.mk.
 include bench/bench.mk
+include bench/latency.mk
 $(BIN)/bench-ceiling: $(BUILD)/bench/ceiling.o $(filter-out %/main.o,$(STATE_OBJ)) $(COMMON_OBJ) \
                       $(BUILD)/tools/jsonline.o
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(CTL_LIBS) -o $@
 
 bench: deps bench-peers-deps
-	$(MAKE) all $(BENCH_PEERS) $(BIN)/bench-ceiling
+	$(MAKE) all $(BENCH_PEERS) $(BIN)/bench-ceiling $(BIN)/bench-latency
 	bench/run.sh
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

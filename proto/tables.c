@@ -24,20 +24,21 @@ static int s_keycmp(const void *a, const void *b)
     return xs < ys ? -1 : xs > ys;
 }
 
-int tables_state_encode(const risk_msg_t *m, msgpack_sbuffer *sb)
+/* 1 when key is the name of one of the configured levels. */
+static int s_is_level(const hier_levels_t *h, const char *key, size_t len)
+{
+    for (int l = 0; l < h->n; l++)
+        if (strlen(h->name[l]) == len && memcmp(h->name[l], key, len) == 0) return 1;
+    return 0;
+}
+
+int tables_state_encode(const risk_msg_t *m, const hier_levels_t *h, msgpack_sbuffer *sb)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    char val[MONEY_FMT_MAX];
-    size_t vlen = money_format(m->value, val, sizeof val);
-    int rc = msgpack_pack_map(&pk, 5);
-    mp_pack_cstr(&pk, "TradeID");
-    mp_pack_str(&pk, m->trade_id, m->trade_id_len);
-    mp_pack_cstr(&pk, "Version");
+    int rc = msgpack_pack_array(&pk, TABLES_STATE_FIELDS);
     msgpack_pack_int64(&pk, m->version);
-    mp_pack_cstr(&pk, "Value");
-    mp_pack_str(&pk, val, vlen);
-    mp_pack_cstr(&pk, "Timestamp");
+    msgpack_pack_int64(&pk, m->value);
     if (!m->timestamp) msgpack_pack_nil(&pk);
     else if (m->timestamp->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
         msgpack_pack_uint64(&pk, m->timestamp->via.u64);
@@ -45,11 +46,16 @@ int tables_state_encode(const risk_msg_t *m, msgpack_sbuffer *sb)
         msgpack_pack_int64(&pk, m->timestamp->via.i64);
     else
         msgpack_pack_double(&pk, m->timestamp->via.f64);
-    mp_pack_cstr(&pk, "Hierarchy");
+    msgpack_pack_array(&pk, (size_t)h->n);
+    for (int l = 0; l < h->n; l++) mp_pack_str(&pk, m->level[l], m->level_len[l]);
+    /* The Hierarchy's other keys, sorted: the same payload, the same bytes. */
     const msgpack_object *hv = m->hierarchy;
-    uint32_t n = hv->via.map.size;
     const msgpack_object_kv *kv[RISK_HIER_KEYS_MAX];
-    for (uint32_t i = 0; i < n; i++) kv[i] = &hv->via.map.ptr[i];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < hv->via.map.size && n < RISK_HIER_KEYS_MAX; i++)
+        if (!s_is_level(h, hv->via.map.ptr[i].key.via.str.ptr,
+                        hv->via.map.ptr[i].key.via.str.size))
+            kv[n++] = &hv->via.map.ptr[i];
     qsort(kv, n, sizeof kv[0], s_keycmp);
     msgpack_pack_map(&pk, n);
     for (uint32_t i = 0; i < n; i++) {
@@ -65,24 +71,26 @@ int tables_state_decode(const char *buf, size_t len, const hier_levels_t *h, sta
 {
     char why[RISK_WHY_MAX];
     msgpack_unpacked unp;
-    int rc = mp_unpack(buf, len, 3, RISK_HIER_KEYS_MAX, &unp, why, sizeof why);
+    int rc = mp_unpack(buf, len, 2, RISK_HIER_KEYS_MAX, &unp, why, sizeof why);
     if (rc) goto done;
     rc = RP_EPROTO;
     const msgpack_object *o = &unp.data;
-    const msgpack_object *ver = mp_map_get(o, "Version"), *val = mp_map_get(o, "Value");
-    const msgpack_object *hv = mp_map_get(o, "Hierarchy");
-    if (!ver || !val || !hv || mp_get_i64(ver, &out->version) || val->type != MSGPACK_OBJECT_STR ||
-        money_from_str(val->via.str.ptr, val->via.str.size, &out->value))
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != TABLES_STATE_FIELDS) goto done;
+    const msgpack_object *f = o->via.array.ptr, *lv = &f[TABLES_STATE_LEVELS];
+    if (mp_get_i64(&f[TABLES_STATE_VERSION], &out->version) ||
+        mp_get_i64(&f[TABLES_STATE_VALUE], &out->value) || out->value > MONEY_MAX ||
+        out->value < -MONEY_MAX || lv->type != MSGPACK_OBJECT_ARRAY ||
+        lv->via.array.size != (uint32_t)h->n)
         goto done;
-    const char *lv[HIER_MAX_LEVELS];
-    size_t ll[HIER_MAX_LEVELS];
+    const char *v[HIER_MAX_LEVELS];
+    size_t vl[HIER_MAX_LEVELS];
     for (int l = 0; l < h->n; l++) {
-        const msgpack_object *x = mp_map_get(hv, h->name[l]);
-        if (!x || x->type != MSGPACK_OBJECT_STR || x->via.str.size > HIER_MAX_VALUE) goto done;
-        lv[l] = x->via.str.ptr;
-        ll[l] = x->via.str.size;
+        const msgpack_object *x = &lv->via.array.ptr[l];
+        if (x->type != MSGPACK_OBJECT_STR || x->via.str.size > HIER_MAX_VALUE) goto done;
+        v[l] = x->via.str.ptr;
+        vl[l] = x->via.str.size;
     }
-    out->path_len = hier_join(lv, ll, h->n, out->path);
+    out->path_len = hier_join(v, vl, h->n, out->path);
     rc = 0;
 done:
     msgpack_unpacked_destroy(&unp);

@@ -5,13 +5,13 @@
  *
  * State environment (riskpipe-state --data):
  *   state     key TradeID bytes; value the canonical row of the latest
- *             version (tables_state_encode)
+ *             version (tables_state_encode, row format TABLES_STATE_FORMAT)
  *   log       key 8-byte big-endian sequence number; value one change record
  *             (frame_change_pack), copied verbatim into WORK frames
  *   batches   key 8-byte big-endian batch id; value 16 bytes: first and last
  *             sequence number, big-endian (tables_batch_encode)
  *   meta      u64 counters under TABLES_META_NEXT_SEQ, _NEXT_BATCH, _CUT_SEQ,
- *             _NEXT_DLQ; the hierarchy levels as text under _HIERARCHY; the
+ *             _NEXT_DLQ, _ROW_FORMAT; the hierarchy levels as text under _HIERARCHY; the
  *             16-byte ids _INSTANCE (this environment) and _PEER (the reducer
  *             whose ACKs it takes)
  *   dlq       key 8-byte big-endian entry id; value a dead-letter row
@@ -55,6 +55,7 @@ extern const char *const tables_reducer_dbs[];
 #define TABLES_META_CUT_SEQ "cut_seq"       /* state: last sequence number in a batch */
 #define TABLES_META_NEXT_DLQ "next_dlq"     /* state: next dead-letter entry id */
 #define TABLES_META_HIERARCHY "hierarchy"   /* state: levels, comma-separated text */
+#define TABLES_META_ROW_FORMAT "row_format" /* state: TABLES_STATE_FORMAT of its rows */
 #define TABLES_META_FLOOR "floor"           /* reducer: batches below are applied */
 #define TABLES_META_INSTANCE "instance"     /* both: this environment's random id */
 #define TABLES_META_PEER "peer"             /* both: the instance at the stream's other end */
@@ -67,14 +68,31 @@ typedef struct {
     size_t path_len;
 } state_row_t;
 
-/* Appends the canonical state row for m to sb: a map with TradeID, Version,
- * Value (decimal string, 6 fractional digits), Timestamp (as received, nil
- * when absent) and Hierarchy (keys sorted bytewise), so two messages with the
- * same payload always encode to the same bytes. Returns 0 or RP_ENOMEM. */
-int tables_state_encode(const risk_msg_t *m, msgpack_sbuffer *sb);
+/* The state row, format 2: a msgpack array of TABLES_STATE_FIELDS,
+ *   [Version, Value in micro-units (integer), Timestamp as received (nil when
+ *    absent), [the configured levels' values, in level order],
+ *    {the Hierarchy's other keys, sorted bytewise}]
+ * The TradeID is the row's key. Format 1 (riskpipe before 2026-12-02) was a
+ * map repeating field names and the TradeID, twice the size: the B-tree that
+ * every commit copies pages of is what limits the state's speed. */
+#define TABLES_STATE_FORMAT 2
+enum {
+    TABLES_STATE_VERSION,
+    TABLES_STATE_VALUE,
+    TABLES_STATE_TIMESTAMP,
+    TABLES_STATE_LEVELS,
+    TABLES_STATE_EXTRA,
+    TABLES_STATE_FIELDS
+};
+
+/* Appends the canonical state row of m (decoded with the levels h) to sb:
+ * two messages with the same payload always encode to the same bytes.
+ * Returns 0 or RP_ENOMEM. */
+int tables_state_encode(const risk_msg_t *m, const hier_levels_t *h, msgpack_sbuffer *sb);
 
 /* Decodes a state row into *out, computing the path from the configured
- * levels. Returns 0 or RP_EPROTO (corrupt row, or a level it lacks). */
+ * levels. Returns 0 or RP_EPROTO (corrupt row, another format, or another
+ * number of levels). */
 int tables_state_decode(const char *buf, size_t len, const hier_levels_t *h, state_row_t *out);
 
 #define TABLES_BATCH_SIZE 16

@@ -48,7 +48,7 @@ static int s_apply(ingest_t *self, MDB_txn *txn, const char *raw, size_t rlen, c
     char path[HIER_PATH_MAX];
     size_t plen = risk_msg_path(m, &self->levels, path);
     msgpack_sbuffer_clear(&self->row);
-    if (tables_state_encode(m, &self->row)) return RP_ENOMEM;
+    if (tables_state_encode(m, &self->levels, &self->row)) return RP_ENOMEM;
 
     MDB_dbi sdb = store_dbi(self->store, SDB_STATE);
     MDB_val k = {m->trade_id_len, (void *)m->trade_id};
@@ -127,12 +127,43 @@ int ingest_frame(ingest_t *self, MDB_txn *txn, const char *buf, size_t len, cons
     return rc;
 }
 
-int ingest_check_hierarchy(store_t *store, const hier_levels_t *h)
+/* Records TABLES_STATE_FORMAT in an environment whose state table is empty,
+ * or checks the recorded one. A state table with rows but no recorded format
+ * was written by riskpipe before format 2. Returns 0 or RP_EINVAL (logged),
+ * or a store error. */
+static int s_check_format(MDB_txn *txn, store_t *store, int *dirty)
+{
+    MDB_dbi meta = store_dbi(store, SDB_META);
+    uint64_t have;
+    int rc = store_meta_get(txn, meta, TABLES_META_ROW_FORMAT, &have);
+    if (rc == RP_ENOTFOUND) {
+        MDB_stat st;
+        if ((rc = store_rc(mdb_stat(txn, store_dbi(store, SDB_STATE), &st)))) return rc;
+        if (st.ms_entries) {
+            log_error("this data directory's %zu state rows are in riskpipe's earlier row format "
+                      "(1: msgpack maps); this riskpipe reads format %d only: replay the trades "
+                      "into a new --data directory",
+                      (size_t)st.ms_entries, TABLES_STATE_FORMAT);
+            return RP_EINVAL;
+        }
+        *dirty = 1;
+        return store_meta_put(txn, meta, TABLES_META_ROW_FORMAT, TABLES_STATE_FORMAT);
+    }
+    if (rc == 0 && have != TABLES_STATE_FORMAT) {
+        log_error("this data directory's state rows are in row format %llu; this riskpipe reads "
+                  "format %d only", (unsigned long long)have, TABLES_STATE_FORMAT);
+        return RP_EINVAL;
+    }
+    return rc;
+}
+
+int ingest_check_store(store_t *store, const hier_levels_t *h)
 {
     char want[HIER_PATH_MAX], have[HIER_PATH_MAX];
     hier_levels_format(h, want, sizeof want);
     MDB_txn *txn = NULL;
     MDB_dbi meta = store_dbi(store, SDB_META);
+    int dirty = 0;
     int rc = store_begin(store, 0, &txn);
     if (rc == 0) rc = store_meta_get_str(txn, meta, TABLES_META_HIERARCHY, have, sizeof have);
     if (rc == 0 && strcmp(have, want) != 0) {
@@ -141,10 +172,12 @@ int ingest_check_hierarchy(store_t *store, const hier_levels_t *h)
         store_abort(&txn);
         return RP_EINVAL;
     }
-    if (rc == RP_ENOTFOUND &&
-        (rc = store_meta_put_str(txn, meta, TABLES_META_HIERARCHY, want)) == 0)
-        rc = store_commit(&txn);
+    if (rc == RP_ENOTFOUND && (rc = store_meta_put_str(txn, meta, TABLES_META_HIERARCHY, want)) == 0)
+        dirty = 1;
+    if (rc == 0) rc = s_check_format(txn, store, &dirty);
+    if (rc == 0 && dirty) rc = store_commit(&txn);
     store_abort(&txn);
-    if (rc) log_error("cannot read or record the hierarchy: %s", rp_strerror(rc));
+    if (rc && rc != RP_EINVAL)
+        log_error("cannot read or record the hierarchy and row format: %s", rp_strerror(rc));
     return rc;
 }

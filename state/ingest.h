@@ -22,11 +22,13 @@ typedef struct ingest_t ingest_t;
 ingest_t *ingest_new(store_t *store, changelog_t *log, dlq_t *dlq, const hier_levels_t *levels,
                      uint32_t max_batch);
 
-/* Records the levels in the store's meta table on first use, and otherwise
- * checks them against the recorded ones: stored paths and aggregates depend
- * on them, so they are fixed for the life of a data directory. Returns 0,
- * RP_EINVAL when they differ (logged with both), or a store error (logged). */
-int ingest_check_hierarchy(store_t *store, const hier_levels_t *h);
+/* Records the levels and the state row format in the store's meta table on
+ * first use, and otherwise checks them against the recorded ones: stored
+ * rows, paths and aggregates depend on them, so they are fixed for the life
+ * of a data directory. Returns 0, RP_EINVAL when they differ (logged with
+ * both: rows of an earlier format are refused, never misread), or a store
+ * error (logged). */
+int ingest_check_store(store_t *store, const hier_levels_t *h);
 
 /* Frees the ingester; accepts NULL and sets *self_p to NULL. */
 void ingest_destroy(ingest_t **self_p);

@@ -103,7 +103,7 @@ static int s_open(state_t *s, const flags_t *f)
                           &rc);
     if (!s->store) return rc;
     if ((s->lock_fd = daemon_lock_dir(config_get(s_opts, "data"))) < 0) return s->lock_fd;
-    if ((rc = ingest_check_hierarchy(s->store, &f->levels))) return rc;
+    if ((rc = ingest_check_store(s->store, &f->levels))) return rc;
     if (!(s->log = changelog_new(s->store, (uint32_t)f->batch_size, &rc))) return rc;
     if (!(s->dlq = dlq_new(s->store, (uint64_t)f->dlq_max, (uint64_t)f->dlq_max_bytes, &rc)))
         return rc;

@@ -456,11 +456,14 @@ long model_compare_state(const model_t *m, const char *state_dir)
         size_t off = 0;
         long long ver = -1;
         char got[64] = "?";
-        if (msgpack_unpack_next(&u, v.mv_data, v.mv_size, &off) == MSGPACK_UNPACK_SUCCESS) {
-            const msgpack_object *val = s_get(&u.data, "Value");
-            if (val && val->type == MSGPACK_OBJECT_STR)
-                snprintf(got, sizeof got, "%.*s", (int)val->via.str.size, val->via.str.ptr);
-            if (s_int(s_get(&u.data, "Version"), &ver)) ver = -1;
+        /* A state row (README, format 2): [Version, Value in micro-units,
+         * Timestamp, [level values], {other Hierarchy keys}]. */
+        long long micro;
+        if (msgpack_unpack_next(&u, v.mv_data, v.mv_size, &off) == MSGPACK_UNPACK_SUCCESS &&
+            u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size == 5) {
+            const msgpack_object *f = u.data.via.array.ptr;
+            if (s_int(&f[1], &micro) == 0) model_format_micro(micro, got, sizeof got);
+            if (s_int(&f[0], &ver)) ver = -1;
         }
         msgpack_unpacked_destroy(&u);
         if (!t->trade) {

@@ -414,3 +414,48 @@ Test(ingest, batch_over_max_batch_is_one_rejection_with_the_limit)
     s_expect_dlq(1, 0, "batch of 101 messages exceeds the limit of 100", "T");
     reply_destroy(&r);
 }
+
+/* A fresh data directory records the row format; the same directory opens
+ * again. */
+Test(ingest, check_store_records_the_row_format_once)
+{
+    RP_ASSERT_OK(ingest_check_store(g_fx.st, &g_levels));
+    MDB_txn *txn = NULL;
+    uint64_t fmt = 0;
+    RP_ASSERT_OK(store_begin(g_fx.st, 1, &txn));
+    RP_ASSERT_OK(store_meta_get(txn, store_dbi(g_fx.st, SDB_META), TABLES_META_ROW_FORMAT, &fmt));
+    store_abort(&txn);
+    cr_assert_eq(fmt, TABLES_STATE_FORMAT);
+    RP_ASSERT_OK(ingest_check_store(g_fx.st, &g_levels));
+}
+
+/* State rows with no recorded format were written by an earlier riskpipe,
+ * as maps: they are refused at start, never misread as today's rows. */
+Test(ingest, check_store_refuses_rows_of_the_earlier_format)
+{
+    MDB_txn *txn = NULL;
+    RP_ASSERT_OK(store_begin(g_fx.st, 0, &txn));
+    MDB_val k = {3, "T-1"}, v = {1, "\x80"};
+    cr_assert_eq(mdb_put(txn, store_dbi(g_fx.st, SDB_STATE), &k, &v, 0), 0);
+    RP_ASSERT_OK(store_commit(&txn));
+    RP_ASSERT_RC(ingest_check_store(g_fx.st, &g_levels), RP_EINVAL);
+}
+
+Test(ingest, check_store_refuses_another_recorded_format)
+{
+    MDB_txn *txn = NULL;
+    RP_ASSERT_OK(store_begin(g_fx.st, 0, &txn));
+    RP_ASSERT_OK(store_meta_put(txn, store_dbi(g_fx.st, SDB_META), TABLES_META_ROW_FORMAT,
+                                TABLES_STATE_FORMAT + 1));
+    RP_ASSERT_OK(store_commit(&txn));
+    RP_ASSERT_RC(ingest_check_store(g_fx.st, &g_levels), RP_EINVAL);
+}
+
+Test(ingest, check_store_refuses_other_levels)
+{
+    RP_ASSERT_OK(ingest_check_store(g_fx.st, &g_levels));
+    hier_levels_t other;
+    char why[128];
+    cr_assert_eq(hier_levels_parse("RiskType,Book", &other, why, sizeof why), 0);
+    RP_ASSERT_RC(ingest_check_store(g_fx.st, &other), RP_EINVAL);
+}

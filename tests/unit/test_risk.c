@@ -262,7 +262,7 @@ static int s_msgeq(const risk_msg_t *m, const char *s)
 static void s_row(const risk_msg_t *m, msgpack_sbuffer *row)
 {
     msgpack_sbuffer_init(row);
-    int rc = tables_state_encode(m, row);
+    int rc = tables_state_encode(m, &g_levels, row);
     RP_ASSERT_OK(rc);
 }
 
@@ -1112,25 +1112,49 @@ Test(risk, row_round_trip_keeps_version_value_and_path)
     msgpack_sbuffer_destroy(&row);
 }
 
-Test(risk, row_stores_value_as_exact_six_digit_string)
+/* Unpacks a row into *u and checks its shape: an array of the row fields. */
+static const msgpack_object *s_row_fields(const msgpack_sbuffer *row, msgpack_unpacked *u)
+{
+    msgpack_unpacked_init(u);
+    size_t off = 0;
+    cr_assert_eq(msgpack_unpack_next(u, row->data, row->size, &off), MSGPACK_UNPACK_SUCCESS);
+    cr_assert_eq(off, row->size, "bytes after the row");
+    cr_assert_eq(u->data.type, MSGPACK_OBJECT_ARRAY);
+    cr_assert_eq(u->data.via.array.size, TABLES_STATE_FIELDS);
+    return u->data.via.array.ptr;
+}
+
+Test(risk, row_stores_value_as_exact_micro_units_and_no_trade_id)
 {
     risk_msg_t m;
     s_ok("Value", &D(34624.51), &m);
     msgpack_sbuffer row;
     s_row(&m, &row);
     msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    size_t off = 0;
-    cr_assert_eq(msgpack_unpack_next(&u, row.data, row.size, &off), MSGPACK_UNPACK_SUCCESS);
-    const msgpack_object *v = mp_map_get(&u.data, "Value");
-    cr_assert_not_null(v);
-    cr_assert(mp_str_eq(v, "34624.510000"), "Value is '%.*s'", (int)v->via.str.size,
-              v->via.str.ptr);
-    const msgpack_object *t = mp_map_get(&u.data, "Timestamp");
-    cr_assert_not_null(t);
-    cr_assert_eq(t->type, MSGPACK_OBJECT_NIL);
-    const msgpack_object *id = mp_map_get(&u.data, "TradeID");
-    cr_assert(id && mp_str_eq(id, "T-1"));
+    const msgpack_object *f = s_row_fields(&row, &u);
+    cr_assert_eq(f[TABLES_STATE_VALUE].type, MSGPACK_OBJECT_POSITIVE_INTEGER);
+    cr_assert_eq(f[TABLES_STATE_VALUE].via.u64, 34624510000ULL);
+    cr_assert_eq(f[TABLES_STATE_VERSION].via.u64, 3);
+    cr_assert_eq(f[TABLES_STATE_TIMESTAMP].type, MSGPACK_OBJECT_NIL);
+    /* The TradeID is the key; the row does not repeat it. */
+    cr_assert_null(memmem(row.data, row.size, "T-1", 3), "the row repeats the TradeID");
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&row);
+}
+
+Test(risk, row_keeps_negative_values_exactly)
+{
+    risk_msg_t m;
+    s_ok("Value", &S("-999999999999.999999"), &m);
+    msgpack_sbuffer row;
+    s_row(&m, &row);
+    msgpack_unpacked u;
+    const msgpack_object *f = s_row_fields(&row, &u);
+    cr_assert_eq(f[TABLES_STATE_VALUE].type, MSGPACK_OBJECT_NEGATIVE_INTEGER);
+    cr_assert_eq(f[TABLES_STATE_VALUE].via.i64, -999999999999999999LL);
+    state_row_t r;
+    RP_ASSERT_OK(tables_state_decode(row.data, row.size, &g_levels, &r));
+    cr_assert_eq(r.value, -999999999999999999LL);
     msgpack_unpacked_destroy(&u);
     msgpack_sbuffer_destroy(&row);
 }
@@ -1142,18 +1166,14 @@ Test(risk, row_keeps_timestamp_as_received)
     msgpack_sbuffer row;
     s_row(&m, &row);
     msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    size_t off = 0;
-    cr_assert_eq(msgpack_unpack_next(&u, row.data, row.size, &off), MSGPACK_UNPACK_SUCCESS);
-    const msgpack_object *t = mp_map_get(&u.data, "Timestamp");
-    cr_assert_not_null(t);
-    cr_assert_eq(t->type, MSGPACK_OBJECT_NEGATIVE_INTEGER);
-    cr_assert_eq(t->via.i64, -5);
+    const msgpack_object *f = s_row_fields(&row, &u);
+    cr_assert_eq(f[TABLES_STATE_TIMESTAMP].type, MSGPACK_OBJECT_NEGATIVE_INTEGER);
+    cr_assert_eq(f[TABLES_STATE_TIMESTAMP].via.i64, -5);
     msgpack_unpacked_destroy(&u);
     msgpack_sbuffer_destroy(&row);
 }
 
-Test(risk, row_sorts_hierarchy_keys_bytewise)
+Test(risk, row_keeps_levels_in_order_and_other_keys_sorted_bytewise)
 {
     val_t h = H(S("b"), S("1"), S("TradeDesk"), S("FXSpot"), S("aa"), S("2"), S("RiskType"),
                 S("Delta"), S("B"), S("3"), S("a"), S("4"), S("Region"), S("AMER"));
@@ -1162,17 +1182,22 @@ Test(risk, row_sorts_hierarchy_keys_bytewise)
     msgpack_sbuffer row;
     s_row(&m, &row);
     msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    size_t off = 0;
-    cr_assert_eq(msgpack_unpack_next(&u, row.data, row.size, &off), MSGPACK_UNPACK_SUCCESS);
-    const msgpack_object *hv = mp_map_get(&u.data, "Hierarchy");
-    cr_assert_not_null(hv);
-    const char *want[] = {"B", "Region", "RiskType", "TradeDesk", "a", "aa", "b"};
-    cr_assert_eq(hv->via.map.size, 7);
-    for (int i = 0; i < 7; i++)
+    const msgpack_object *f = s_row_fields(&row, &u);
+    const msgpack_object *lv = &f[TABLES_STATE_LEVELS], *hv = &f[TABLES_STATE_EXTRA];
+    const char *levels[] = {"Delta", "AMER", "FXSpot"};
+    cr_assert_eq(lv->type, MSGPACK_OBJECT_ARRAY);
+    cr_assert_eq(lv->via.array.size, 3);
+    for (int i = 0; i < 3; i++)
+        cr_assert(mp_str_eq(&lv->via.array.ptr[i], levels[i]), "level %d", i);
+    const char *want[] = {"B", "a", "aa", "b"}, *vals[] = {"3", "4", "2", "1"};
+    cr_assert_eq(hv->type, MSGPACK_OBJECT_MAP);
+    cr_assert_eq(hv->via.map.size, 4);
+    for (int i = 0; i < 4; i++) {
         cr_assert(mp_str_eq(&hv->via.map.ptr[i].key, want[i]), "key %d is '%.*s', want %s", i,
                   (int)hv->via.map.ptr[i].key.via.str.size, hv->via.map.ptr[i].key.via.str.ptr,
                   want[i]);
+        cr_assert(mp_str_eq(&hv->via.map.ptr[i].val, vals[i]), "value of %s", want[i]);
+    }
     msgpack_unpacked_destroy(&u);
     msgpack_sbuffer_destroy(&row);
 }
