@@ -12,6 +12,7 @@
 enum { F_TRADEID, F_VALUE, F_VERSION, F_TIMESTAMP, F_HIERARCHY, F_COUNT };
 static const char *const s_fields[F_COUNT] = {"TradeID", "Value", "Version", "Timestamp",
                                               "Hierarchy"};
+static const uint32_t s_field_len[F_COUNT] = {7, 5, 7, 9, 9}; /* strlen of each */
 
 /* Prints a string for an error message: printable ASCII only. */
 static void s_quote_str(const char *s, size_t len, char *buf, size_t cap)
@@ -208,9 +209,9 @@ static int s_hierarchy(const msgpack_object *hv, const hier_levels_t *h, risk_ms
             return RP_EINVAL;
         }
         int level = -1;
-        for (int l = 0; l < h->n; l++)
-            if (strlen(h->name[l]) == k->via.str.size &&
-                memcmp(h->name[l], k->via.str.ptr, k->via.str.size) == 0)
+        for (int l = 0; l < h->n && level < 0; l++)
+            if (memcmp(h->name[l], k->via.str.ptr, k->via.str.size) == 0 &&
+                h->name[l][k->via.str.size] == 0)
                 level = l;
         int rc;
         if (level >= 0) {
@@ -297,8 +298,10 @@ int risk_msg_decode(const msgpack_object *o, const hier_levels_t *h, risk_msg_t 
     for (uint32_t i = 0; i < o->via.map.size; i++) {
         const msgpack_object *k = &o->via.map.ptr[i].key;
         int which = -1;
-        for (int j = 0; j < F_COUNT; j++)
-            if (mp_str_eq(k, s_fields[j])) which = j;
+        for (int j = 0; j < F_COUNT && which < 0 && k->type == MSGPACK_OBJECT_STR; j++)
+            if (k->via.str.size == s_field_len[j] &&
+                memcmp(k->via.str.ptr, s_fields[j], s_field_len[j]) == 0)
+                which = j;
         if (which < 0) {
             s_quote(k, q, sizeof q);
             snprintf(why, whylen, "unknown field '%s'", q);
