@@ -96,7 +96,7 @@ $(SECURITY_BIN): $(SECURITY_SRC:%.c=$(BUILD)/%.o)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcriterion -o $@
 
 test: deps
-	$(MAKE) all $(UNIT_BIN) $(INTEG_BIN) $(SECURITY_BIN)
+	$(MAKE) all $(UNIT_BIN) $(INTEG_BIN) $(SECURITY_BIN) $(BIN)/bench-ceiling $(BIN)/bench-latency
 	tests/run-all.sh
 
 test-security: all $(SECURITY_BIN)
@@ -121,7 +121,7 @@ test-faults: all $(INTEG_BIN)
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build of everything, then the
 # whole suite against it (not compose: images build from the normal tree; not
-# fuzz: its targets carry their own sanitizers).
+# fuzz: its targets carry their own sanitizers; not bench: timing tools).
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=undefined
 asan: deps
@@ -129,7 +129,7 @@ asan: deps
 	  LDFLAGS="$(SAN_FLAGS)" \
 	  all build-asan/tests/unit-tests build-asan/tests/integration-tests \
 	  build-asan/tests/security-tests
-	BUILD=build-asan RISKPIPE_BIN=$(abspath bin-asan) RISKPIPE_SKIP_SUITES="fuzz compose" \
+	BUILD=build-asan RISKPIPE_BIN=$(abspath bin-asan) RISKPIPE_SKIP_SUITES="fuzz compose bench" \
 	  RISKPIPE_TEST_QUICK=1 RISKPIPE_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1 tests/run-all.sh
 

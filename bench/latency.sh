@@ -20,58 +20,17 @@ SAMPLES=${SAMPLES:-300}
 BURST=${BURST:-10000}
 LOAD_RATE=${LOAD_RATE:-20000}
 DIR=$(mktemp -d "${BENCH_TMP:-/tmp}/riskpipe-latency.XXXXXX")
-pids=()
+me=latency.sh
+. bench/pipeline.sh
 gen_pid="" send_pid=""
 cleanup() {
-  for p in $gen_pid $send_pid "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  for p in $gen_pid $send_pid; do kill -TERM "$p" 2>/dev/null || true; done
+  pipeline_stop
   rm -rf "$DIR"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-base=${BENCH_PORT_BASE:-5555}
-ep() { echo "tcp://127.0.0.1:$((base + $1))"; }
-INGEST=$(ep 0) PULL=$(ep 1) WORK=$(ep 2) RESULTS=$(ep 3) ACKS=$(ep 4)
-SCTL=$(ep 5) RCTL=$(ep 6)
-
-# Another pipeline on these ports would answer our pings and hand its work
-# to our mappers: refuse to start beside one.
-for ((i = 0; i <= 6; i++)); do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$((base + i))") 2>/dev/null; then
-    echo "latency.sh: port $((base + i)) is in use (another pipeline?): set BENCH_PORT_BASE" >&2
-    exit 1
-  fi
-done
-
-"$BIN/riskpipe-state" --data "$DIR/state" --ingest "$INGEST" --ingest-pull "$PULL" \
-  --work "$WORK" --acks "$ACKS" --control "$SCTL" 2>"$DIR/state.log" & pids+=($!)
-"$BIN/riskpipe-reducer" --data "$DIR/reducer" --results "$RESULTS" --acks "$ACKS" \
-  --control "$RCTL" 2>"$DIR/reducer.log" & pids+=($!)
-ctl=(--state-control "$SCTL" --reducer-control "$RCTL")
-for p in state reducer; do
-  ok=0
-  for _ in $(seq 1 100); do
-    if "$BIN/riskctl" ping "$p" "${ctl[@]}" >/dev/null 2>&1; then ok=1; break; fi
-    sleep 0.05
-  done
-  if [ "$ok" = 0 ]; then
-    echo "latency.sh: the $p process did not answer; its log:" >&2
-    cat "$DIR/$p.log" >&2
-    exit 1
-  fi
-done
-# the mappers start only once state and reducer are known to be ours
-for p in "${pids[@]}"; do
-  if ! kill -0 "$p" 2>/dev/null; then
-    echo "latency.sh: a daemon exited at start-up; logs:" >&2
-    tail -n 3 "$DIR"/*.log >&2
-    exit 1
-  fi
-done
-for i in $(seq 1 "$MAPPERS"); do
-  "$BIN/riskpipe-mapper" --work "$WORK" --results "$RESULTS" 2>"$DIR/mapper$i.log" & pids+=($!)
-done
+pipeline_start || exit 1
 
 probe() { "$BIN/bench-latency" --ingest "$INGEST" --reducer-data "$DIR/reducer" "$@"; }
 status=0

@@ -15,6 +15,8 @@
 #            the reserved map, a power-of-two step above what is used
 #   state_used_bytes  LMDB pages in use (mdb_stat), live_trades  state rows
 # Usage: bench/riskpipe.sh FILE [more riskctl send flags...]
+# Environment: BIN (bin), MAPPERS (2), BENCH_TMP (/tmp), BENCH_PORT_BASE (see
+# bench/pipeline.sh).
 # Exit status: 0 verified, 1 the run or the verification failed, 2 usage.
 set -euo pipefail
 [ $# -ge 1 ] && [ -r "$1" ] || { echo "usage: bench/riskpipe.sh FILE [send flags...]" >&2; exit 2; }
@@ -23,22 +25,14 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
 MAPPERS=${MAPPERS:-2}
 DIR=$(mktemp -d "${BENCH_TMP:-/tmp}/riskpipe-bench.XXXXXX")
-pids=()
+me=bench/riskpipe.sh
+. bench/pipeline.sh
 cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  pipeline_stop
   rm -rf "$DIR"
 }
 trap cleanup EXIT
-
-"$BIN/riskpipe-state" --data "$DIR/state" 2>"$DIR/state.log" & pids+=($!)
-"$BIN/riskpipe-reducer" --data "$DIR/reducer" 2>"$DIR/reducer.log" & pids+=($!)
-for i in $(seq 1 "$MAPPERS"); do "$BIN/riskpipe-mapper" 2>"$DIR/mapper$i.log" & pids+=($!); done
-for p in state reducer; do
-  ok=0
-  for _ in $(seq 1 100); do "$BIN/riskctl" ping "$p" >/dev/null 2>&1 && { ok=1; break; }; sleep 0.05; done
-  [ "$ok" = 1 ] || { echo "bench/riskpipe.sh: $p did not start:" >&2; tail -5 "$DIR/$p.log" >&2; exit 1; }
-done
+pipeline_start || exit 1
 
 # Peak anonymous memory of each daemon, sampled while the run lasts.
 daemons=("${pids[@]}")
@@ -53,10 +47,10 @@ daemons=("${pids[@]}")
 sampler=$!
 
 t0=$(date +%s.%N)
-if ! "$BIN/riskctl" send "$FILE" --quiet "$@" >"$DIR/send.txt" 2>&1; then
+if ! "$BIN/riskctl" send "$FILE" --quiet --ingest "$INGEST" "$@" >"$DIR/send.txt" 2>&1; then
   echo "bench/riskpipe.sh: riskctl send failed:" >&2; tail -5 "$DIR/send.txt" >&2; exit 1
 fi
-"$BIN/riskctl" wait --timeout 3600 >/dev/null
+"$BIN/riskctl" wait --timeout 3600 --state-control "$SCTL" >/dev/null
 t1=$(date +%s.%N)
 kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
 

@@ -1,0 +1,59 @@
+# bench/pipeline.sh: sourced by the bench scripts (riskpipe.sh, latency.sh)
+# to run a pipeline of their own: state, $MAPPERS mappers and the reducer on
+# empty data directories under $DIR, with default flags but for endpoints.
+# Ports: BENCH_PORT_BASE..+6 (default 5555, the daemons' defaults), in the
+# order ingest, ingest-pull, work, results, acks, state control, reducer
+# control. It refuses ports already in use: another pipeline would answer our
+# pings and take our batches. After pipeline_start: INGEST, SCTL, RCTL,
+# CTL (the riskctl control flags) and pids (state, reducer, mappers).
+# pipeline_stop stops them. The caller sets BIN, MAPPERS, DIR and $me (its
+# name, for messages).
+base=${BENCH_PORT_BASE:-5555}
+bench_ep() { echo "tcp://127.0.0.1:$((base + $1))"; }
+INGEST=$(bench_ep 0) PULL=$(bench_ep 1) WORK=$(bench_ep 2) RESULTS=$(bench_ep 3)
+ACKS=$(bench_ep 4) SCTL=$(bench_ep 5) RCTL=$(bench_ep 6)
+CTL=(--state-control "$SCTL" --reducer-control "$RCTL")
+pids=()
+
+pipeline_stop() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait "${pids[@]}" 2>/dev/null || true
+  pids=()
+}
+
+pipeline_start() {
+  for ((i = 0; i <= 6; i++)); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$((base + i))") 2>/dev/null; then
+      echo "$me: port $((base + i)) is in use (another pipeline?): set BENCH_PORT_BASE" >&2
+      return 1
+    fi
+  done
+  "$BIN/riskpipe-state" --data "$DIR/state" --ingest "$INGEST" --ingest-pull "$PULL" \
+    --work "$WORK" --acks "$ACKS" --control "$SCTL" 2>"$DIR/state.log" & pids+=($!)
+  "$BIN/riskpipe-reducer" --data "$DIR/reducer" --results "$RESULTS" --acks "$ACKS" \
+    --control "$RCTL" 2>"$DIR/reducer.log" & pids+=($!)
+  local p ok
+  for p in state reducer; do
+    ok=0
+    for _ in $(seq 1 100); do
+      if "$BIN/riskctl" ping "$p" "${CTL[@]}" >/dev/null 2>&1; then ok=1; break; fi
+      sleep 0.05
+    done
+    if [ "$ok" = 0 ]; then
+      echo "$me: the $p process did not answer; its log:" >&2
+      cat "$DIR/$p.log" >&2
+      return 1
+    fi
+  done
+  # the mappers start only once state and reducer are known to be ours
+  for p in "${pids[@]}"; do
+    if ! kill -0 "$p" 2>/dev/null; then
+      echo "$me: a daemon exited at start-up; logs:" >&2
+      tail -n 3 "$DIR"/*.log >&2
+      return 1
+    fi
+  done
+  for i in $(seq 1 "$MAPPERS"); do
+    "$BIN/riskpipe-mapper" --work "$WORK" --results "$RESULTS" 2>"$DIR/mapper$i.log" & pids+=($!)
+  done
+}

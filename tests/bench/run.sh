@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The bench suite: the tools `make bench` stands on, on small inputs, so that
+# they cannot rot between benchmark runs. Each check prints PASS or FAIL; the
+# last line is "N passed, M failed" (tests/run-all.sh reads it). The
+# PostgreSQL and Redis peers run only where their packages are installed
+# (make bench-peers-deps); elsewhere they are reported as SKIPPED, not passed.
+set -u
+cd "$(dirname "$0")/../.."
+BIN=${RISKPIPE_BIN:-$PWD/bin}
+export BIN
+T=$(mktemp -d /tmp/riskpipe-bench-test.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+# Ports of their own, apart from the other suites' (which use 20000-31999).
+export BENCH_PORT_BASE=$((33000 + ($$ % 200) * 10))
+passed=0 failed=0
+
+check() { # name command...: PASS when the command exits 0
+  local name=$1
+  shift
+  if "$@" >"$T/$name.out" 2>&1; then
+    echo "PASS $name"
+    passed=$((passed + 1))
+  else
+    echo "FAIL $name:"
+    tail -n 15 "$T/$name.out" | sed 's/^/    /'
+    failed=$((failed + 1))
+  fi
+}
+
+"$BIN/riskctl" gen --count 20000 --trades 16000 --seed 3 --modify 5 --move 5 --dup 5 --ooo 5 \
+  >"$T/w.jsonl"
+ids() { cut -d'"' -f4 "$1"; }
+distinct=$(ids "$T/w.jsonl" | sort -u | wc -l)
+
+# riskctl gen: UUIDs by default, the same lines as --sequential-ids but for
+# the TradeID, one UUID per trade and one trade per UUID, and the same output
+# for the same seed.
+gen_ids() {
+  "$BIN/riskctl" gen --count 20000 --trades 16000 --seed 3 --modify 5 --move 5 --dup 5 --ooo 5 \
+    --sequential-ids >"$T/seq.jsonl" || return 1
+  local bad
+  bad=$(ids "$T/w.jsonl" | grep -cvE '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$')
+  [ "$bad" = 0 ] || { echo "$bad TradeIDs are not version-4 UUIDs"; return 1; }
+  paste -d' ' <(ids "$T/seq.jsonl") <(ids "$T/w.jsonl") | sort -u >"$T/pairs"
+  [ "$(wc -l <"$T/pairs")" = "$(cut -d' ' -f1 "$T/pairs" | sort -u | wc -l)" ] &&
+    [ "$(wc -l <"$T/pairs")" = "$(cut -d' ' -f2 "$T/pairs" | sort -u | wc -l)" ] ||
+    { echo "sequential ids and UUIDs do not pair one to one"; return 1; }
+  grep -qE '^T3-[0-9]{8} ' "$T/pairs" || { echo "--sequential-ids lost the T<seed>-<n> form"; return 1; }
+  cmp -s <(sed -E 's/"TradeID":"[^"]*"//' "$T/seq.jsonl") <(sed -E 's/"TradeID":"[^"]*"//' "$T/w.jsonl") ||
+    { echo "the lines differ beyond their TradeIDs"; return 1; }
+  "$BIN/riskctl" gen --count 20000 --trades 16000 --seed 3 --modify 5 --move 5 --dup 5 --ooo 5 |
+    cmp -s - "$T/w.jsonl" || { echo "the same seed printed other lines"; return 1; }
+}
+check gen_uuid_ids_pair_with_sequential_ids gen_ids
+
+# bench-ceiling: the state engine alone keeps one row per distinct trade.
+ceiling() {
+  mkdir -p "$T/ceil"
+  local line
+  line=$("$BIN/bench-ceiling" "$T/w.jsonl" --data "$T/ceil" --group 4) || return 1
+  echo "$line"
+  [[ "$line" == *"msgs=20000 "* && "$line" == *"rejected=0"* ]] || return 1
+  local rows
+  rows=$(mdb_stat -s state "$T/ceil" | awk '/Entries/ {print $NF}')
+  [ "$rows" = "$distinct" ] || { echo "state rows $rows, distinct TradeIDs $distinct"; return 1; }
+  "$BIN/bench-ceiling" "$T/w.jsonl" --group 0 --data "$T/ceil" && return 1 # usage error
+  return 0
+}
+check ceiling_keeps_one_row_per_trade ceiling
+
+# bench/riskpipe.sh: a verified run whose live trades are the distinct ids.
+riskpipe_run() {
+  local line
+  line=$(bench/riskpipe.sh "$T/w.jsonl") || return 1
+  echo "$line"
+  [[ "$line" == *"msgs=20000 "* && "$line" == *"live_trades=$distinct"* ]]
+}
+check riskpipe_run_is_verified_and_counts_live_trades riskpipe_run
+
+# bench/latency.sh: every sample seen, the probe rows exact (it checks them).
+latency() {
+  SAMPLES=30 BURST=1000 LOAD_RATE=5000 bench/latency.sh >"$T/lat.txt" || return 1
+  cat "$T/lat.txt"
+  [ "$(grep -c 'failures=0' "$T/lat.txt")" = 3 ]
+}
+check latency_tool_sees_every_probe latency
+
+# bench/report.py: medians and the ratio to the faster peer, from result
+# lines whose rates are known: riskpipe 400/s (runs of 2.5, 2 and 4 s over
+# 1000 messages: median 2.5 s), PostgreSQL 100/s, Redis 250/s.
+report() {
+  cat >"$T/res.txt" <<'EOF'
+riskpipe seconds=2.5 msgs=1000 state_rss_mb=9 state_anon_mb=5 reducer_rss_mb=8 reducer_anon_mb=1 mapper_rss_mb=8 mapper_anon_mb=1 state_disk_bytes=100 state_used_bytes=50 live_trades=10
+riskpipe seconds=2 msgs=1000 state_rss_mb=9 state_anon_mb=6 reducer_rss_mb=8 reducer_anon_mb=1 mapper_rss_mb=8 mapper_anon_mb=1 state_disk_bytes=100 state_used_bytes=50 live_trades=10
+riskpipe seconds=4 msgs=1000 state_rss_mb=9 state_anon_mb=5 reducer_rss_mb=8 reducer_anon_mb=1 mapper_rss_mb=8 mapper_anon_mb=1 state_disk_bytes=100 state_used_bytes=50 live_trades=10
+pg seconds=10 msgs=1000 verified=yes bytes=1000
+redis seconds=4 msgs=1000 verified=yes bytes=500
+EOF
+  local out want
+  out=$(python3 bench/report.py "$T/res.txt") || return 1
+  echo "$out"
+  want=$(awk 'BEGIN { printf "%.2fx", (1000 / 2.5) / (1000 / 4) }')
+  grep -q "riskpipe / faster peer: $want" <<<"$out" || { echo "want ratio $want"; return 1; }
+  grep -q "| state | 9 | 6 |" <<<"$out" || { echo "want the state's largest memory figures"; return 1; }
+}
+check report_gives_the_ratio_to_the_faster_peer report
+
+# The peers, where their packages are installed.
+if [ -x /usr/lib/postgresql/15/bin/initdb ] && pkg-config --exists libpq 2>/dev/null; then
+  check pg_peer_is_verified bash -c 'bench/pg.sh "$0" | grep -q "verified=yes"' "$T/w.jsonl"
+else
+  echo "SKIPPED pg_peer_is_verified: PostgreSQL 15 or libpq-dev not installed (make bench-peers-deps)"
+fi
+if command -v redis-server >/dev/null && pkg-config --exists hiredis 2>/dev/null; then
+  check redis_peer_is_verified bash -c 'bench/redis.sh "$0" | grep -q "verified=yes"' "$T/w.jsonl"
+else
+  echo "SKIPPED redis_peer_is_verified: redis-server or libhiredis-dev not installed (make bench-peers-deps)"
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
