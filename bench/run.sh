@@ -40,13 +40,14 @@ echo "workload: $COUNT messages, $(cut -d'"' -f4 "$FILE" | sort -u | wc -l) dist
 for r in $(seq 1 "$RUNS"); do
   for sys in riskpipe pg redis; do
     echo "run $r/$RUNS: $sys..." >&2
+    sync # the previous run's writeback must not land in this one's fsyncs
     line=$("bench/$sys.sh" "$FILE") || { echo "bench: $sys run $r failed" >&2; exit 1; }
     echo "$sys $line" | tee -a "$OUT" >&2
   done
 done
 
 for r in $(seq 1 "$RUNS"); do
-  rm -rf "$TMP/ceiling" && mkdir "$TMP/ceiling"
+  rm -rf "$TMP/ceiling" && mkdir "$TMP/ceiling" && sync
   line=$("$BIN/bench-ceiling" "$FILE" --data "$TMP/ceiling" --group 256)
   echo "ceiling $line" | tee -a "$OUT" >&2
 done
@@ -54,6 +55,7 @@ rm -rf "$TMP/ceiling"
 
 if [ -x bench/latency.sh ]; then
   echo "latency..." >&2
+  sync
   bench/latency.sh | sed 's/^/latency /' | tee -a "$OUT" >&2
 fi
 
@@ -62,7 +64,7 @@ if [ "$SCALE" = 1 ]; then
   for spec in 5000000:1000000 5000000:4000000 10000000:8000000; do
     n=${spec%%:*} t=${spec##*:}
     echo "growth: $n messages over $t trades..." >&2
-    gen "$n" "$t" "$TMP/grow.jsonl"
+    gen "$n" "$t" "$TMP/grow.jsonl" && sync
     line=$(bench/riskpipe.sh "$TMP/grow.jsonl") || { echo "bench: growth run $spec failed" >&2; exit 1; }
     echo "growth trades=$t $line" | tee -a "$OUT" >&2
     rm -f "$TMP/grow.jsonl"
