@@ -27,7 +27,9 @@ MAPPERS=${MAPPERS:-2}
 DIR=$(mktemp -d "${BENCH_TMP:-/tmp}/riskpipe-bench.XXXXXX")
 me=bench/riskpipe.sh
 . bench/pipeline.sh
+sampler=""
 cleanup() {
+  [ -n "$sampler" ] && kill "$sampler" 2>/dev/null
   pipeline_stop
   rm -rf "$DIR"
 }
@@ -37,7 +39,7 @@ pipeline_start || exit 1
 # Peak anonymous memory of each daemon, sampled while the run lasts.
 daemons=("${pids[@]}")
 (
-  while :; do
+  while kill -0 $$ 2>/dev/null; do # not a moment past this script
     for p in "${daemons[@]}"; do
       awk -v p="$p" '/^RssAnon/ {print p, $2}' "/proc/$p/status" 2>/dev/null || true
     done
