@@ -213,7 +213,8 @@ int main(int argc, char **argv)
         /* Wait for POLLOUT on work only when batches are waiting to go out. */
         int unsent = dispatch_has_unsent(s.dispatch, commit_progress(s.commit)->next_batch);
         items[POLL_WORK].events = unsent ? ZMQ_POLLOUT : 0;
-        long timeout = http_timeout(s.http, (long)dispatch_next_due(s.dispatch, clock_mono_ms(), 200));
+        long timeout =
+            http_timeout(s.http, (long)dispatch_next_due(s.dispatch, clock_mono_ms(), 200));
         if (zmq_poll(items, POLL_COUNT, timeout) < 0 && errno != EINTR) {
             log_error("poll: %s", zmq_strerror(errno));
             exit_code = 1;

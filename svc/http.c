@@ -85,9 +85,8 @@ static int s_authorized(const http_t *self, struct MHD_Connection *conn)
 static enum MHD_Result s_reply(struct MHD_Connection *conn, unsigned code, char *body, size_t len,
                                const char *type, const char *hname, const char *hvalue)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, body ? body : (char *)"", body ? MHD_RESPMEM_MUST_FREE
-                                                                            : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        len, body ? body : (char *)"", body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!r) {
         free(body);
         return MHD_NO;
@@ -155,7 +154,8 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
         return s_error(conn, MHD_HTTP_UNAUTHORIZED, "missing or wrong bearer token",
                        MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     int is_metrics = !strcmp(url, "/metrics"), is_status = !strcmp(url, "/v1/status");
-    if (!is_metrics && !is_status) return s_error(conn, MHD_HTTP_NOT_FOUND, "not found", NULL, NULL);
+    if (!is_metrics && !is_status)
+        return s_error(conn, MHD_HTTP_NOT_FOUND, "not found", NULL, NULL);
     if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
         return s_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed",
                        MHD_HTTP_HEADER_ALLOW, "GET, HEAD");

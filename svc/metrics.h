@@ -44,7 +44,8 @@ void metrics_buf_init(metrics_buf_t *b);
 void metrics_buf_free(metrics_buf_t *b);
 
 /* Appends printf-formatted text. */
-void metrics_buf_printf(metrics_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void metrics_buf_printf(metrics_buf_t *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* The process's own figures, from /proc/self. */
 typedef struct {
