@@ -258,11 +258,12 @@ int http_start(const config_opt_t *opts, const http_source_t *src, http_t **out)
     }
     /* No internal thread: MHD_run is called from the daemon's poll loop. */
     unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
-    self->mhd = MHD_start_daemon(flags, 0, NULL, NULL, s_handle, self, MHD_OPTION_LISTEN_SOCKET,
-                                 (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT,
-                                 (unsigned)HTTP_CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-                                 (unsigned)HTTP_CONN_TIMEOUT_S, MHD_OPTION_EXTERNAL_LOGGER,
-                                 s_mhd_log, NULL, MHD_OPTION_END);
+    /* The logger first: options parsed before it would log to stderr directly. */
+    self->mhd = MHD_start_daemon(flags, 0, NULL, NULL, s_handle, self, MHD_OPTION_EXTERNAL_LOGGER,
+                                 s_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_LIMIT,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONN_TIMEOUT_S,
+                                 MHD_OPTION_END);
     const union MHD_DaemonInfo *info =
         self->mhd ? MHD_get_daemon_info(self->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
     if (!info) {
