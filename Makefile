@@ -2,7 +2,7 @@
 # `make run` starts a local pipeline with a demo workload.
 CC ?= cc
 CXX ?= c++
-PKGS := libzmq libczmq lmdb msgpack jansson libutf8proc
+PKGS := libzmq libczmq lmdb msgpack jansson libutf8proc libmicrohttpd
 # riskctl alone reads JSON lines with simdjson (C++: tools/jsonline.cc), so
 # only riskctl and the unit tests link it and the C++ runtime.
 CTL_PKGS := simdjson
@@ -24,7 +24,7 @@ MAPPERS ?= 2
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS := libzmq3-dev libczmq-dev liblmdb-dev lmdb-utils libmsgpack-dev libcriterion-dev \
             libjansson-dev libutf8proc-dev libsimdjson-dev pkg-config gcc g++ make clang \
-            libclang-rt-14-dev valgrind
+            libclang-rt-14-dev valgrind libmicrohttpd-dev python3-prometheus-client curl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # The layers every program links, lowest first: common/ (libc + LMDB),

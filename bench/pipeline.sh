@@ -29,9 +29,9 @@ pipeline_start() {
     fi
   done
   "$BIN/riskpipe-state" --data "$DIR/state" --ingest "$INGEST" --ingest-pull "$PULL" \
-    --work "$WORK" --acks "$ACKS" --control "$SCTL" 2>"$DIR/state.log" & pids+=($!)
+    --work "$WORK" --acks "$ACKS" --control "$SCTL" --http "" 2>"$DIR/state.log" & pids+=($!)
   "$BIN/riskpipe-reducer" --data "$DIR/reducer" --results "$RESULTS" --acks "$ACKS" \
-    --control "$RCTL" 2>"$DIR/reducer.log" & pids+=($!)
+    --control "$RCTL" --http "" 2>"$DIR/reducer.log" & pids+=($!)
   local p ok
   for p in state reducer; do
     ok=0

@@ -145,6 +145,18 @@ size_t store_map_size(store_t *self)
     return mdb_env_info(self->env, &info) == 0 ? info.me_mapsize : 0;
 }
 
+int store_usage(store_t *self, uint64_t *map_bytes, uint64_t *used_bytes)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    int r;
+    if ((r = mdb_env_info(self->env, &info)) || (r = mdb_env_stat(self->env, &st)))
+        return store_rc(r);
+    *map_bytes = info.me_mapsize;
+    *used_bytes = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+    return 0;
+}
+
 int store_begin(store_t *self, int readonly, MDB_txn **txn)
 {
     return store_rc(mdb_txn_begin(self->env, NULL, readonly ? MDB_RDONLY : 0, txn));

@@ -42,6 +42,10 @@ MDB_dbi store_dbi(store_t *self, int idx);
 /* Current map size in bytes, or 0 when LMDB cannot tell. */
 size_t store_map_size(store_t *self);
 
+/* The map size and the bytes in use, (last page number + 1) x page size,
+ * from mdb_env_info and mdb_env_stat. Returns 0 or a wrapped LMDB code. */
+int store_usage(store_t *self, uint64_t *map_bytes, uint64_t *used_bytes);
+
 /* Begins a transaction into *txn. Returns 0 or a wrapped LMDB code. */
 int store_begin(store_t *self, int readonly, MDB_txn **txn);
 

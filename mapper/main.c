@@ -1,14 +1,17 @@
 /* riskpipe-mapper: stateless worker. Pulls WORK batches from the state
  * process, pre-aggregates each into per-path deltas and pushes one RESULT per
  * batch to the reducer. Start or kill any number at any time: an unfinished
- * batch is re-sent by the state process and de-duplicated by the reducer. */
+ * batch is re-sent by the state process and de-duplicated by the reducer.
+ * With --http its counters are served on /metrics and /v1/status. */
 #include "map.h"
 #include "preagg.h"
 #include "../common/chaos.h"
 #include "../common/log.h"
 #include "../common/rperr.h"
+#include "../proto/ctl.h"
 #include "../proto/frame.h"
 #include "../svc/daemon.h"
+#include "../svc/http.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -19,6 +22,7 @@ static config_opt_t s_opts[] = {
     {"work", "tcp://127.0.0.1:5557", "batches from the state process (PULL, connect)", NULL},
     {"results", "tcp://127.0.0.1:5558", "deltas to the reducer (PUSH, connect)", NULL},
     {"max-frame", "134217728", "largest work frame in bytes (a larger one is dropped)", NULL},
+    HTTP_OPTS(""),
     DAEMON_KEYS_OPT,
     DAEMON_INSECURE_OPT,
     DAEMON_LOG_OPT,
@@ -30,6 +34,21 @@ typedef struct {
     char id[FRAME_MAPPER_ID_MAX + 1];
     long long batches, bad_frames;
 } mapper_t;
+
+/* Poll slots of the loop. */
+enum { POLL_WORK, POLL_HTTP, POLL_COUNT };
+
+/* The mapper's counters (proto/ctl.h) for its HTTP endpoint; arg is the
+ * mapper_t. Returns the number written. */
+static int s_stats_fill(void *arg, ctl_stat_t *out, int cap)
+{
+    const mapper_t *m = arg;
+    long long v[CTL_M_COUNT] = {[CTL_M_BATCHES_MAPPED] = m->batches,
+                                [CTL_M_BAD_FRAMES] = m->bad_frames};
+    int n = CTL_M_COUNT < cap ? CTL_M_COUNT : cap;
+    for (int i = 0; i < n; i++) out[i] = (ctl_stat_t){ctl_mapper_names[i], v[i]};
+    return n;
+}
 
 /* Sends m->sb, waiting for the reducer as long as we are not stopping. */
 static int s_send(mapper_t *m, void *results)
@@ -63,6 +82,7 @@ int main(int argc, char **argv)
     int64_t max_frame;
     if (config_int(s_opts, "max-frame", 1024, 1 << 30, &max_frame)) return 2;
     mapper_t m;
+    http_t *http = NULL;
     memset(&m, 0, sizeof m);
     msgpack_sbuffer_init(&m.sb);
     char host[48] = "host";
@@ -82,13 +102,19 @@ int main(int argc, char **argv)
                                      "results");
     m.agg = preagg_new();
     if (!work || !results || !m.agg) goto out;
+    if (http_start(s_opts, &(http_source_t){CTL_ROLE_MAPPER, s_stats_fill, &m, NULL, NULL},
+                   &http))
+        goto out;
     log_info("ready as %s", m.id);
-    zmq_pollitem_t items[] = {{zsock_resolve(work), 0, ZMQ_POLLIN, 0}};
+    zmq_pollitem_t items[POLL_COUNT] = {
+        [POLL_WORK] = {zsock_resolve(work), 0, ZMQ_POLLIN, 0},
+        [POLL_HTTP] = {NULL, http_fd(http), ZMQ_POLLIN, 0}};
     while (!daemon_stopping()) {
-        if (zmq_poll(items, 1, 1000) < 0 && errno != EINTR) {
+        if (zmq_poll(items, POLL_COUNT, http_timeout(http, 1000)) < 0 && errno != EINTR) {
             log_error("poll: %s", zmq_strerror(errno));
             goto out;
         }
+        http_serve(http, items[POLL_HTTP].revents & ZMQ_POLLIN);
         for (int burst = 0; burst < 64 && !daemon_stopping(); burst++) {
             zmq_msg_t msg;
             zmq_msg_init(&msg);
@@ -114,6 +140,7 @@ int main(int argc, char **argv)
     log_info("stopping: %lld batches mapped, %lld bad frames", m.batches, m.bad_frames);
     exit_code = 0;
 out:
+    http_destroy(&http);
     preagg_destroy(&m.agg);
     zsock_destroy(&results);
     zsock_destroy(&work);

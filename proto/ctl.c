@@ -54,6 +54,11 @@ const char *const ctl_reducer_names[CTL_R_COUNT] = {
     [CTL_R_REFUSED_PEERS] = "refused_peers",
 };
 
+const char *const ctl_mapper_names[CTL_M_COUNT] = {
+    [CTL_M_BATCHES_MAPPED] = "batches_mapped",
+    [CTL_M_BAD_FRAMES] = "bad_frames",
+};
+
 void ctl_req_encode(msgpack_sbuffer *sb, const char *command)
 {
     msgpack_packer pk;

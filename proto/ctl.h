@@ -16,6 +16,7 @@
 
 #define CTL_ROLE_STATE "state"
 #define CTL_ROLE_REDUCER "reducer"
+#define CTL_ROLE_MAPPER "mapper"
 #define CTL_MAX_STATS 128 /* counters in one reply, per-mapper ones included */
 #define CTL_REQ_MAX_BYTES 4096 /* largest request a daemon reads */
 
@@ -42,6 +43,11 @@ enum {
     CTL_R_COUNT
 };
 extern const char *const ctl_reducer_names[CTL_R_COUNT];
+
+/* Counters of riskpipe-mapper (names in ctl_mapper_names). The mapper has no
+ * control endpoint; they are served on its HTTP endpoint (svc/http.h). */
+enum { CTL_M_BATCHES_MAPPED, CTL_M_BAD_FRAMES, CTL_M_COUNT };
+extern const char *const ctl_mapper_names[CTL_M_COUNT];
 
 /* One counter of a reply; name borrowed. */
 typedef struct {

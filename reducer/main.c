@@ -11,6 +11,7 @@
 #include "../proto/tables.h"
 #include "../svc/control.h"
 #include "../svc/daemon.h"
+#include "../svc/http.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@ static config_opt_t s_opts[] = {
     {"control", "tcp://127.0.0.1:5561", "stats endpoint for riskctl (REP, bind)", NULL},
     {"group-max", "256", "most result frames applied in one commit", NULL},
     {"max-frame", "67108864", "largest result frame in bytes (a larger one is dropped)", NULL},
+    HTTP_OPTS("127.0.0.1:9556"),
     DAEMON_KEYS_OPT,
     DAEMON_INSECURE_OPT,
     DAEMON_LOG_OPT,
@@ -34,11 +36,12 @@ typedef struct {
     apply_t *apply;
     order_t *order;
     zsock_t *results, *acks, *control;
+    http_t *http; /* NULL when --http is empty */
     int lock_fd; /* the data directory's lock, held until exit */
 } reducer_t;
 
 /* Poll slots of the loop. */
-enum { POLL_RESULTS, POLL_CONTROL, POLL_AUTH, POLL_COUNT };
+enum { POLL_RESULTS, POLL_CONTROL, POLL_AUTH, POLL_HTTP, POLL_COUNT };
 
 /* Opens the store, the engines and the sockets. Returns 0 or an RP code
  * (the reason is logged). */
@@ -63,11 +66,15 @@ static int s_open(reducer_t *r, size_t map_size, size_t map_max, int group_max,
                                &(daemon_sockopt_t){.hwm = 100, .max_msg = CTL_REQ_MAX_BYTES,
                                                    .curve_domain = KEYS_DOMAIN_CONTROL},
                                "control");
-    return r->results && r->acks && r->control ? 0 : RP_EZMQ;
+    if (!r->results || !r->acks || !r->control) return RP_EZMQ;
+    http_source_t src = {CTL_ROLE_REDUCER, order_stats_fill, r->order,
+                         &order_stats(r->order)->duration, r->store};
+    return http_start(s_opts, &src, &r->http);
 }
 
 static void s_close(reducer_t *r)
 {
+    http_destroy(&r->http);
     zsock_destroy(&r->control);
     zsock_destroy(&r->acks);
     zsock_destroy(&r->results);
@@ -105,9 +112,10 @@ int main(int argc, char **argv)
     zmq_pollitem_t items[POLL_COUNT] = {
         [POLL_RESULTS] = {zsock_resolve(r.results), 0, ZMQ_POLLIN, 0},
         [POLL_CONTROL] = {zsock_resolve(r.control), 0, ZMQ_POLLIN, 0},
-        [POLL_AUTH] = {daemon_auth_socket(), -1, ZMQ_POLLIN, 0}};
+        [POLL_AUTH] = {daemon_auth_socket(), -1, ZMQ_POLLIN, 0},
+        [POLL_HTTP] = {NULL, http_fd(r.http), ZMQ_POLLIN, 0}};
     while (!daemon_stopping()) {
-        if (zmq_poll(items, POLL_COUNT, 1000) < 0 && errno != EINTR) {
+        if (zmq_poll(items, POLL_COUNT, http_timeout(r.http, 1000)) < 0 && errno != EINTR) {
             log_error("poll: %s", zmq_strerror(errno));
             exit_code = 1;
             break;
@@ -115,6 +123,7 @@ int main(int argc, char **argv)
         daemon_auth_serve(); /* ZAP requests, and refused handshakes */
         if (items[POLL_CONTROL].revents & ZMQ_POLLIN)
             control_serve(zsock_resolve(r.control), CTL_ROLE_REDUCER, order_stats_fill, r.order);
+        http_serve(r.http, items[POLL_HTTP].revents & ZMQ_POLLIN);
         order_cycle(r.order, zsock_resolve(r.results), zsock_resolve(r.acks));
     }
     order_cycle(r.order, zsock_resolve(r.results), zsock_resolve(r.acks)); /* what arrived */

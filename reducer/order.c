@@ -266,7 +266,9 @@ int order_cycle(order_t *self, void *results, void *acks)
     self->st.frames += self->nmsgs - self->nheld;
     chaos_roll(3);
     s_sort(self);
+    double t0 = clock_mono_s();
     int rc = store_commit_or_grow(self->store, self->map_max, s_apply_group, self);
+    metrics_hist_observe(&self->st.duration, clock_mono_s() - t0);
     if (rc) {
         self->st.commit_failures++;
         log_error("commit failed: %s; %d result frame(s) dropped for redelivery",

@@ -11,6 +11,7 @@
 #include "apply.h"
 #include "../common/store.h"
 #include "../proto/ctl.h"
+#include "../svc/metrics.h"
 
 #include <stddef.h>
 
@@ -21,6 +22,7 @@
 typedef struct {
     long long frames, applied, duplicates, bad_frames, deltas, changes, commits,
         commit_failures, pruned, acks_sent, deferred, foreign, refused;
+    metrics_hist_t duration; /* of every commit attempt, failed ones included */
 } order_stats_t;
 
 typedef struct order_t order_t;

@@ -1,6 +1,7 @@
 /* Group commit of ingest frames and ACKs; see commit.h. */
 #include "commit.h"
 #include "../common/chaos.h"
+#include "../common/clock.h"
 #include "../common/log.h"
 #include "../common/rperr.h"
 #include "../proto/frame.h"
@@ -307,7 +308,9 @@ int commit_cycle(commit_t *self, void *router, void *pull, void *acks)
     s_collect_acks(self, acks);
     if (!self->npend && !self->nacks) return 0;
     chaos_roll(3);
+    double t0 = clock_mono_s();
     int rc = store_commit_or_grow(self->store, self->opts.map_max, s_apply_group, self);
+    metrics_hist_observe(&self->st.duration, clock_mono_s() - t0);
     if (rc) {
         self->st.commit_failures++;
         log_error("commit failed: %s; %d frame(s) answered with retry", rp_strerror(rc),

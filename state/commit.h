@@ -13,6 +13,7 @@
 #include "ingest.h"
 #include "../common/store.h"
 #include "../proto/ctl.h"
+#include "../svc/metrics.h"
 
 #include <stdint.h>
 
@@ -27,6 +28,7 @@ typedef struct {
 typedef struct {
     long long frames, accepted, duplicates, conflicts, rejected, commits, commit_failures,
         acks_received, bad_ack_frames, batches_pruned, busy_replies, foreign_acks;
+    metrics_hist_t duration; /* of every commit attempt, failed ones included */
 } commit_stats_t;
 
 typedef struct commit_t commit_t;

@@ -17,6 +17,7 @@
 #include "../proto/tables.h"
 #include "../svc/control.h"
 #include "../svc/daemon.h"
+#include "../svc/http.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -42,6 +43,7 @@ static config_opt_t s_opts[] = {
     {"dlq-max", "100000", "dead-letter entries kept per source (its oldest evicted first)", NULL},
     {"dlq-max-bytes", "268435456", "dead-letter bytes kept per source (its oldest evicted first)",
      NULL},
+    HTTP_OPTS("127.0.0.1:9555"),
     DAEMON_KEYS_OPT,
     DAEMON_INSECURE_OPT,
     DAEMON_LOG_OPT,
@@ -62,11 +64,15 @@ typedef struct {
     dispatch_t *dispatch;
     commit_t *commit;
     zsock_t *router, *pull, *work, *acks, *control;
+    http_t *http; /* NULL when --http is empty */
     int lock_fd; /* the data directory's lock, held until exit */
 } state_t;
 
 /* Poll slots of the loop. */
-enum { POLL_INGEST, POLL_INGEST_PULL, POLL_ACKS, POLL_CONTROL, POLL_WORK, POLL_AUTH, POLL_COUNT };
+enum {
+    POLL_INGEST, POLL_INGEST_PULL, POLL_ACKS, POLL_CONTROL, POLL_WORK, POLL_AUTH, POLL_HTTP,
+    POLL_COUNT
+};
 
 /* Reads and checks every flag. Returns 0 or RP_EINVAL (printed). */
 static int s_flags(flags_t *f)
@@ -138,11 +144,15 @@ static int s_open(state_t *s, const flags_t *f)
                                f->redeliver_ms);
     if (!s->dispatch) return RP_ENOMEM;
     s->commit = commit_new(s->store, s->log, s->ingest, s->dlq, s->dispatch, &f->commit, &rc);
-    return s->commit ? 0 : rc;
+    if (!s->commit) return rc;
+    http_source_t src = {CTL_ROLE_STATE, commit_stats_fill, s->commit,
+                         &commit_stats(s->commit)->duration, s->store};
+    return http_start(s_opts, &src, &s->http);
 }
 
 static void s_close(state_t *s)
 {
+    http_destroy(&s->http);
     commit_destroy(&s->commit);
     dispatch_destroy(&s->dispatch);
     zsock_destroy(&s->control);
@@ -197,12 +207,14 @@ int main(int argc, char **argv)
         [POLL_ACKS] = {zsock_resolve(s.acks), 0, ZMQ_POLLIN, 0},
         [POLL_CONTROL] = {zsock_resolve(s.control), 0, ZMQ_POLLIN, 0},
         [POLL_WORK] = {zsock_resolve(s.work), 0, 0, 0},
-        [POLL_AUTH] = {daemon_auth_socket(), -1, ZMQ_POLLIN, 0}};
+        [POLL_AUTH] = {daemon_auth_socket(), -1, ZMQ_POLLIN, 0},
+        [POLL_HTTP] = {NULL, http_fd(s.http), ZMQ_POLLIN, 0}};
     while (!daemon_stopping()) {
         /* Wait for POLLOUT on work only when batches are waiting to go out. */
         int unsent = dispatch_has_unsent(s.dispatch, commit_progress(s.commit)->next_batch);
         items[POLL_WORK].events = unsent ? ZMQ_POLLOUT : 0;
-        long timeout = (long)dispatch_next_due(s.dispatch, clock_mono_ms(), 200);
+        long timeout =
+            http_timeout(s.http, (long)dispatch_next_due(s.dispatch, clock_mono_ms(), 200));
         if (zmq_poll(items, POLL_COUNT, timeout) < 0 && errno != EINTR) {
             log_error("poll: %s", zmq_strerror(errno));
             exit_code = 1;
@@ -211,6 +223,7 @@ int main(int argc, char **argv)
         daemon_auth_serve(); /* ZAP requests, and refused handshakes */
         if (items[POLL_CONTROL].revents & ZMQ_POLLIN)
             control_serve(zsock_resolve(s.control), CTL_ROLE_STATE, commit_stats_fill, s.commit);
+        http_serve(s.http, items[POLL_HTTP].revents & ZMQ_POLLIN);
         s_cycle(&s);
     }
     /* Drain: answer what already arrived, so acknowledged producers are not

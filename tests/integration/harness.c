@@ -409,9 +409,11 @@ void h_wait_ping(h_cluster_t *c, const char *which, int timeout_ms)
 void h_start_state(h_cluster_t *c, ...)
 {
     const char *args[H_MAX_ARGS];
+    /* No HTTP endpoint: its default port is one for the whole machine. */
     const char *base[] = {"--data",        c->state_data,  "--ingest",  c->ingest,
                           "--ingest-pull", c->ingest_pull, "--work",    c->work,
-                          "--acks",        c->acks,        "--control", c->state_ctl};
+                          "--acks",        c->acks,        "--control", c->state_ctl,
+                          "--http",        ""};
     int n = (int)(sizeof base / sizeof base[0]);
     memcpy(args, base, sizeof base);
     va_list ap;
@@ -426,7 +428,8 @@ void h_start_state(h_cluster_t *c, ...)
 void h_start_reducer(h_cluster_t *c)
 {
     const char *args[] = {"--data", c->reducer_data, "--results", c->results,
-                          "--acks", c->acks,         "--control", c->reducer_ctl};
+                          "--acks", c->acks,         "--control", c->reducer_ctl,
+                          "--http", ""};
     s_proc_setv(&c->reducer, "reducer", c->dir, "riskpipe-reducer", args,
                 (int)(sizeof args / sizeof args[0]));
     h_restart(&c->reducer);

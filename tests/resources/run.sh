@@ -69,7 +69,7 @@ start_state() { # data-dir extra-flags...
     local d=$1
     shift
     "$BIN/riskpipe-state" --data "$d" --ingest "$(ep 0)" --ingest-pull "$(ep 1)" --work "$(ep 2)" \
-        --acks "$(ep 4)" --control "$(ep 5)" "$@" 2>>"$DIR/state.log" &
+        --acks "$(ep 4)" --control "$(ep 5)" --http "" "$@" 2>>"$DIR/state.log" &
     STATE=$!
     PIDS+=("$STATE")
     wait_for 10 "$BIN/riskctl" ping state --state-control "$(ep 5)" ||
@@ -77,7 +77,7 @@ start_state() { # data-dir extra-flags...
 }
 start_reducer() {
     "$BIN/riskpipe-reducer" --data "$DIR/reducer" --results "$(ep 3)" --acks "$(ep 4)" \
-        --control "$(ep 6)" 2>>"$DIR/reducer.log" &
+        --control "$(ep 6)" --http "" 2>>"$DIR/reducer.log" &
     REDUCER=$!
     PIDS+=("$REDUCER")
 }
