@@ -9,8 +9,8 @@
 # when any step failed. The load line ends with load_rate=, the messages per
 # second the background load had answered while it ran.
 # Environment: BIN (bin), MAPPERS (2), SAMPLES (300), BURST (10000),
-# LOAD_RATE (20000), BENCH_TMP (/tmp), BENCH_PORT_BASE (unset: the daemons'
-# default ports 5555-5561; set: BASE..BASE+6 in the same order), SAMPLES_OUT
+# LOAD_RATE (20000), BENCH_TMP (/tmp), BENCH_PORT_BASE (5555: ports
+# BASE..BASE+8, see bench/pipeline.sh), SAMPLES_OUT
 # (a directory: each sample's times go to idle.txt and load20k.txt there).
 set -euo pipefail
 cd "$(dirname "$0")/.."

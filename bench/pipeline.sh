@@ -1,12 +1,14 @@
 # bench/pipeline.sh: sourced by the bench scripts (riskpipe.sh, latency.sh)
 # to run a pipeline of their own: state, $MAPPERS mappers and the reducer on
 # empty data directories under $DIR, with default flags but for endpoints.
-# Ports: BENCH_PORT_BASE..+6 (default 5555, the daemons' defaults), in the
-# order ingest, ingest-pull, work, results, acks, state control, reducer
-# control. It refuses ports already in use: another pipeline would answer our
+# Ports: BENCH_PORT_BASE..+8 (default 5555), in the order ingest,
+# ingest-pull, work, results, acks, state control, reducer control, state
+# HTTP, reducer HTTP (the daemons' defaults but for the ports: HTTP is on, as
+# it is by default). It refuses ports already in use: another pipeline would answer our
 # pings and take our batches. After pipeline_start: INGEST, SCTL, RCTL,
 # CTL (the riskctl control flags) and pids (state, reducer, mappers).
-# pipeline_stop stops them. The caller sets BIN, MAPPERS, DIR and $me (its
+# pipeline_stop stops them. The daemons' stdout is /dev/null, so that one
+# left running can never hold a caller's $(...) open. The caller sets BIN, MAPPERS, DIR and $me (its
 # name, for messages).
 base=${BENCH_PORT_BASE:-5555}
 bench_ep() { echo "tcp://127.0.0.1:$((base + $1))"; }
@@ -22,16 +24,16 @@ pipeline_stop() {
 }
 
 pipeline_start() {
-  for ((i = 0; i <= 6; i++)); do
+  for ((i = 0; i <= 8; i++)); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$((base + i))") 2>/dev/null; then
       echo "$me: port $((base + i)) is in use (another pipeline?): set BENCH_PORT_BASE" >&2
       return 1
     fi
   done
   "$BIN/riskpipe-state" --data "$DIR/state" --ingest "$INGEST" --ingest-pull "$PULL" \
-    --work "$WORK" --acks "$ACKS" --control "$SCTL" --http "" 2>"$DIR/state.log" & pids+=($!)
+    --work "$WORK" --acks "$ACKS" --control "$SCTL" --http "127.0.0.1:$((base + 7))" >/dev/null 2>"$DIR/state.log" & pids+=($!)
   "$BIN/riskpipe-reducer" --data "$DIR/reducer" --results "$RESULTS" --acks "$ACKS" \
-    --control "$RCTL" --http "" 2>"$DIR/reducer.log" & pids+=($!)
+    --control "$RCTL" --http "127.0.0.1:$((base + 8))" >/dev/null 2>"$DIR/reducer.log" & pids+=($!)
   local p ok
   for p in state reducer; do
     ok=0
@@ -54,6 +56,6 @@ pipeline_start() {
     fi
   done
   for i in $(seq 1 "$MAPPERS"); do
-    "$BIN/riskpipe-mapper" --work "$WORK" --results "$RESULTS" 2>"$DIR/mapper$i.log" & pids+=($!)
+    "$BIN/riskpipe-mapper" --work "$WORK" --results "$RESULTS" >/dev/null 2>"$DIR/mapper$i.log" & pids+=($!)
   done
 }

@@ -29,7 +29,7 @@ me=bench/riskpipe.sh
 . bench/pipeline.sh
 sampler=""
 cleanup() {
-  [ -n "$sampler" ] && kill "$sampler" 2>/dev/null
+  if [ -n "$sampler" ]; then kill "$sampler" 2>/dev/null || true; fi
   pipeline_stop
   rm -rf "$DIR"
 }

@@ -108,7 +108,10 @@ Test(pipeline, mapper_killed_and_added, .timeout = 300, .fini = h_finish)
     char file[PATH_MAX], out[PATH_MAX + 16];
     model_t *m = workload_new(c, 303, MESSAGES, file, sizeof file);
     snprintf(out, sizeof out, "%s/send.out", c->dir);
-    h_riskctl_bg(c, out, "send", file, "--ingest", c->ingest, NULL);
+    /* A window of 32 frames keeps the stream going while mapper0 is stopped
+     * and killed: with the default (a quarter million messages) a quick run
+     * is committed and dispatched at once, before the stop. */
+    h_riskctl_bg(c, out, "send", file, "--ingest", c->ingest, "--window", "32000", NULL);
     cr_assert(h_wait_stat(c, "state", "committed_seq", workload_scale(50000), 120000),
               "committed_seq never reached %ld", workload_scale(50000));
     /* Freeze mapper0 first and let the state dispatch more batches: the
@@ -151,7 +154,9 @@ Test(pipeline, state_and_reducer_restarted, .timeout = 300, .fini = h_finish)
     char file[PATH_MAX], out[PATH_MAX + 16];
     model_t *m = workload_new(c, 404, MESSAGES, file, sizeof file);
     snprintf(out, sizeof out, "%s/send.out", c->dir);
-    h_riskctl_bg(c, out, "send", file, "--ingest", c->ingest, "--timeout-ms", "2000", NULL);
+    /* 32 frames in flight, so that the kills below land mid-stream. */
+    h_riskctl_bg(c, out, "send", file, "--ingest", c->ingest, "--timeout-ms", "2000", "--window",
+                 "32000", NULL);
 
     cr_assert(h_wait_stat(c, "state", "committed_seq", workload_scale(40000), 120000),
               "committed_seq never reached %ld", workload_scale(40000));
@@ -211,7 +216,9 @@ Test(pipeline, repeated_kills_of_every_process, .timeout = 300, .fini = h_finish
     char file[PATH_MAX], out[PATH_MAX + 16];
     model_t *m = workload_new(c, 505, workload_scale(300000), file, sizeof file);
     snprintf(out, sizeof out, "%s/send.out", c->dir);
-    h_riskctl_bg(c, out, "send", file, "--ingest", c->ingest, "--timeout-ms", "2000", NULL);
+    /* 32 frames in flight, so that the kills below land mid-stream. */
+    h_riskctl_bg(c, out, "send", file, "--ingest", c->ingest, "--timeout-ms", "2000", "--window",
+                 "32000", NULL);
     /* A kill every 30000 (scaled) committed changes, rotating over the processes;
      * the last step kills the reducer and the state together. */
     static const char *const plan[] = {"state",   "reducer", "mapper", "state",
