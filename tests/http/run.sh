@@ -15,7 +15,20 @@ passed=0
 failed=0
 T=$(mktemp -d /tmp/riskpipe-http.XXXXXX)
 # 40 ports of our own, above the other suites' 20000-35999.
-BASE=$((36000 + ($$ % 100) * 40))
+# 40 ports of our own; a block any socket already uses (listening, or a
+# client's source port) is passed over, so that no bind can fail for it.
+port_busy() { # port: 0 when some socket has it as its local port
+    local hex
+    hex=$(printf '%04X' "$1")
+    awk -v h=":$hex" 'FNR > 1 && substr($2, length($2) - 4) == h { found = 1 } END { exit !found }' \
+        /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+for try in $(seq 0 99); do
+    BASE=$((36000 + (($$ + try * 37) % 100) * 40))
+    busy=0
+    for ((i = 0; i < 40; i++)); do port_busy $((BASE + i)) && { busy=1; break; }; done
+    [ $busy = 0 ] && break
+done
 PIDS=()
 
 cleanup() {
@@ -116,12 +129,14 @@ for i in 1 2; do
     PIDS+=($!)
 done
 up=1
-for i in 10 11 12 13; do wait_for 15 curl -sf "$(url $i /metrics)" || up=0; done
+wait_s=15
+[ -n "${RISKPIPE_SANITIZED:-}" ] && wait_s=60 # sanitized daemons start slower
+for i in 10 11 12 13; do wait_for "$wait_s" curl -sf "$(url $i /metrics)" || up=0; done
 if [ $up = 1 ]; then
     pass "state, reducer and both mappers serve /metrics"
 else
-    fail "start-up" "a daemon did not serve /metrics within 15 s; logs:"
-    tail -5 "$T"/*.log
+    fail "start-up" "a daemon did not serve /metrics within $wait_s s; logs:"
+    tail -n 5 "$T"/*.log
     echo "$passed passed, $failed failed"
     exit 1
 fi
