@@ -27,6 +27,8 @@
  *   aggregate key path "Delta::AMER::FXSpot" (no NUL); value {"value": exact
  *             decimal with 6 fractional digits, "count": n} (tables_agg_*)
  *   meta      u64 TABLES_META_FLOOR: every batch id below it is applied;
+ *             u64 _APPLIED_SEQ: the aggregate is the rollup of the state's
+ *             change log up to this sequence number (0: nothing applied);
  *             16-byte ids _INSTANCE (this environment) and _PEER (the state
  *             whose batches it applies) */
 #ifndef RP_TABLES_H
@@ -57,6 +59,7 @@ extern const char *const tables_reducer_dbs[];
 #define TABLES_META_HIERARCHY "hierarchy"   /* state: levels, comma-separated text */
 #define TABLES_META_ROW_FORMAT "row_format" /* state: TABLES_STATE_FORMAT of its rows */
 #define TABLES_META_FLOOR "floor"           /* reducer: batches below are applied */
+#define TABLES_META_APPLIED_SEQ "applied_seq" /* reducer: last change sequence applied */
 #define TABLES_META_INSTANCE "instance"     /* both: this environment's random id */
 #define TABLES_META_PEER "peer"             /* both: the instance at the stream's other end */
 

@@ -1,0 +1,14 @@
+/* The dashboard's static files (reducer/web/), compiled into the binary and
+ * served by the reducer's HTTP endpoint at "/" without a token: they hold no
+ * data, the page reads /v1/aggregates and /v1/stream with the token. */
+#ifndef RP_WEB_H
+#define RP_WEB_H
+
+#include <stddef.h>
+
+/* Finds the file that GET url serves ("/" is "/index.html"; a query string
+ * is ignored). On success sets *body (static, len bytes) and *type (the
+ * Content-Type) and returns 0; RP_ENOTFOUND when no file has that name. */
+int web_asset(const char *url, const char **body, size_t *len, const char **type);
+
+#endif
