@@ -15,4 +15,8 @@ double clock_mono_s(void);
 /* Milliseconds since the Unix epoch: for timestamps written to tables. */
 int64_t clock_wall_ms(void);
 
+/* Microseconds since the Unix epoch: for times that travel between
+ * processes (a batch's commit time) and are compared on arrival. */
+int64_t clock_wall_us(void);
+
 #endif

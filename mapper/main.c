@@ -102,7 +102,7 @@ int main(int argc, char **argv)
                                      "results");
     m.agg = preagg_new();
     if (!work || !results || !m.agg) goto out;
-    if (http_start(s_opts, &(http_source_t){CTL_ROLE_MAPPER, s_stats_fill, &m, NULL, NULL},
+    if (http_start(s_opts, &(http_source_t){.role = CTL_ROLE_MAPPER, .fill = s_stats_fill, .arg = &m},
                    &http))
         goto out;
     log_info("ready as %s", m.id);

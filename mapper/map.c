@@ -28,7 +28,7 @@ int map_work(preagg_t *agg, const char *buf, size_t len, const char *mapper_id,
     if (rc) goto done;
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
-    frame_result_head(&pk, &w.state, w.batch_id, w.watermark, mapper_id, w.n,
+    frame_result_head(&pk, &w.state, w.batch_id, w.watermark, mapper_id, w.n, &w.pos,
                       (uint32_t)preagg_count(agg));
     size_t it = 0, plen;
     const char *path;

@@ -52,6 +52,9 @@ const char *const ctl_reducer_names[CTL_R_COUNT] = {
     [CTL_R_FOREIGN_FRAMES] = "foreign_frames",
     [CTL_R_REFUSED_FRAMES] = "refused_frames",
     [CTL_R_REFUSED_PEERS] = "refused_peers",
+    [CTL_R_APPLIED_SEQ] = "applied_seq",
+    [CTL_R_STATE_SEQ] = "state_seq",
+    [CTL_R_LAG] = "lag",
 };
 
 const char *const ctl_mapper_names[CTL_M_COUNT] = {

@@ -148,13 +148,38 @@ void frame_id_format(const frame_id_t *id, char out[2 * FRAME_ID_SIZE + 1])
     out[2 * FRAME_ID_SIZE] = 0;
 }
 
-void frame_work_head(msgpack_packer *pk, const frame_id_t *state, uint64_t batch_id,
-                     uint64_t watermark, uint32_t n)
+static void s_pos_pack(msgpack_packer *pk, const frame_pos_t *pos)
 {
-    frame_head(pk, FRAME_WORK, 6);
+    msgpack_pack_uint64(pk, pos->last_seq);
+    msgpack_pack_uint64(pk, pos->head_seq);
+    msgpack_pack_uint64(pk, pos->commit_us);
+}
+
+/* Reads the three fields of a frame_pos_t at f[0..2]. */
+static int s_pos_get(const msgpack_object *f, frame_pos_t *out, const char *what, char *why,
+                     size_t whylen)
+{
+    if (s_u64(&f[0], &out->last_seq) || s_u64(&f[1], &out->head_seq) ||
+        s_u64(&f[2], &out->commit_us)) {
+        snprintf(why, whylen, "%s frame has a field of the wrong type", what);
+        return RP_EPROTO;
+    }
+    if (out->head_seq < out->last_seq) {
+        snprintf(why, whylen, "%s frame's last sequence %llu lies beyond its head %llu", what,
+                 (unsigned long long)out->last_seq, (unsigned long long)out->head_seq);
+        return RP_EPROTO;
+    }
+    return 0;
+}
+
+void frame_work_head(msgpack_packer *pk, const frame_id_t *state, uint64_t batch_id,
+                     uint64_t watermark, const frame_pos_t *pos, uint32_t n)
+{
+    frame_head(pk, FRAME_WORK, 9);
     s_id_pack(pk, state);
     msgpack_pack_uint64(pk, batch_id);
     msgpack_pack_uint64(pk, watermark);
+    s_pos_pack(pk, pos);
     msgpack_pack_array(pk, n);
 }
 
@@ -162,17 +187,19 @@ int frame_work_decode(const char *buf, size_t len, msgpack_unpacked *unp, work_t
                       char *why, size_t whylen)
 {
     const msgpack_object *f;
-    int rc = frame_open(buf, len, FRAME_WORK, 6, FRAME_MAX_CHANGES, unp, &f, why, whylen);
+    int rc = frame_open(buf, len, FRAME_WORK, 9, FRAME_MAX_CHANGES, unp, &f, why, whylen);
     if (rc) return rc;
     f++; /* fields after the stream id keep their places */
     if (s_stream_head(f, &out->state, &out->batch_id, &out->watermark) ||
-        f[4].type != MSGPACK_OBJECT_ARRAY) {
+        f[7].type != MSGPACK_OBJECT_ARRAY) {
         snprintf(why, whylen, "WORK frame has a field of the wrong type");
         return RP_EPROTO;
     }
-    if ((rc = s_watermark_ok(out->batch_id, out->watermark, "WORK", why, whylen))) return rc;
-    out->n = f[4].via.array.size;
-    out->changes = f[4].via.array.ptr;
+    if ((rc = s_watermark_ok(out->batch_id, out->watermark, "WORK", why, whylen)) ||
+        (rc = s_pos_get(&f[4], &out->pos, "WORK", why, whylen)))
+        return rc;
+    out->n = f[7].via.array.size;
+    out->changes = f[7].via.array.ptr;
     for (uint32_t i = 0; i < out->n; i++) {
         change_t c;
         if (frame_change_get(&out->changes[i], &c)) {
@@ -185,14 +212,15 @@ int frame_work_decode(const char *buf, size_t len, msgpack_unpacked *unp, work_t
 
 void frame_result_head(msgpack_packer *pk, const frame_id_t *state, uint64_t batch_id,
                        uint64_t watermark, const char *mapper_id, uint64_t nchanges,
-                       uint32_t n)
+                       const frame_pos_t *pos, uint32_t n)
 {
-    frame_head(pk, FRAME_RESULT, 8);
+    frame_head(pk, FRAME_RESULT, 11);
     s_id_pack(pk, state);
     msgpack_pack_uint64(pk, batch_id);
     msgpack_pack_uint64(pk, watermark);
     mp_pack_cstr(pk, mapper_id);
     msgpack_pack_uint64(pk, nchanges);
+    s_pos_pack(pk, pos);
     msgpack_pack_array(pk, n);
 }
 
@@ -239,20 +267,22 @@ int frame_result_decode(const char *buf, size_t len, msgpack_unpacked *unp, resu
                         char *why, size_t whylen)
 {
     const msgpack_object *f;
-    int rc = frame_open(buf, len, FRAME_RESULT, 8, FRAME_MAX_DELTAS, unp, &f, why, whylen);
+    int rc = frame_open(buf, len, FRAME_RESULT, 11, FRAME_MAX_DELTAS, unp, &f, why, whylen);
     if (rc) return rc;
     f++; /* fields after the stream id keep their places */
     if (s_stream_head(f, &out->state, &out->batch_id, &out->watermark) ||
         f[4].type != MSGPACK_OBJECT_STR || f[4].via.str.size > FRAME_MAPPER_ID_MAX ||
-        s_u64(&f[5], &out->nchanges) || f[6].type != MSGPACK_OBJECT_ARRAY) {
+        s_u64(&f[5], &out->nchanges) || f[9].type != MSGPACK_OBJECT_ARRAY) {
         snprintf(why, whylen, "RESULT frame has a field of the wrong type");
         return RP_EPROTO;
     }
-    if ((rc = s_watermark_ok(out->batch_id, out->watermark, "RESULT", why, whylen))) return rc;
+    if ((rc = s_watermark_ok(out->batch_id, out->watermark, "RESULT", why, whylen)) ||
+        (rc = s_pos_get(&f[6], &out->pos, "RESULT", why, whylen)))
+        return rc;
     out->mapper_id = f[4].via.str.ptr;
     out->mapper_id_len = f[4].via.str.size;
-    out->n = f[6].via.array.size;
-    out->deltas = f[6].via.array.ptr;
+    out->n = f[9].via.array.size;
+    out->deltas = f[9].via.array.ptr;
     if (out->nchanges > FRAME_MAX_CHANGES) {
         snprintf(why, whylen, "RESULT frame claims %llu changes, at most %d",
                  (unsigned long long)out->nchanges, FRAME_MAX_CHANGES);

@@ -2,15 +2,21 @@
  * frame is a msgpack array [version, type, ...]; decoders validate version,
  * type, sizes and every field type before the caller touches anything.
  *
- *   WORK    state -> mapper   [2, 1, state_id, batch_id, watermark, [change...]]
- *   RESULT  mapper -> reducer [2, 2, state_id, batch_id, watermark, mapper_id,
- *                              nchanges, [[path, delta, count_delta]...]]
- *   ACK     reducer -> state  [2, 3, state_id, reducer_id, [batch_id...]]
- *   CTL_REQ riskctl -> daemon [2, 4, command]                (proto/ctl.h)
- *   CTL_REP daemon -> riskctl [2, 5, {name: value...}]       (proto/ctl.h)
+ *   WORK    state -> mapper   [3, 1, state_id, batch_id, watermark, last_seq,
+ *                              head_seq, commit_us, [change...]]
+ *   RESULT  mapper -> reducer [3, 2, state_id, batch_id, watermark, mapper_id,
+ *                              nchanges, last_seq, head_seq, commit_us,
+ *                              [[path, delta, count_delta]...]]
+ *   ACK     reducer -> state  [3, 3, state_id, reducer_id, [batch_id...]]
+ *   CTL_REQ riskctl -> daemon [3, 4, command]                (proto/ctl.h)
+ *   CTL_REP daemon -> riskctl [3, 5, {name: value...}]       (proto/ctl.h)
  *
- * Version 2 dropped WORK's first_seq, which no consumer read; a peer of
- * another version is refused by every decoder, never misread.
+ * Version 2 dropped WORK's first_seq, which no consumer read. Version 3 adds
+ * the batch's position in the change log (frame_pos_t), which the mapper
+ * copies from WORK into RESULT: the reducer records the change sequence its
+ * aggregate reflects, its lag behind the state, and the ingest-to-aggregate
+ * latency. A peer of another version is refused by every decoder, never
+ * misread.
  *
  * A change is [old_value|nil, old_path|nil, new_value|nil, new_path|nil]
  * (micro-units and "::"-joined paths); it is also the value format of the
@@ -28,7 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FRAME_VERSION 2
+#define FRAME_VERSION 3
 #define FRAME_MAX_CHANGES 65536 /* changes in one WORK frame */
 #define FRAME_MAX_DELTAS 1000000
 #define FRAME_MAX_ACKS 4096
@@ -52,9 +58,20 @@ typedef struct {
     size_t old_len, new_len;
 } change_t;
 
+/* Where a batch stands in its change log: last_seq is the sequence number of
+ * its last change (batches are contiguous, so applying batches in id order
+ * makes the aggregate the rollup of the log up to last_seq); head_seq the
+ * last sequence number the state had committed when it sent the frame
+ * (head_seq >= last_seq); commit_us the wall-clock time, in microseconds
+ * since the epoch, of the commit that logged the batch (0: unknown). */
+typedef struct {
+    uint64_t last_seq, head_seq, commit_us;
+} frame_pos_t;
+
 typedef struct {
     frame_id_t state; /* the state instance whose change log this is */
     uint64_t batch_id, watermark;
+    frame_pos_t pos;
     uint32_t n;
     const msgpack_object *changes; /* n validated change arrays, borrowed */
 } work_t;
@@ -69,6 +86,7 @@ typedef struct {
 typedef struct {
     frame_id_t state; /* copied from the WORK frame */
     uint64_t batch_id, watermark, nchanges;
+    frame_pos_t pos; /* copied from the WORK frame */
     const char *mapper_id; /* borrowed */
     size_t mapper_id_len;
     uint32_t n;
@@ -85,7 +103,7 @@ int frame_change_get(const msgpack_object *o, change_t *out);
 /* Writes the head of a WORK frame announcing n changes; the caller then
  * appends exactly n change records (raw log values or frame_change_pack). */
 void frame_work_head(msgpack_packer *pk, const frame_id_t *state, uint64_t batch_id,
-                     uint64_t watermark, uint32_t n);
+                     uint64_t watermark, const frame_pos_t *pos, uint32_t n);
 
 /* Decodes a WORK frame into *out, borrowing from *unp (initialised here;
  * destroy it in every case). Returns 0, or RP_EPROTO with a reason. */
@@ -95,7 +113,7 @@ int frame_work_decode(const char *buf, size_t len, msgpack_unpacked *unp, work_t
 /* Writes the head of a RESULT frame with n deltas to follow (frame_delta_pack). */
 void frame_result_head(msgpack_packer *pk, const frame_id_t *state, uint64_t batch_id,
                        uint64_t watermark, const char *mapper_id, uint64_t nchanges,
-                       uint32_t n);
+                       const frame_pos_t *pos, uint32_t n);
 void frame_delta_pack(msgpack_packer *pk, const char *path, size_t len, money_sum_t delta,
                       int64_t count);
 

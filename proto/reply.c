@@ -45,7 +45,8 @@ void reply_encode(const reply_t *r, msgpack_sbuffer *sb)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, r->retry ? 7 : 5);
+    int with_seq = !r->retry && r->seq > 0;
+    msgpack_pack_map(&pk, (r->retry ? 7 : 5) + with_seq);
     mp_pack_cstr(&pk, "accepted");
     msgpack_pack_uint64(&pk, r->accepted);
     mp_pack_cstr(&pk, "duplicates");
@@ -57,6 +58,10 @@ void reply_encode(const reply_t *r, msgpack_sbuffer *sb)
     mp_pack_cstr(&pk, "errors");
     msgpack_pack_array(&pk, r->nerrors);
     msgpack_sbuffer_write(sb, r->errors.data, r->errors.size);
+    if (with_seq) {
+        mp_pack_cstr(&pk, "seq");
+        msgpack_pack_uint64(&pk, r->seq);
+    }
     if (r->retry) {
         mp_pack_cstr(&pk, "retry");
         msgpack_pack_true(&pk);
@@ -92,6 +97,8 @@ int reply_decode(const char *buf, size_t len, reply_view_t *out)
     const msgpack_object *conf = mp_map_get(m, "conflicts"); /* optional */
     out->conflicts = conf ? s_count(m, "conflicts", &bad) : 0;
     out->rejected = s_count(m, "rejected", &bad);
+    const msgpack_object *seq = mp_map_get(m, "seq"); /* optional */
+    out->seq = seq ? s_count(m, "seq", &bad) : 0;
     const msgpack_object *retry = mp_map_get(m, "retry");
     out->retry = retry && retry->type == MSGPACK_OBJECT_BOOLEAN && retry->via.boolean;
     const msgpack_object *err = mp_map_get(m, "error");

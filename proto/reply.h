@@ -1,11 +1,15 @@
 /* The acknowledged-ingest reply, part of the public wire contract:
  *   {"accepted": n, "duplicates": n, "conflicts": n, "rejected": n,
- *    "errors": [{"index": i, "reason": "..."}...]}
+ *    "errors": [{"index": i, "reason": "..."}...], "seq": s}
  * duplicates counts stale and repeated versions and includes conflicts (same
  * version, other payload), so accepted + duplicates + rejected = messages in
  * the frame. When nothing in the frame was committed and the producer should
  * send it again (the state is busy, or its storage failed), the reply has
- * every count 0, no errors, and "retry": true with "error": "<why>". */
+ * every count 0, no errors, and "retry": true with "error": "<why>".
+ * seq (absent with retry, and from states before it was added) is the last
+ * change sequence number committed with the frame: once the reducer's
+ * applied sequence reaches it (its /v1/status "applied_seq"), every message
+ * of the frame is visible in the aggregates. */
 #ifndef RP_REPLY_H
 #define RP_REPLY_H
 
@@ -18,6 +22,7 @@
 /* A reply being built by the state process. */
 typedef struct {
     uint64_t accepted, duplicates, conflicts, rejected;
+    uint64_t seq;             /* committed at this change sequence number; 0: not sent */
     int retry;                /* 1: nothing committed, send the frame again */
     char error[160];          /* set with retry */
     uint32_t nerrors;         /* entries in errors (<= REPLY_MAX_ERRORS) */
@@ -27,6 +32,7 @@ typedef struct {
 /* A decoded reply, as a producer reads it (owns nothing). */
 typedef struct {
     uint64_t accepted, duplicates, conflicts, rejected;
+    uint64_t seq; /* 0 when the reply carries none */
     int retry;
     char error[160];
     uint32_t nerrors;         /* error entries the reply listed */

@@ -97,18 +97,21 @@ done:
     return rc;
 }
 
-void tables_batch_encode(uint8_t out[TABLES_BATCH_SIZE], uint64_t first, uint64_t last)
+void tables_batch_encode(uint8_t out[TABLES_BATCH_SIZE], const batch_row_t *row)
 {
-    store_u64_put(out, first);
-    store_u64_put(out + 8, last);
+    store_u64_put(out, row->first);
+    store_u64_put(out + 8, row->last);
+    store_u64_put(out + 16, row->commit_us);
 }
 
-int tables_batch_decode(const void *buf, size_t len, uint64_t *first, uint64_t *last)
+int tables_batch_decode(const void *buf, size_t len, batch_row_t *out)
 {
-    if (len != TABLES_BATCH_SIZE) return RP_EPROTO;
-    *first = store_u64_get(buf);
-    *last = store_u64_get((const char *)buf + 8);
-    return *first <= *last ? 0 : RP_EPROTO;
+    if (len != TABLES_BATCH_SIZE && len != TABLES_BATCH_SIZE_OLD) return RP_EPROTO;
+    const char *p = buf;
+    out->first = store_u64_get(p);
+    out->last = store_u64_get(p + 8);
+    out->commit_us = len == TABLES_BATCH_SIZE ? store_u64_get(p + 16) : 0;
+    return out->first <= out->last ? 0 : RP_EPROTO;
 }
 
 void tables_dlq_encode(msgpack_sbuffer *sb, const dlq_row_t *row)

@@ -8,8 +8,10 @@
  *             version (tables_state_encode, row format TABLES_STATE_FORMAT)
  *   log       key 8-byte big-endian sequence number; value one change record
  *             (frame_change_pack), copied verbatim into WORK frames
- *   batches   key 8-byte big-endian batch id; value 16 bytes: first and last
- *             sequence number, big-endian (tables_batch_encode)
+ *   batches   key 8-byte big-endian batch id; value 24 bytes: first and last
+ *             sequence number and the commit's wall-clock time in
+ *             microseconds, big-endian (tables_batch_encode); rows of 16
+ *             bytes, written before the time was kept, read as time 0
  *   meta      u64 counters under TABLES_META_NEXT_SEQ, _NEXT_BATCH, _CUT_SEQ,
  *             _NEXT_DLQ, _ROW_FORMAT; the hierarchy levels as text under _HIERARCHY; the
  *             16-byte ids _INSTANCE (this environment) and _PEER (the reducer
@@ -98,14 +100,21 @@ int tables_state_encode(const risk_msg_t *m, const hier_levels_t *h, msgpack_sbu
  * number of levels). */
 int tables_state_decode(const char *buf, size_t len, const hier_levels_t *h, state_row_t *out);
 
-#define TABLES_BATCH_SIZE 16
+#define TABLES_BATCH_SIZE 24
+#define TABLES_BATCH_SIZE_OLD 16 /* rows without the commit time */
 
-/* Writes a batch row (first and last sequence number of the batch). */
-void tables_batch_encode(uint8_t out[TABLES_BATCH_SIZE], uint64_t first, uint64_t last);
+/* A batch row: its change sequence range and when it was committed. */
+typedef struct {
+    uint64_t first, last;
+    uint64_t commit_us; /* wall clock, microseconds since the epoch; 0: unknown */
+} batch_row_t;
 
-/* Reads a batch row. Returns 0, or RP_EPROTO unless len is TABLES_BATCH_SIZE
- * and first <= last. */
-int tables_batch_decode(const void *buf, size_t len, uint64_t *first, uint64_t *last);
+/* Writes a batch row. */
+void tables_batch_encode(uint8_t out[TABLES_BATCH_SIZE], const batch_row_t *row);
+
+/* Reads a batch row of TABLES_BATCH_SIZE bytes, or of TABLES_BATCH_SIZE_OLD
+ * (commit_us 0). Returns 0, or RP_EPROTO for another size or first > last. */
+int tables_batch_decode(const void *buf, size_t len, batch_row_t *out);
 
 
 /* A dead-letter row. In a decoded row, source, reason and raw are borrowed

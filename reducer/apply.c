@@ -16,6 +16,7 @@ struct apply_t {
     frame_id_t instance;   /* this environment's id, in every ACK */
     frame_id_t peer, p_peer; /* the state instance whose stream this is */
     int bound, p_bound;
+    uint64_t seq, p_seq; /* the change sequence the aggregate reflects */
     msgpack_sbuffer sb;
 };
 
@@ -41,11 +42,13 @@ apply_t *apply_new(store_t *store, int *err)
     self->store = store;
     msgpack_sbuffer_init(&self->sb);
     MDB_dbi meta = store_dbi(store, RDB_META);
-    store_meta_u64_t load = {TABLES_META_FLOOR, &self->floor, 0};
-    if ((rc = store_meta_load(store, meta, &load, 1)) ||
+    store_meta_u64_t load[] = {{TABLES_META_FLOOR, &self->floor, 0},
+                               {TABLES_META_APPLIED_SEQ, &self->seq, 0}};
+    if ((rc = store_meta_load(store, meta, load, 2)) ||
         (rc = store_meta_instance(store, meta, TABLES_META_INSTANCE, self->instance.b)))
         goto fail;
     self->p_floor = self->floor;
+    self->p_seq = self->seq;
     /* Batch ids start at 1; skip over rows already applied above the floor. */
     self->next = self->floor ? self->floor : 1;
     if ((rc = store_begin(store, 1, &txn)) || (rc = s_skip_applied(self, txn, &self->next)))
@@ -167,6 +170,14 @@ int apply_result(apply_t *self, MDB_txn *txn, const result_t *r, int *duplicate)
     v.mv_size = self->sb.size;
     v.mv_data = self->sb.data;
     if ((rc = store_rc(mdb_put(txn, rdb, &k, &v, 0)))) return rc;
+    /* Batches are applied in id order and cover contiguous sequence ranges,
+     * so the last one applied says which prefix of the log the aggregate is. */
+    if (r->pos.last_seq > self->p_seq) {
+        if ((rc = store_meta_put(txn, store_dbi(self->store, RDB_META), TABLES_META_APPLIED_SEQ,
+                                 r->pos.last_seq)))
+            return rc;
+        self->p_seq = r->pos.last_seq;
+    }
     /* advance past this batch and any applied ahead of it */
     if (r->batch_id == self->p_next) return s_skip_applied(self, txn, &self->p_next);
     return 0;
@@ -199,6 +210,7 @@ void apply_committed(apply_t *self)
     self->next = self->p_next;
     self->peer = self->p_peer;
     self->bound = self->p_bound;
+    self->seq = self->p_seq;
 }
 
 void apply_aborted(apply_t *self)
@@ -207,11 +219,17 @@ void apply_aborted(apply_t *self)
     self->p_next = self->next;
     self->p_peer = self->peer;
     self->p_bound = self->bound;
+    self->p_seq = self->seq;
 }
 
 uint64_t apply_next(const apply_t *self)
 {
     return self->p_next;
+}
+
+uint64_t apply_seq(const apply_t *self)
+{
+    return self->seq;
 }
 
 uint64_t apply_floor(const apply_t *self)

@@ -50,6 +50,11 @@ void apply_aborted(apply_t *self);
 const frame_id_t *apply_instance(const apply_t *self);
 const frame_id_t *apply_peer(const apply_t *self);
 
+/* The last change sequence number applied as of the last commit: the
+ * aggregate table is the rollup of the state's change log up to it (it is
+ * also in the meta table, TABLES_META_APPLIED_SEQ). */
+uint64_t apply_seq(const apply_t *self);
+
 /* Current floor: every batch id below it is known applied. */
 uint64_t apply_floor(const apply_t *self);
 

@@ -67,8 +67,12 @@ static int s_open(reducer_t *r, size_t map_size, size_t map_max, int group_max,
                                                    .curve_domain = KEYS_DOMAIN_CONTROL},
                                "control");
     if (!r->results || !r->acks || !r->control) return RP_EZMQ;
-    http_source_t src = {CTL_ROLE_REDUCER, order_stats_fill, r->order,
-                         &order_stats(r->order)->duration, r->store};
+    http_source_t src = {.role = CTL_ROLE_REDUCER,
+                         .fill = order_stats_fill,
+                         .arg = r->order,
+                         .commit = &order_stats(r->order)->duration,
+                         .store = r->store,
+                         .latency = &order_stats(r->order)->latency};
     return http_start(s_opts, &src, &r->http);
 }
 

@@ -41,6 +41,8 @@ struct order_t {
     int nmsgs, nheld;
     slot_t *slots;
     uint64_t *ids; /* batch ids to acknowledge after the commit */
+    uint64_t *commit_us; /* per id: the state's commit time when applied now, else 0 */
+    uint64_t g_head_seq;
     uint32_t nids;
     /* outcome of the last s_apply_group, counted once it committed */
     long long g_applied, g_dups, g_deltas, g_changes, g_foreign, g_refused;
@@ -62,7 +64,9 @@ order_t *order_new(store_t *store, apply_t *apply, int group_max, size_t map_max
     self->spare = calloc(cap, sizeof *self->spare);
     self->slots = calloc(cap, sizeof *self->slots);
     self->ids = calloc(cap, sizeof *self->ids);
-    if (!self->msgs || !self->spare || !self->slots || !self->ids) order_destroy(&self);
+    self->commit_us = calloc(cap, sizeof *self->commit_us);
+    if (!self->msgs || !self->spare || !self->slots || !self->ids || !self->commit_us)
+        order_destroy(&self);
     return self;
 }
 
@@ -75,6 +79,7 @@ void order_destroy(order_t **self_p)
     free(self->spare);
     free(self->slots);
     free(self->ids);
+    free(self->commit_us);
     free(self);
     *self_p = NULL;
 }
@@ -161,6 +166,7 @@ static int s_apply_group(void *arg)
     self->g_foreign = self->g_refused = 0;
     char first_refusal[512] = "";
     self->g_pruned = 0;
+    self->g_head_seq = 0;
     for (int i = 0; rc == 0 && i < self->nmsgs; i++) {
         slot_t *o = &self->slots[i];
         if (o->status == ST_BAD) continue;
@@ -188,7 +194,9 @@ static int s_apply_group(void *arg)
             if (res.watermark > watermark) watermark = res.watermark;
             rc = apply_result(self->apply, txn, &res, &dup);
             if (rc == 0) {
+                self->commit_us[self->nids] = dup ? 0 : res.pos.commit_us;
                 self->ids[self->nids++] = res.batch_id;
+                if (res.pos.head_seq > self->g_head_seq) self->g_head_seq = res.pos.head_seq;
                 s_count_mapper(self, res.mapper_id, res.mapper_id_len);
                 if (dup) {
                     self->g_dups++;
@@ -282,6 +290,12 @@ int order_cycle(order_t *self, void *results, void *acks)
         self->st.pruned += (long long)self->g_pruned;
         self->st.foreign += self->g_foreign;
         self->st.refused += self->g_refused;
+        if (self->g_head_seq > self->st.head_seq) self->st.head_seq = self->g_head_seq;
+        uint64_t now_us = (uint64_t)clock_wall_us();
+        for (uint32_t i = 0; i < self->nids; i++)
+            if (self->commit_us[i])
+                metrics_hist_observe(&self->st.latency,
+                                     (double)(int64_t)(now_us - self->commit_us[i]) / 1e6);
         chaos_point(1, "after commit, before acknowledging");
         s_send_acks(self, acks);
         chaos_point(2, "after acknowledging");
@@ -324,6 +338,11 @@ int order_stats_fill(void *arg, ctl_stat_t *out, int cap)
         [CTL_R_FOREIGN_FRAMES] = s->foreign,
         [CTL_R_REFUSED_FRAMES] = s->refused,
         [CTL_R_REFUSED_PEERS] = daemon_refused_peers(),
+        [CTL_R_APPLIED_SEQ] = (long long)apply_seq(self->apply),
+        [CTL_R_STATE_SEQ] = (long long)s->head_seq,
+        [CTL_R_LAG] = s->head_seq > apply_seq(self->apply)
+                          ? (long long)(s->head_seq - apply_seq(self->apply))
+                          : 0,
     };
     int k = CTL_R_COUNT < cap ? CTL_R_COUNT : cap;
     for (int i = 0; i < k; i++) out[i] = (ctl_stat_t){ctl_reducer_names[i], v[i]};

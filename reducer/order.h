@@ -23,6 +23,8 @@ typedef struct {
     long long frames, applied, duplicates, bad_frames, deltas, changes, commits,
         commit_failures, pruned, acks_sent, deferred, foreign, refused;
     metrics_hist_t duration; /* of every commit attempt, failed ones included */
+    metrics_hist_t latency;  /* state commit to aggregate commit, per batch applied */
+    uint64_t head_seq;       /* the state's last committed sequence, as last heard */
 } order_stats_t;
 
 typedef struct order_t order_t;

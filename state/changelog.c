@@ -2,6 +2,7 @@
  * integers so cursors walk them in numeric order. */
 #include "changelog.h"
 #include "../proto/tables.h"
+#include "../common/clock.h"
 #include "../common/log.h"
 #include "../common/rperr.h"
 
@@ -88,12 +89,15 @@ int changelog_cut(changelog_t *self, MDB_txn *txn)
 {
     uint64_t last = self->p_next_seq - 1;
     MDB_dbi bdb = store_dbi(self->store, SDB_BATCHES);
+    /* The time of this commit, taken just before it: the start of the
+     * batch's ingest-to-aggregate latency. */
+    uint64_t now_us = (uint64_t)clock_wall_us();
     while (self->p_cut_seq < last) {
         uint64_t first = self->p_cut_seq + 1;
         uint64_t end = last - first + 1 > self->batch_max ? first + self->batch_max - 1 : last;
         uint8_t key[8], val[TABLES_BATCH_SIZE];
         store_u64_put(key, self->p_next_batch);
-        tables_batch_encode(val, first, end);
+        tables_batch_encode(val, &(batch_row_t){first, end, now_us});
         MDB_val k = {8, key}, v = {sizeof val, val};
         int rc = store_rc(mdb_put(txn, bdb, &k, &v, MDB_APPEND));
         if (rc) return rc;
@@ -115,12 +119,13 @@ int changelog_ack(changelog_t *self, MDB_txn *txn, uint64_t id, int *pruned)
     store_u64_put(key, id);
     MDB_val k = {8, key}, v;
     MDB_dbi bdb = store_dbi(self->store, SDB_BATCHES);
-    uint64_t first, last;
+    batch_row_t row;
     *pruned = 0;
     int rc = store_rc(mdb_get(txn, bdb, &k, &v));
     if (rc == RP_ENOTFOUND) return 0;
     if (rc) return rc;
-    if (tables_batch_decode(v.mv_data, v.mv_size, &first, &last)) return RP_EPROTO;
+    if (tables_batch_decode(v.mv_data, v.mv_size, &row)) return RP_EPROTO;
+    uint64_t first = row.first, last = row.last;
     if ((rc = store_rc(mdb_del(txn, bdb, &k, NULL)))) return rc;
 
     MDB_cursor *cur;
@@ -162,26 +167,28 @@ void changelog_aborted(changelog_t *self)
 }
 
 int changelog_batch_next(changelog_t *self, MDB_txn *txn, uint64_t from, uint64_t *id,
-                         uint64_t *first, uint64_t *last)
+                         batch_row_t *row)
 {
     MDB_cursor *cur;
     MDB_val k, v;
     int rc = s_seek(txn, store_dbi(self->store, SDB_BATCHES), from, &cur, &k, &v);
     if (rc) return rc;
     mdb_cursor_close(cur);
-    if (k.mv_size != 8 || tables_batch_decode(v.mv_data, v.mv_size, first, last))
+    if (k.mv_size != 8 || tables_batch_decode(v.mv_data, v.mv_size, row))
         return RP_EPROTO;
     *id = store_u64_get(k.mv_data);
     return 0;
 }
 
-int changelog_work_frame(changelog_t *self, MDB_txn *txn, uint64_t id, uint64_t first,
-                         uint64_t last, uint64_t watermark, msgpack_sbuffer *sb)
+int changelog_work_frame(changelog_t *self, MDB_txn *txn, uint64_t id, const batch_row_t *row,
+                         uint64_t watermark, msgpack_sbuffer *sb)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    uint64_t n = last - first + 1;
-    frame_work_head(&pk, &self->instance, id, watermark, (uint32_t)n);
+    uint64_t first = row->first, n = row->last - row->first + 1;
+    frame_pos_t pos = {row->last, self->next_seq - 1, row->commit_us};
+    if (pos.head_seq < pos.last_seq) pos.head_seq = pos.last_seq; /* inside the cutting txn */
+    frame_work_head(&pk, &self->instance, id, watermark, &pos, (uint32_t)n);
     MDB_cursor *cur;
     MDB_val k, v;
     int rc = s_seek(txn, store_dbi(self->store, SDB_LOG), first, &cur, &k, &v);
@@ -203,6 +210,11 @@ int changelog_work_frame(changelog_t *self, MDB_txn *txn, uint64_t id, uint64_t 
     return RP_EPROTO;
 }
 
+uint64_t changelog_last_seq(const changelog_t *self)
+{
+    return self->next_seq - 1;
+}
+
 const frame_id_t *changelog_instance(const changelog_t *self)
 {
     return &self->instance;
@@ -211,17 +223,18 @@ const frame_id_t *changelog_instance(const changelog_t *self)
 int changelog_progress(changelog_t *self, MDB_txn *txn, changelog_progress_t *out)
 {
     MDB_stat st;
-    uint64_t id, first, last;
+    uint64_t id;
+    batch_row_t row;
     out->committed = self->next_seq - 1;
     out->next_batch = self->next_batch;
-    int rc = changelog_batch_next(self, txn, 0, &id, &first, &last);
+    int rc = changelog_batch_next(self, txn, 0, &id, &row);
     if (rc == RP_ENOTFOUND) {
         out->applied = out->committed;
         out->watermark = self->next_batch;
     } else if (rc) {
         return rc;
     } else {
-        out->applied = first - 1;
+        out->applied = row.first - 1;
         out->watermark = id;
     }
     if ((rc = store_rc(mdb_stat(txn, store_dbi(self->store, SDB_BATCHES), &st))))

@@ -8,6 +8,7 @@
 
 #include "../common/store.h"
 #include "../proto/frame.h"
+#include "../proto/tables.h"
 
 #include <msgpack.h>
 #include <stdint.h>
@@ -42,17 +43,18 @@ void changelog_committed(changelog_t *self);
 void changelog_aborted(changelog_t *self);
 
 /* Finds the first stored batch with id >= from. Returns 0 with its id and
- * sequence range, RP_ENOTFOUND when there is none, RP_EPROTO for a corrupt
- * row, or a wrapped LMDB code. */
+ * row (sequence range and commit time), RP_ENOTFOUND when there is none,
+ * RP_EPROTO for a corrupt row, or a wrapped LMDB code. */
 int changelog_batch_next(changelog_t *self, MDB_txn *txn, uint64_t from, uint64_t *id,
-                         uint64_t *first, uint64_t *last);
+                         batch_row_t *row);
 
-/* Appends a complete WORK frame for batch id [first, last] to sb by copying
- * its log records. Returns 0, RP_ENOTFOUND if the batch was pruned meanwhile,
- * RP_EPROTO if some of its log records are missing (logged), or a wrapped
- * LMDB code. */
-int changelog_work_frame(changelog_t *self, MDB_txn *txn, uint64_t id, uint64_t first,
-                         uint64_t last, uint64_t watermark, msgpack_sbuffer *sb);
+/* Appends a complete WORK frame for batch id (its row from
+ * changelog_batch_next) to sb by copying its log records; the frame's head
+ * sequence is the last one committed. Returns 0, RP_ENOTFOUND if the batch
+ * was pruned meanwhile, RP_EPROTO if some of its log records are missing
+ * (logged), or a wrapped LMDB code. */
+int changelog_work_frame(changelog_t *self, MDB_txn *txn, uint64_t id, const batch_row_t *row,
+                         uint64_t watermark, msgpack_sbuffer *sb);
 
 /* Progress as of the last commit: committed = last sequence number given out;
  * applied = every change up to it is acknowledged as applied; watermark =
@@ -60,6 +62,9 @@ int changelog_work_frame(changelog_t *self, MDB_txn *txn, uint64_t id, uint64_t 
 typedef struct {
     uint64_t committed, applied, watermark, next_batch, unacked_batches;
 } changelog_progress_t;
+
+/* The last sequence number given out as of the last commit (0: none). */
+uint64_t changelog_last_seq(const changelog_t *self);
 
 /* The state instance id that names this change log's stream (borrowed). */
 const frame_id_t *changelog_instance(const changelog_t *self);

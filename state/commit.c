@@ -323,6 +323,9 @@ int commit_cycle(commit_t *self, void *router, void *pull, void *acks)
     } else {
         self->st.commits++;
         for (int i = 0; i < self->nacks; i++) dispatch_acked(self->dispatch, self->ack_ids[i]);
+        /* what a producer waits for to see its messages in the aggregates */
+        uint64_t seq = changelog_last_seq(self->log);
+        for (int i = 0; i < self->npend; i++) self->pend[i].reply.seq = seq;
     }
     chaos_point(1, "after commit, before acknowledging the producers");
     s_send_replies(self, router);

@@ -9,7 +9,8 @@
 #include <zmq.h>
 
 typedef struct {
-    uint64_t id, first, last;
+    uint64_t id;
+    batch_row_t row;
     int64_t sent_ms;
 } flight_t;
 
@@ -64,7 +65,7 @@ static void s_remove(dispatch_t *self, uint32_t i)
 static int s_send(dispatch_t *self, MDB_txn *txn, const flight_t *f, uint64_t watermark)
 {
     msgpack_sbuffer_clear(&self->sb);
-    int rc = changelog_work_frame(self->log, txn, f->id, f->first, f->last, watermark, &self->sb);
+    int rc = changelog_work_frame(self->log, txn, f->id, &f->row, watermark, &self->sb);
     if (rc) return rc;
     if (zmq_send(self->work, self->sb.data, self->sb.size, ZMQ_DONTWAIT) < 0) {
         if (errno == EAGAIN) return RP_EBUSY;
@@ -97,7 +98,7 @@ int dispatch_run(dispatch_t *self, uint64_t watermark, int64_t now)
     while (self->n < self->window) {
         flight_t f;
         if (!txn && (rc = store_begin(self->store, 1, &txn))) return rc;
-        rc = changelog_batch_next(self->log, txn, self->next_id, &f.id, &f.first, &f.last);
+        rc = changelog_batch_next(self->log, txn, self->next_id, &f.id, &f.row);
         if (rc == RP_ENOTFOUND) {
             rc = 0;
             break;

@@ -145,8 +145,11 @@ static int s_open(state_t *s, const flags_t *f)
     if (!s->dispatch) return RP_ENOMEM;
     s->commit = commit_new(s->store, s->log, s->ingest, s->dlq, s->dispatch, &f->commit, &rc);
     if (!s->commit) return rc;
-    http_source_t src = {CTL_ROLE_STATE, commit_stats_fill, s->commit,
-                         &commit_stats(s->commit)->duration, s->store};
+    http_source_t src = {.role = CTL_ROLE_STATE,
+                         .fill = commit_stats_fill,
+                         .arg = s->commit,
+                         .commit = &commit_stats(s->commit)->duration,
+                         .store = s->store};
     return http_start(s_opts, &src, &s->http);
 }
 

@@ -1,6 +1,7 @@
 /* The HTTP endpoint on libmicrohttpd's external epoll loop; see http.h. */
 #include "http.h"
 #include "daemon.h"
+#include "fsync.h"
 #include "../common/log.h"
 #include "../common/rperr.h"
 
@@ -118,7 +119,11 @@ static enum MHD_Result s_render(http_t *self, struct MHD_Connection *conn, int j
 {
     ctl_stat_t stats[CTL_MAX_STATS];
     metrics_proc_t proc;
-    metrics_view_t v = {.role = self->src.role, .stats = stats, .commit = self->src.commit};
+    metrics_view_t v = {.role = self->src.role,
+                        .stats = stats,
+                        .commit = self->src.commit,
+                        .fsync = self->src.store ? fsync_hist() : NULL,
+                        .latency = self->src.latency};
     v.nstats = self->src.fill ? self->src.fill(self->src.arg, stats, CTL_MAX_STATS) : 0;
     if (self->src.store) {
         int rc = store_usage(self->src.store, &v.map_bytes, &v.used_bytes);

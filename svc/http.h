@@ -26,7 +26,8 @@ typedef struct {
     control_fill_fn fill;         /* the control counters (svc/control.h) */
     void *arg;                    /* fill's argument */
     const metrics_hist_t *commit; /* commit durations, or NULL */
-    store_t *store;               /* for the LMDB gauges, or NULL */
+    store_t *store;               /* for the LMDB gauges and flush times, or NULL */
+    const metrics_hist_t *latency; /* ingest-to-aggregate latency, or NULL */
 } http_source_t;
 
 typedef struct http_t http_t;

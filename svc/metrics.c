@@ -39,6 +39,8 @@ static const s_row_t s_rows[] = {
      "Last change-log sequence number aggregated by the reducer."},
     {"lag", "riskpipe_lag_changes", "gauge", NULL,
      "Changes committed but not yet aggregated."},
+    {"state_seq", "riskpipe_state_committed_sequence", "gauge", NULL,
+     "The state's last committed sequence number, as the reducer last heard it."},
     {"batches_next_id", "riskpipe_batch_next_id", "gauge", NULL,
      "Id the next batch will get (state) or the next batch to apply (reducer)."},
     {"next_batch", "riskpipe_batch_next_id", "gauge", NULL, NULL},
@@ -223,6 +225,30 @@ static void s_gauge(metrics_buf_t *b, const char *role, const char *family, cons
     metrics_buf_printf(b, "\n");
 }
 
+/* One histogram family (nothing when h is NULL). */
+static void s_hist(metrics_buf_t *b, const char *role, const char *f, const char *help,
+                   const metrics_hist_t *h)
+{
+    if (!h) return;
+    s_head(b, f, "histogram", help);
+    uint64_t cum = 0;
+    for (int i = 0; i < METRICS_BUCKETS; i++) {
+        char le[32];
+        cum += h->counts[i];
+        snprintf(le, sizeof le, "le=\"%g\"", metrics_bucket_le[i]);
+        metrics_buf_printf(b, "%s_bucket", f);
+        s_labels(b, role, le);
+        metrics_buf_printf(b, " %llu\n", (unsigned long long)cum);
+    }
+    metrics_buf_printf(b, "%s_bucket", f);
+    s_labels(b, role, "le=\"+Inf\"");
+    metrics_buf_printf(b, " %llu\n%s_sum", (unsigned long long)h->count, f);
+    s_labels(b, role, NULL);
+    metrics_buf_printf(b, " %.9g\n%s_count", h->sum, f);
+    s_labels(b, role, NULL);
+    metrics_buf_printf(b, " %llu\n", (unsigned long long)h->count);
+}
+
 int metrics_render(metrics_buf_t *b, const metrics_view_t *v)
 {
     for (size_t i = 0; i < S_NROWS;) {
@@ -242,26 +268,14 @@ int metrics_render(metrics_buf_t *b, const metrics_view_t *v)
                  "Result batches received from each mapper.", 1);
     s_per_mapper(b, v, " idle_ms", "riskpipe_mapper_idle_seconds", "gauge",
                  "Seconds since each mapper's last result.", 0.001);
-    if (v->commit) {
-        const char *f = "riskpipe_commit_duration_seconds";
-        s_head(b, f, "histogram", "Duration of LMDB group commits (fsync included).");
-        uint64_t cum = 0;
-        for (int i = 0; i < METRICS_BUCKETS; i++) {
-            char le[32];
-            cum += v->commit->counts[i];
-            snprintf(le, sizeof le, "le=\"%g\"", metrics_bucket_le[i]);
-            metrics_buf_printf(b, "%s_bucket", f);
-            s_labels(b, v->role, le);
-            metrics_buf_printf(b, " %llu\n", (unsigned long long)cum);
-        }
-        metrics_buf_printf(b, "%s_bucket", f);
-        s_labels(b, v->role, "le=\"+Inf\"");
-        metrics_buf_printf(b, " %llu\n%s_sum", (unsigned long long)v->commit->count, f);
-        s_labels(b, v->role, NULL);
-        metrics_buf_printf(b, " %.9g\n%s_count", v->commit->sum, f);
-        s_labels(b, v->role, NULL);
-        metrics_buf_printf(b, " %llu\n", (unsigned long long)v->commit->count);
-    }
+    s_hist(b, v->role, "riskpipe_commit_duration_seconds",
+           "Duration of LMDB group commits (fsync included).", v->commit);
+    s_hist(b, v->role, "riskpipe_fsync_duration_seconds",
+           "Duration of each flush to disk (fdatasync, fsync, msync MS_SYNC) LMDB made.",
+           v->fsync);
+    s_hist(b, v->role, "riskpipe_ingest_to_aggregate_seconds",
+           "From the state's commit of a batch to the reducer's commit that aggregated it.",
+           v->latency);
     if (v->has_store) {
         s_gauge(b, v->role, "riskpipe_lmdb_map_size_bytes", "gauge",
                 "Size of the LMDB map (the most the data file can hold before it grows).",

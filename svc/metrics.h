@@ -65,6 +65,8 @@ typedef struct {
     const ctl_stat_t *stats;       /* the control counters (names of proto/ctl.h) */
     int nstats;
     const metrics_hist_t *commit;  /* commit durations, or NULL (the mapper) */
+    const metrics_hist_t *fsync;   /* flush durations (svc/fsync.h), or NULL */
+    const metrics_hist_t *latency; /* ingest-to-aggregate latency, or NULL */
     int has_store;                 /* map_bytes and used_bytes are set */
     uint64_t map_bytes, used_bytes;
     const metrics_proc_t *proc;    /* or NULL when /proc could not be read */

@@ -114,6 +114,41 @@ static int s_state_counter(const char *cmd, const char *endpoint, const answer_t
     return rc;
 }
 
+int ctl_wait_applied(const char *cmd, const char *ep, long long target, int64_t deadline_ms,
+                     long long *applied)
+{
+    *applied = -1;
+    int answered = 0;
+    while (clock_mono_ms() <= deadline_ms) {
+        answer_t a;
+        char why[200];
+        int rc = s_ask(ep, KEYS_STATE, 1000, &a, why, sizeof why);
+        if (rc == RP_ETIMEDOUT || rp_class(rc) == RP_EZMQ) { /* not up, or restarting: again */
+            zclock_sleep(20);
+            continue;
+        }
+        if (rc) {
+            fprintf(stderr, "riskctl %s: %s: %s\n", cmd, ep, why);
+            return CLI_FAIL;
+        }
+        answered = 1;
+        /* the target is what was committed when we were called; later
+         * commits do not move it */
+        if ((rc = s_check_role(cmd, ep, &a, CTL_ROLE_STATE)) == 0 && target < 0)
+            rc = s_state_counter(cmd, ep, &a, CTL_S_COMMITTED_SEQ, &target);
+        if (rc == 0) rc = s_state_counter(cmd, ep, &a, CTL_S_APPLIED_SEQ, applied);
+        s_answer_free(&a);
+        if (rc) return CLI_FAIL;
+        if (*applied >= target) return CLI_OK;
+        zclock_sleep(10);
+    }
+    if (!answered) fprintf(stderr, "riskctl %s: no answer from %s\n", cmd, ep);
+    else
+        fprintf(stderr, "riskctl %s: timed out: applied %lld of %lld changes\n", cmd, *applied,
+                target);
+    return CLI_FAIL;
+}
+
 int cmd_wait(int argc, char **argv)
 {
     config_opt_t opts[] = {
@@ -130,39 +165,11 @@ int cmd_wait(int argc, char **argv)
         return code;
     int64_t timeout;
     if (config_int(opts, "timeout", 0, 86400 * 365, &timeout)) return CLI_USAGE;
-    const char *ep = config_get(opts, "state-control");
-    int64_t deadline = clock_mono_ms() + timeout * 1000;
-    long long target = -1, applied = -1;
-    while (clock_mono_ms() <= deadline) {
-        answer_t a;
-        char why[200];
-        int rc = s_ask(ep, KEYS_STATE, 1000, &a, why, sizeof why);
-        if (rc == RP_ETIMEDOUT || rp_class(rc) == RP_EZMQ) { /* not up, or restarting: again */
-            zclock_sleep(20);
-            continue;
-        }
-        if (rc) {
-            fprintf(stderr, "riskctl wait: %s: %s\n", ep, why);
-            return CLI_FAIL;
-        }
-        /* the target is what was committed when we were called; later
-         * commits do not move it */
-        if ((rc = s_check_role("wait", ep, &a, CTL_ROLE_STATE)) == 0 && target < 0)
-            rc = s_state_counter("wait", ep, &a, CTL_S_COMMITTED_SEQ, &target);
-        if (rc == 0) rc = s_state_counter("wait", ep, &a, CTL_S_APPLIED_SEQ, &applied);
-        s_answer_free(&a);
-        if (rc) return CLI_FAIL;
-        if (applied >= target) {
-            printf("applied through change %lld\n", applied);
-            return CLI_OK;
-        }
-        zclock_sleep(20);
-    }
-    if (target < 0) fprintf(stderr, "riskctl wait: no answer from %s\n", ep);
-    else
-        fprintf(stderr, "riskctl wait: timed out: applied %lld of %lld changes\n", applied,
-                target);
-    return CLI_FAIL;
+    long long applied;
+    int rc = ctl_wait_applied("wait", config_get(opts, "state-control"), -1,
+                              clock_mono_ms() + timeout * 1000, &applied);
+    if (rc == CLI_OK) printf("applied through change %lld\n", applied);
+    return rc;
 }
 
 /* The counters of a reply as a JSON object (role included). */

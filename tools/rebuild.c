@@ -26,6 +26,7 @@
 typedef struct {
     frame_id_t state;
     uint64_t next_batch;
+    uint64_t cut_seq; /* the last change in a batch: what the rows reflect */
     rollup_t rows;
     long long trades;
 } snapshot_t;
@@ -45,6 +46,11 @@ static int s_snapshot(const char *dir, snapshot_t *snap)
     } else if ((rc = store_meta_get(t.txn, meta, TABLES_META_NEXT_BATCH, &snap->next_batch)) ==
                RP_ENOTFOUND) {
         snap->next_batch = 1; /* nothing cut yet */
+        rc = 0;
+    }
+    if (rc == 0 && (rc = store_meta_get(t.txn, meta, TABLES_META_CUT_SEQ, &snap->cut_seq)) ==
+                       RP_ENOTFOUND) {
+        snap->cut_seq = 0;
         rc = 0;
     }
     if (rc == 0 && (rc = store_rc(mdb_stat(t.txn, t.dbi, &st))))
@@ -81,6 +87,7 @@ static int s_write_reducer(void *arg)
         rc = store_rc(mdb_put(txn, agg, &k, &v, MDB_APPEND)); /* rows are in key order */
     }
     if (rc == 0) rc = store_meta_put(txn, meta, TABLES_META_FLOOR, w->snap->next_batch);
+    if (rc == 0) rc = store_meta_put(txn, meta, TABLES_META_APPLIED_SEQ, w->snap->cut_seq);
     if (rc == 0)
         rc = store_meta_put_raw(txn, meta, TABLES_META_PEER, w->snap->state.b, FRAME_ID_SIZE);
     if (rc == 0) rc = store_commit(&txn);

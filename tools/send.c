@@ -66,6 +66,8 @@ typedef struct {
     unsigned long long lines, bad_lines, accepted, duplicates, conflicts, rejected, frames,
         resent;
     int shown;
+    uint64_t max_seq;          /* highest change sequence a reply carried (--wait) */
+    int seq_missing;           /* a reply without one: an older state, --wait cannot tell */
 } sender_t;
 
 static int s_connect(sender_t *s)
@@ -157,6 +159,8 @@ static void s_count(sender_t *s, const frame_t *f, const reply_view_t *r)
 {
     s->accepted += r->accepted;
     s->duplicates += r->duplicates;
+    if (r->seq > s->max_seq) s->max_seq = r->seq;
+    if (!r->seq) s->seq_missing = 1;
     s->conflicts += r->conflicts;
     uint64_t done = r->accepted + r->duplicates;
     if (done + r->rejected != f->n && done < f->n) {
@@ -432,6 +436,26 @@ static void s_report(const sender_t *s, int64_t t0, int quiet, int failed)
            s->accepted, s->duplicates, s->conflicts, s->rejected, s->bad_lines);
 }
 
+/* --wait: polls the state until the reducer has acknowledged (so committed)
+ * every change up to the highest sequence the answers carried. Returns 0,
+ * or -1 after saying why. */
+static int s_wait(const sender_t *s, const char *ep, int64_t timeout_s, const char *quiet)
+{
+    if (s->seq_missing) {
+        fprintf(stderr, "riskctl send: --wait: the state's answers carry no change sequence (a "
+                "state older than this riskctl): cannot tell when the messages are visible\n");
+        return -1;
+    }
+    int64_t t0 = clock_mono_ms();
+    long long applied;
+    if (ctl_wait_applied("send", ep, (long long)s->max_seq, t0 + timeout_s * 1000, &applied))
+        return -1;
+    if (!quiet)
+        fprintf(stderr, "riskctl send: visible in the aggregates %lld ms after the last answer "
+                "(applied through change %lld)\n", (long long)(clock_mono_ms() - t0), applied);
+    return 0;
+}
+
 /* Frees the window, the frame being filled, the socket and the input. */
 static void s_free(sender_t *s, input_t *in)
 {
@@ -463,6 +487,12 @@ int cmd_send(int argc, char **argv)
         {"timeout-ms", "5000", "re-send a frame not answered within this time", NULL},
         {"retries", "30", "consecutive unanswered attempts before giving up", NULL},
         {"quiet", NULL, "print nothing but errors", NULL},
+        {"wait", NULL, "after the last answer, wait until every message sent is visible in the "
+         "aggregates (the state's applied sequence reaches the highest one its answers "
+         "carried) and say how long that took", NULL},
+        {"state-control", "tcp://localhost:5560", "state process control endpoint (for --wait)",
+         NULL},
+        {"wait-timeout", "60", "seconds --wait waits at most", NULL},
         CLI_SECURITY_OPTS,
         {NULL, NULL, NULL, NULL}};
     int npos, code;
@@ -475,16 +505,18 @@ int cmd_send(int argc, char **argv)
                    "is refused here and not sent; the first reasons name their line numbers.\n"
                    "\nExit status: 0 when every message was accepted or a duplicate; 1 when "
                    "a line\nwas refused, the state rejected a message or a whole frame, or "
-                   "the state\nstopped answering (--retries); 2 on a usage error.",
+                   "the state\nstopped answering (--retries), or --wait timed out; 2 on a "
+                   "usage error.",
                    &npos, &code))
         return code;
     sender_t s = {.endpoint = config_get(opts, "ingest")};
-    int64_t window;
+    int64_t window, wait_timeout;
     if (config_int(opts, "batch", 1, SEND_BATCH_MAX, &s.batch) ||
         config_int(opts, "max-frame-bytes", 1024, 1 << 30, &s.max_frame) ||
         config_int(opts, "window", 1, 10000000, &window) ||
         config_int(opts, "timeout-ms", 10, 3600000, &s.timeout_ms) ||
-        config_int(opts, "retries", 0, 1000000, &s.retries))
+        config_int(opts, "retries", 0, 1000000, &s.retries) ||
+        config_int(opts, "wait-timeout", 0, 86400 * 365, &wait_timeout))
         return CLI_USAGE;
     /* Counted in messages, so that --batch does not change how much the
      * state can commit at once (its group commit is what makes it fast). */
@@ -513,5 +545,8 @@ int cmd_send(int argc, char **argv)
     s_report(&s, t0, config_get(opts, "quiet") != NULL, failed);
     int lost = s.bad_lines || s.rejected;
     s_free(&s, &in);
+    if (!failed && config_get(opts, "wait") && s_wait(&s, config_get(opts, "state-control"),
+                                                      wait_timeout, config_get(opts, "quiet")))
+        failed = 1;
     return failed || lost ? CLI_FAIL : CLI_OK;
 }

@@ -36,7 +36,7 @@ static void s_work(const char *buf, size_t len)
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    frame_work_head(&pk, &w.state, w.batch_id, w.watermark, w.n);
+    frame_work_head(&pk, &w.state, w.batch_id, w.watermark, &w.pos, w.n);
     for (uint32_t i = 0; i < w.n; i++) {
         change_t c;
         FUZZ_CHECK(frame_change_get(&w.changes[i], &c) == 0);
@@ -56,6 +56,8 @@ static void s_work(const char *buf, size_t len)
     FUZZ_CHECK(w2.batch_id == w.batch_id && w2.watermark == w.watermark &&
                w2.n == w.n && frame_id_eq(&w2.state, &w.state));
     FUZZ_CHECK(w.watermark <= w.batch_id);
+    FUZZ_CHECK(w.pos.head_seq >= w.pos.last_seq &&
+               !memcmp(&w2.pos, &w.pos, sizeof w.pos));
     for (uint32_t i = 0; i < w.n; i++) {
         change_t a, b;
         FUZZ_CHECK(frame_change_get(&w.changes[i], &a) == 0);
@@ -103,7 +105,7 @@ static void s_result(const char *buf, size_t len)
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    frame_result_head(&pk, &r.state, r.batch_id, r.watermark, id, r.nchanges, r.n);
+    frame_result_head(&pk, &r.state, r.batch_id, r.watermark, id, r.nchanges, &r.pos, r.n);
     for (uint32_t i = 0; i < r.n; i++) {
         delta_t d;
         frame_delta_at(&r, i, &d);
@@ -115,6 +117,8 @@ static void s_result(const char *buf, size_t len)
     FUZZ_CHECK(r2.batch_id == r.batch_id && r2.watermark == r.watermark &&
                r2.nchanges == r.nchanges && r2.n == r.n && frame_id_eq(&r2.state, &r.state));
     FUZZ_CHECK(r.watermark <= r.batch_id);
+    FUZZ_CHECK(r.pos.head_seq >= r.pos.last_seq &&
+               !memcmp(&r2.pos, &r.pos, sizeof r.pos));
     FUZZ_CHECK(s_same_str(r2.mapper_id, r2.mapper_id_len, r.mapper_id, r.mapper_id_len));
     for (uint32_t i = 0; i < r.n; i++) {
         delta_t a, b;

@@ -187,15 +187,18 @@ static void s_levels(const char *s, size_t len)
 
 static void s_batch(const char *buf, size_t len)
 {
-    uint64_t first, last, f2, l2;
-    int rc = tables_batch_decode(buf, len, &first, &last);
+    batch_row_t row, row2;
+    int rc = tables_batch_decode(buf, len, &row);
     FUZZ_CHECK(rc == 0 || rc == RP_EPROTO);
     if (rc) return;
-    FUZZ_CHECK(len == TABLES_BATCH_SIZE && first <= last);
+    FUZZ_CHECK((len == TABLES_BATCH_SIZE || len == TABLES_BATCH_SIZE_OLD) &&
+               row.first <= row.last);
+    FUZZ_CHECK(len == TABLES_BATCH_SIZE || row.commit_us == 0);
     uint8_t out[TABLES_BATCH_SIZE];
-    tables_batch_encode(out, first, last);
-    FUZZ_CHECK(memcmp(out, buf, len) == 0);
-    FUZZ_CHECK(tables_batch_decode(out, sizeof out, &f2, &l2) == 0 && f2 == first && l2 == last);
+    tables_batch_encode(out, &row);
+    FUZZ_CHECK(memcmp(out, buf, TABLES_BATCH_SIZE_OLD) == 0);
+    FUZZ_CHECK(tables_batch_decode(out, sizeof out, &row2) == 0 &&
+               !memcmp(&row, &row2, sizeof row));
 }
 
 static void s_dlq(const char *buf, size_t len)

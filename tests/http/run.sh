@@ -88,16 +88,17 @@ for fam in text_string_to_metric_families(open(sys.argv[1]).read()):
 EOF
 # The value of sample $2 in parsed file $1 ("" when absent).
 val() { awk -v k="$2" '$1 == k { print $2; exit }' "$1"; }
-# Histogram check: the buckets of role $2 in parsed file $1 never decrease and
-# the +Inf bucket equals the count.
+# Histogram check: the buckets of histogram $3 (default the commit
+# durations) of role $2 in parsed file $1 never decrease, the +Inf bucket
+# equals the count, and the count is above 0.
 hist_ok() {
-    awk -v r="role=$2" '
-        index($1, "riskpipe_commit_duration_seconds_bucket{") == 1 && index($1, r) {
+    awk -v r="role=$2" -v f="${3:-riskpipe_commit_duration_seconds}" '
+        index($1, f "_bucket{") == 1 && index($1, r) {
             if (n++ && $2 < last) bad = 1
             last = $2
             if (index($1, "le=+Inf")) inf = $2
         }
-        index($1, "riskpipe_commit_duration_seconds_count{") == 1 && index($1, r) { count = $2 }
+        index($1, f "_count{") == 1 && index($1, r) { count = $2 }
         END { exit !(n == 15 && !bad && inf != "" && inf == count && count > 0) }' "$1"
 }
 # Listening TCP ports of process $1, one per line, sorted.
@@ -193,6 +194,9 @@ for r in state reducer; do
     check "the $r's riskpipe_commits_total > 0" "it is '$c'" -- [ "${c:-0}" -gt 0 ]
     check "the $r's commit-duration buckets never decrease and +Inf = count" \
         "$(grep commit_duration "$T/$r.s" | tr '\n' ' ')" -- hist_ok "$T/$r.s" "$r"
+    check "the $r's fsync-duration histogram counts its flushes" \
+        "$(grep fsync_duration "$T/$r.s" | tr '\n' ' ')" -- \
+        hist_ok "$T/$r.s" "$r" riskpipe_fsync_duration_seconds
     map=$(val "$T/$r.s" "riskpipe_lmdb_map_size_bytes{role=$r}")
     used=$(val "$T/$r.s" "riskpipe_lmdb_used_bytes{role=$r}")
     check "the $r's LMDB used bytes in (0, map size]" "used '$used', map '$map'" -- \
@@ -219,6 +223,16 @@ m2=$(val "$T/mapper2.s" 'riskpipe_batches_mapped_total{role=mapper}')
 applied=$(val "$R" 'riskpipe_batches_applied_total{role=reducer}')
 check "the mappers mapped at least the batches applied" "$m1 + $m2 < $applied" -- \
     [ -n "$m1" -a -n "$m2" -a "$((${m1:-0} + ${m2:-0}))" -ge "${applied:-1}" ]
+lat_n=$(val "$R" 'riskpipe_ingest_to_aggregate_seconds_count{role=reducer}')
+check "the reducer's ingest-to-aggregate histogram counts every batch applied ($applied)" \
+    "count '$lat_n'" -- hist_ok "$R" reducer riskpipe_ingest_to_aggregate_seconds
+check "  ... exactly once each" "count '$lat_n', applied '$applied'" -- [ "${lat_n:--1}" = "${applied:--2}" ]
+committed=$(val "$S" 'riskpipe_committed_sequence{role=state}')
+check "the reducer's applied sequence = the state's committed sequence, lag 0" \
+    "state committed '$committed', reducer $(grep -E 'applied_sequence|lag_changes|state_committed' "$R" | tr '\n' ' ')" -- \
+    [ -n "$committed" -a "$(val "$R" 'riskpipe_applied_sequence{role=reducer}')" = "$committed" -a \
+      "$(val "$R" 'riskpipe_state_committed_sequence{role=reducer}')" = "$committed" -a \
+      "$(val "$R" 'riskpipe_lag_changes{role=reducer}')" = 0 ]
 
 # /v1/status
 for d in state:10 reducer:11 mapper:12; do

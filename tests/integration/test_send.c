@@ -12,6 +12,7 @@
 #include <criterion/criterion.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,20 +79,20 @@ static FILE *s_open(h_cluster_t *c, const char *name, char *path, size_t cap)
     return f;
 }
 
-/* Runs riskctl send on path with extra flags (NULL-terminated, at most 4),
+/* Runs riskctl send on path with extra flags (NULL-terminated, at most 6),
  * and returns its exit code; out receives stdout, *err (caller frees) what
  * it printed on stderr. */
 static int s_send(h_cluster_t *c, const char *path, char *out, size_t cap, char **err, ...)
 {
-    const char *x[5] = {0};
+    const char *x[7] = {0};
     va_list ap;
     va_start(ap, err);
-    for (int i = 0; i < 4 && (x[i] = va_arg(ap, const char *)); i++) {
+    for (int i = 0; i < 6 && (x[i] = va_arg(ap, const char *)); i++) {
     }
     va_end(ap);
     size_t mark = h_log_mark(c);
     int rc = h_riskctl(c, out, cap, RUN_MS, "send", path, "--ingest", c->ingest, x[0], x[1], x[2],
-                       x[3], NULL);
+                       x[3], x[4], x[5], NULL);
     *err = h_log_since(c, mark);
     return rc;
 }
@@ -428,6 +429,61 @@ Test(send, exits_1_when_the_state_rejects_messages, .timeout = 60, .fini = h_fin
     s_expect_said(err, "line 3 rejected by the state");
     free(err);
     s_expect_state(c, m);
+    model_destroy(&m);
+    h_passed();
+}
+
+/* --wait returns only once the aggregate shows every message sent: the
+ * aggregate is read right after it returns, with no riskctl wait between.
+ * A second, slow-to-aggregate send is measured the same way: the mappers are
+ * stopped, so --wait must time out and say so instead of returning early. */
+Test(send, wait_returns_only_when_everything_sent_is_aggregated, .timeout = 180,
+     .fini = h_finish)
+{
+    h_cluster_t *c = h_cluster_new("send-wait");
+    h_start_state(c, NULL);
+    h_start_reducer(c);
+    h_start_mapper(c);
+    char path[PATH_MAX];
+    FILE *f = s_open(c, "wait.jsonl", path, sizeof path);
+    model_t *m = model_new();
+    uint64_t st = 0x51ed2701fULL;
+    for (long i = 0; i < EXACT_LINES; i++) {
+        char trade[32], value[64];
+        snprintf(trade, sizeof trade, "W%05ld", i % (EXACT_LINES / 2)); /* half re-valued */
+        long version = i < EXACT_LINES / 2 ? 1 : 2;
+        const char *p[3] = {s_types[s_rand(&st) % 3], s_regions[s_rand(&st) % 3],
+                            s_desks[s_rand(&st) % 2]};
+        int64_t micro = (int64_t)(s_rand(&st) % 2000000000ULL) - 1000000000;
+        s_plain(micro, 6, value, sizeof value);
+        s_msg(f, trade, version, value, p, 0);
+        char full[256];
+        snprintf(full, sizeof full, "%s::%s::%s", p[0], p[1], p[2]);
+        cr_assert_eq(model_add(m, trade, version, micro, full), MODEL_ACCEPTED);
+    }
+    fclose(f);
+    char out[1024], *err;
+    int rc = s_send(c, path, out, sizeof out, &err, "--batch", "100", "--wait",
+                    "--state-control", c->state_ctl, NULL);
+    cr_assert_eq(rc, 0, "send --wait exited %d: %s\n%s", rc, out, err);
+    s_expect_said(err, "visible in the aggregates");
+    long rows = 0, bad = model_compare_aggregates(m, c->reducer_data, &rows);
+    cr_assert_eq(bad, 0, "right after send --wait, %ld of %ld aggregate rows differ", bad, rows);
+    free(err);
+
+    /* no mapper: nothing can be aggregated, so --wait must not return 0 */
+    cr_assert_eq(h_stop(&c->mappers[0], SIGTERM, 10000), 0);
+    f = s_open(c, "more.jsonl", path, sizeof path);
+    const char *p[3] = {"Theta", "LATAM", "Rates"};
+    s_msg(f, "W-late", 1, "2.5", p, 0);
+    fclose(f);
+    size_t mark = h_log_mark(c);
+    rc = h_riskctl(c, out, sizeof out, RUN_MS, "send", path, "--ingest", c->ingest, "--wait",
+                   "--wait-timeout", "2", "--state-control", c->state_ctl, NULL);
+    err = h_log_since(c, mark);
+    cr_assert_eq(rc, 1, "send --wait with no mapper exited %d: %s\n%s", rc, out, err);
+    s_expect_said(err, "timed out");
+    free(err);
     model_destroy(&m);
     h_passed();
 }

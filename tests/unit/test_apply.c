@@ -58,7 +58,9 @@ static int s_apply(uint64_t id, const d_t *d, uint32_t n, int commit)
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     /* the largest batch, so that tests may use deltas up to its bound */
-    frame_result_head(&pk, &fixture_sid, id, 0, "test:1", FRAME_MAX_CHANGES, n);
+    /* batch id covers changes up to 10 x id; the state had 5 more */
+    frame_result_head(&pk, &fixture_sid, id, 0, "test:1", FRAME_MAX_CHANGES,
+                      &(frame_pos_t){id * 10, id * 10 + 5, 0}, n);
     for (uint32_t i = 0; i < n; i++)
         frame_delta_pack(&pk, d[i].path, strlen(d[i].path), d[i].delta, d[i].count);
     msgpack_unpacked u;
@@ -175,6 +177,38 @@ Test(apply, duplicate_is_detected_after_reopen)
     s_open();
     cr_assert_eq(s_apply(5, d, 1, 1), 1);
     s_expect_agg("p", "7.000000", 1);
+}
+
+/* The applied sequence in the meta table, read in its own transaction. */
+static uint64_t s_meta_seq(void)
+{
+    MDB_txn *txn;
+    uint64_t v = 0;
+    cr_assert_eq(store_begin(g_fx.st, 1, &txn), 0);
+    int rc = store_meta_get(txn, store_dbi(g_fx.st, RDB_META), TABLES_META_APPLIED_SEQ, &v);
+    store_abort(&txn);
+    if (rc == RP_ENOTFOUND) return 0;
+    RP_ASSERT_OK(rc);
+    return v;
+}
+
+Test(apply, applied_sequence_follows_the_last_batch_applied_and_persists)
+{
+    d_t d[] = {{"p", 1, 1}};
+    cr_assert_eq(apply_seq(g_ap), 0);
+    cr_assert_eq(s_meta_seq(), 0);
+    cr_assert_eq(s_apply(1, d, 1, 1), 0);
+    cr_assert_eq(s_apply(2, d, 1, 1), 0);
+    cr_assert_eq(apply_seq(g_ap), 20);
+    cr_assert_eq(s_meta_seq(), 20);
+    cr_assert_eq(s_apply(1, d, 1, 1), 1, "a re-sent batch is a duplicate");
+    cr_assert_eq(apply_seq(g_ap), 20, "a duplicate never moves the sequence back");
+    cr_assert_eq(s_apply(3, d, 1, 0), 0);
+    cr_assert_eq(apply_seq(g_ap), 20, "an aborted batch leaves it");
+    cr_assert_eq(s_meta_seq(), 20);
+    s_close();
+    s_open();
+    cr_assert_eq(apply_seq(g_ap), 20, "reloaded from the meta table");
 }
 
 Test(apply, aborted_application_is_not_a_duplicate_later)
@@ -337,7 +371,7 @@ Test(apply, unreadable_aggregate_row_is_refused_as_corrupt)
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    frame_result_head(&pk, &fixture_sid, 1, 0, "m", 1, 1);
+    frame_result_head(&pk, &fixture_sid, 1, 0, "m", 1, &(frame_pos_t){0, 0, 0}, 1);
     frame_delta_pack(&pk, "p", 1, 1, 1);
     msgpack_unpacked u;
     result_t r;

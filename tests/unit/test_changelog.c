@@ -3,6 +3,7 @@
  * pruning on acknowledgement, rollback of counters on abort, and progress. */
 #include "../../common/rperr.h"
 #include "../../proto/tables.h"
+#include "../../common/clock.h"
 #include "../../state/changelog.h"
 
 #include "fixture.h"
@@ -94,7 +95,10 @@ static int s_batch(uint64_t from, uint64_t *id, uint64_t *first, uint64_t *last)
 {
     MDB_txn *txn;
     cr_assert_eq(store_begin(g_fx.st, 1, &txn), 0);
-    int rc = changelog_batch_next(g_log, txn, from, id, first, last);
+    batch_row_t row = {0};
+    int rc = changelog_batch_next(g_log, txn, from, id, &row);
+    *first = row.first;
+    *last = row.last;
     store_abort(&txn);
     return rc;
 }
@@ -113,7 +117,12 @@ static int s_work(uint64_t id, uint64_t first, uint64_t last, uint64_t wm, msgpa
 {
     MDB_txn *txn;
     cr_assert_eq(store_begin(g_fx.st, 1, &txn), 0);
-    int rc = changelog_work_frame(g_log, txn, id, first, last, wm, sb);
+    uint64_t bid;
+    batch_row_t row = {first, last, 0};
+    /* the stored row, for its commit time; a pruned batch keeps the arguments */
+    if (changelog_batch_next(g_log, txn, id, &bid, &row) != 0 || bid != id)
+        row = (batch_row_t){first, last, 0};
+    int rc = changelog_work_frame(g_log, txn, id, &row, wm, sb);
     store_abort(&txn);
     return rc;
 }
@@ -222,6 +231,29 @@ Test(changelog, work_frame_carries_the_appended_changes)
     msgpack_sbuffer_destroy(&sb);
 }
 
+Test(changelog, work_frame_carries_its_position_and_commit_time)
+{
+    uint64_t before = (uint64_t)clock_wall_us();
+    s_append(0, 10); /* batches [1,4] [5,8] [9,10] */
+    uint64_t after = (uint64_t)clock_wall_us();
+    s_append(10, 12);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    RP_ASSERT_OK(s_work(2, 5, 8, 1, &sb));
+    msgpack_unpacked u;
+    work_t w;
+    char why[160] = "";
+    cr_assert_eq(frame_work_decode(sb.data, sb.size, &u, &w, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(w.pos.last_seq, 8);
+    cr_assert_eq(w.pos.head_seq, 12, "the head is the last change committed");
+    cr_assert(w.pos.commit_us >= before && w.pos.commit_us <= after,
+              "commit time %llu outside [%llu, %llu]", (unsigned long long)w.pos.commit_us,
+              (unsigned long long)before, (unsigned long long)after);
+    cr_assert_eq(changelog_last_seq(g_log), 12);
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 Test(changelog, work_frame_is_identical_when_rebuilt)
 {
     s_append(0, 6);
@@ -231,8 +263,23 @@ Test(changelog, work_frame_is_identical_when_rebuilt)
     cr_assert_eq(s_work(1, 1, 4, 1, &a), 0);
     s_append(6, 9); /* unrelated later activity */
     cr_assert_eq(s_work(1, 1, 4, 1, &b), 0);
-    cr_assert_eq(a.size, b.size);
-    cr_assert_eq(memcmp(a.data, b.data, a.size), 0);
+    /* the same changes and position; only the head, what the state has
+     * committed since, moves */
+    msgpack_unpacked ua, ub;
+    work_t wa, wb;
+    char why[160] = "";
+    cr_assert_eq(frame_work_decode(a.data, a.size, &ua, &wa, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(frame_work_decode(b.data, b.size, &ub, &wb, why, sizeof why), 0, "%s", why);
+    cr_assert(wa.pos.last_seq == 4 && wb.pos.last_seq == 4);
+    cr_assert_eq(wa.pos.commit_us, wb.pos.commit_us);
+    cr_assert(wa.pos.head_seq == 6 && wb.pos.head_seq == 9);
+    cr_assert_eq(wa.n, wb.n);
+    for (uint32_t i = 0; i < wa.n; i++) {
+        s_expect_change(&wa.changes[i], (int)i);
+        s_expect_change(&wb.changes[i], (int)i);
+    }
+    msgpack_unpacked_destroy(&ua);
+    msgpack_unpacked_destroy(&ub);
     msgpack_sbuffer_destroy(&a);
     msgpack_sbuffer_destroy(&b);
 }

@@ -81,7 +81,7 @@ static void s_result_of(const frame_id_t *sid, uint64_t id, uint64_t watermark, 
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    frame_result_head(&pk, sid, id, watermark, "m1", 1 + (uint64_t)npad, 1 + (uint32_t)npad);
+    frame_result_head(&pk, sid, id, watermark, "m1", 1 + (uint64_t)npad, &(frame_pos_t){0, 0, 0}, 1 + (uint32_t)npad);
     frame_delta_pack(&pk, path, strlen(path), delta, count);
     for (int i = 0; i < npad; i++) {
         char p[96];

@@ -35,6 +35,29 @@ Test(reply, counts_and_first_reason_round_trip)
     cr_assert_str_eq(back.first_reason, "message 7: Value must be finite");
     cr_assert_eq(back.first_index, 7);
     cr_assert_str_eq(back.first_error, "Value must be finite");
+    cr_assert_eq(back.seq, 0, "no sequence was set");
+    reply_destroy(&r);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+Test(reply, the_committed_sequence_travels_and_a_retry_carries_none)
+{
+    reply_t r;
+    reply_view_t back;
+    reply_init(&r);
+    r.accepted = 1;
+    r.seq = 123456789012ULL;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    reply_encode(&r, &sb);
+    RP_ASSERT_OK(reply_decode(sb.data, sb.size, &back));
+    cr_assert_eq(back.seq, 123456789012ULL);
+    cr_assert_eq(back.accepted, 1);
+    reply_retry(&r, "busy");
+    msgpack_sbuffer_clear(&sb);
+    reply_encode(&r, &sb);
+    RP_ASSERT_OK(reply_decode(sb.data, sb.size, &back));
+    cr_assert(back.retry && back.seq == 0, "a retry commits nothing, so it names no sequence");
     reply_destroy(&r);
     msgpack_sbuffer_destroy(&sb);
 }

@@ -27,27 +27,38 @@ Test(tables, the_database_lists_match_their_indices)
     cr_assert_null(tables_reducer_dbs[RDB_META + 1]);
 }
 
-Test(tables, a_batch_row_is_two_big_endian_sequence_numbers)
+Test(tables, a_batch_row_is_three_big_endian_numbers)
 {
     uint8_t row[TABLES_BATCH_SIZE];
-    tables_batch_encode(row, 0x0102, 0x01020304);
-    const uint8_t want[TABLES_BATCH_SIZE] = {0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 1, 2, 3, 4};
+    tables_batch_encode(row, &(batch_row_t){0x0102, 0x01020304, 0x0a0b});
+    const uint8_t want[TABLES_BATCH_SIZE] = {0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0,
+                                             1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 10, 11};
     cr_assert_eq(memcmp(row, want, sizeof row), 0);
-    uint64_t first = 0, last = 0;
-    RP_ASSERT_OK(tables_batch_decode(row, sizeof row, &first, &last));
-    cr_assert_eq(first, 0x0102);
-    cr_assert_eq(last, 0x01020304);
+    batch_row_t got = {0};
+    RP_ASSERT_OK(tables_batch_decode(row, sizeof row, &got));
+    cr_assert_eq(got.first, 0x0102);
+    cr_assert_eq(got.last, 0x01020304);
+    cr_assert_eq(got.commit_us, 0x0a0b);
+}
+
+Test(tables, a_batch_row_written_before_commit_times_reads_as_time_zero)
+{
+    const uint8_t old[TABLES_BATCH_SIZE_OLD] = {0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 9};
+    batch_row_t got = {1, 1, 1};
+    RP_ASSERT_OK(tables_batch_decode(old, sizeof old, &got));
+    cr_assert(got.first == 7 && got.last == 9 && got.commit_us == 0);
 }
 
 Test(tables, a_batch_row_of_the_wrong_size_or_order_is_refused)
 {
     uint8_t row[TABLES_BATCH_SIZE + 1];
-    uint64_t first, last;
-    tables_batch_encode(row, 1, 2);
-    RP_ASSERT_RC(tables_batch_decode(row, TABLES_BATCH_SIZE - 1, &first, &last), RP_EPROTO);
-    RP_ASSERT_RC(tables_batch_decode(row, TABLES_BATCH_SIZE + 1, &first, &last), RP_EPROTO);
-    tables_batch_encode(row, 9, 8);
-    RP_ASSERT_RC(tables_batch_decode(row, TABLES_BATCH_SIZE, &first, &last), RP_EPROTO,
+    batch_row_t got;
+    tables_batch_encode(row, &(batch_row_t){1, 2, 3});
+    RP_ASSERT_RC(tables_batch_decode(row, TABLES_BATCH_SIZE - 1, &got), RP_EPROTO);
+    RP_ASSERT_RC(tables_batch_decode(row, TABLES_BATCH_SIZE + 1, &got), RP_EPROTO);
+    RP_ASSERT_RC(tables_batch_decode(row, TABLES_BATCH_SIZE_OLD + 1, &got), RP_EPROTO);
+    tables_batch_encode(row, &(batch_row_t){9, 8, 0});
+    RP_ASSERT_RC(tables_batch_decode(row, TABLES_BATCH_SIZE, &got), RP_EPROTO,
                  "a batch that ends before it starts");
 }
 
