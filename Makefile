@@ -165,6 +165,7 @@ PREFIX ?= /usr/local
 # packages are in bench/bench.mk.
 include bench/bench.mk
 include bench/latency.mk
+include tests/monitoring/monitoring.mk
 $(BIN)/bench-ceiling: $(BUILD)/bench/ceiling.o $(filter-out %/main.o,$(STATE_OBJ)) $(COMMON_OBJ) \
                       $(BUILD)/tools/jsonline.o
 	@mkdir -p $(BIN)

@@ -23,6 +23,9 @@ SEED="${RISKPIPE_TEST_SEED:-4242}"
 RATE="${RISKPIPE_TEST_RATE:-$((COUNT / 25 > 0 ? COUNT / 25 : 1))}"
 PROJECT="riskpipe-test-$$"
 export RISKPIPE_IMAGE="riskpipe:compose-test" # the test's own tag: a user's riskpipe:latest is untouched
+export RISKPIPE_PROMETHEUS_IMAGE="riskpipe-prometheus:compose-test"
+# The monitoring profile (Prometheus) runs too, for every compose command of this test.
+export COMPOSE_PROFILES=monitoring
 
 passed=0
 failed=0
@@ -127,9 +130,21 @@ else
     exit 1
 fi
 
-# ---- start the stack with 3 mappers on a free host port ------------------------------------------------
-RISKPIPE_INGEST_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-export RISKPIPE_INGEST_PORT
+t0="$(now)"
+if timeout 1200 "${COMPOSE[@]}" -p "$PROJECT" build prometheus >"$tmp/build-prom.log" 2>&1; then
+    pass "image $RISKPIPE_PROMETHEUS_IMAGE (Debian's prometheus) built in $(since "$t0") s"
+else
+    tail -n 40 "$tmp/build-prom.log" | sed 's/^/  | /'
+    fail "compose build prometheus"
+    exit 1
+fi
+
+# ---- start the stack with 3 mappers on free host ports -------------------------------------------------
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+RISKPIPE_INGEST_PORT="$(free_port)"
+RISKPIPE_DASHBOARD_PORT="$(free_port)"
+RISKPIPE_PROMETHEUS_PORT="$(free_port)"
+export RISKPIPE_INGEST_PORT RISKPIPE_DASHBOARD_PORT RISKPIPE_PROMETHEUS_PORT
 t0="$(now)"
 torn_down=0
 if timeout 300 "${COMPOSE[@]}" -p "$PROJECT" up -d --no-build --scale mapper=3 >"$tmp/up.log" 2>&1 &&
@@ -315,6 +330,61 @@ else
     dc ps || true
     fail "end state: $mappers mappers running (want 4), state/reducer health: $(healthy state && echo ok || echo bad)/$(healthy reducer && echo ok || echo bad)"
 fi
+
+# ---- the dashboard's port and Prometheus ----------------------------------------------------------------
+DASH="http://127.0.0.1:$RISKPIPE_DASHBOARD_PORT"
+token="$(dc exec -T reducer cat /keys/http.token 2>/dev/null || true)"
+code() { curl -s -o "$tmp/body" -w '%{http_code}' --max-time 10 "$@" || true; }
+c="$(code "$DASH/v1/status")"
+if [[ "$c" == 401 ]]; then
+    pass "the published HTTP port refuses a request without the token (401)"
+else
+    fail "the published HTTP port answered $c without the token, want 401"
+fi
+c="$(code -H "Authorization: Bearer $token" "$DASH/v1/status")"
+if [[ -n "$token" && "$c" == 200 ]] &&
+    python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["role"] == "reducer" and d["lag"] == 0 and d["applied_seq"] > 0, d' "$tmp/body" 2>"$tmp/status.err"; then
+    pass "the reducer's /v1/status on 127.0.0.1:$RISKPIPE_DASHBOARD_PORT with the keys volume's token: lag 0"
+else
+    sed 's/^/  | /' "$tmp/status.err" "$tmp/body" 2>/dev/null | tail -n 5
+    fail "the reducer's /v1/status with the token answered $c"
+fi
+c="$(code "$DASH/")"
+if [[ "$c" == 200 ]] && grep -qi '<html' "$tmp/body"; then
+    pass "the dashboard page is served at $DASH/"
+else
+    fail "GET $DASH/ answered $c"
+fi
+# Prometheus finds every daemon through Docker's DNS, the 4 scaled mappers included, and all are up.
+PROM="http://127.0.0.1:$RISKPIPE_PROMETHEUS_PORT"
+targets_up() {
+    curl -sf --max-time 5 "$PROM/api/v1/targets?state=active" >"$tmp/targets.json" &&
+        python3 - "$tmp/targets.json" "$1" >"$tmp/targets.out" 2>&1 <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))["data"]["activeTargets"]
+want = {"riskpipe-state": 1, "riskpipe-reducer": 1, "riskpipe-mapper": int(sys.argv[2])}
+seen = {}
+for x in t:
+    seen.setdefault(x["labels"]["job"], []).append((x["scrapeUrl"], x["health"], x.get("lastError", "")))
+print(seen)
+for job, n in want.items():
+    got = seen.get(job, [])
+    assert len(got) == n and all(h == "up" for _, h, _ in got), (job, got)
+PY
+}
+if wait_for 90 targets_up "$(running_mappers)"; then
+    pass "Prometheus scrapes state, reducer and all $(running_mappers) mappers, every target up"
+else
+    sed 's/^/  | /' "$tmp/targets.out" | tail -n 5
+    fail "Prometheus targets not all up (want state, reducer, $(running_mappers) mappers)"
+fi
+if curl -sf --max-time 5 "$PROM/api/v1/rules" >"$tmp/rules.json" &&
+    python3 -c 'import json, sys; g = json.load(open(sys.argv[1]))["data"]["groups"]; n = sum(len(x["rules"]) for x in g); assert n >= 5, n; print(n)' "$tmp/rules.json" >"$tmp/rules.out" 2>&1; then
+    pass "Prometheus loaded $(cat "$tmp/rules.out") alert rules"
+else
+    fail "Prometheus has not loaded the alert rules: $(head -c 300 "$tmp/rules.json" 2>/dev/null)"
+fi
+
 if ((failed)); then
     note "last logs:"
     dc logs --tail 20 2>&1 | sed 's/^/  | /' || true
