@@ -175,4 +175,4 @@ bench: deps bench-peers-deps
 	$(MAKE) all $(BENCH_PEERS) $(BIN)/bench-ceiling $(BIN)/bench-latency
 	bench/run.sh
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)

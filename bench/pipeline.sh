@@ -10,17 +10,42 @@
 # pipeline_stop stops them. The daemons' stdout is /dev/null, so that one
 # left running can never hold a caller's $(...) open. The caller sets BIN, MAPPERS, DIR and $me (its
 # name, for messages).
+# BENCH_HTTP=off starts state and reducer with --http "" (no HTTP server at
+# all). BENCH_WATCH=1 (HTTP on) adds what watching costs: a scrape of both
+# daemons' /metrics every second, as a Prometheus would (5 s by default), and
+# one client following the reducer's /v1/stream (Server-Sent Events).
 base=${BENCH_PORT_BASE:-5555}
 bench_ep() { echo "tcp://127.0.0.1:$((base + $1))"; }
 INGEST=$(bench_ep 0) PULL=$(bench_ep 1) WORK=$(bench_ep 2) RESULTS=$(bench_ep 3)
 ACKS=$(bench_ep 4) SCTL=$(bench_ep 5) RCTL=$(bench_ep 6)
 CTL=(--state-control "$SCTL" --reducer-control "$RCTL")
 pids=()
+watchers=()
+if [ "${BENCH_HTTP:-on}" = off ]; then
+  http_state=() http_reducer=()
+else
+  http_state=("127.0.0.1:$((base + 7))") http_reducer=("127.0.0.1:$((base + 8))")
+fi
 
 pipeline_stop() {
+  for p in "${watchers[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  wait "${pids[@]}" 2>/dev/null || true
-  pids=()
+  wait "${watchers[@]}" "${pids[@]}" 2>/dev/null || true
+  pids=() watchers=()
+}
+
+# The watchers of BENCH_WATCH=1, started once the daemons answer.
+pipeline_watch() {
+  [ "${BENCH_WATCH:-0}" = 1 ] && [ "${BENCH_HTTP:-on}" != off ] || return 0
+  (
+    while :; do
+      curl -sf --max-time 5 "http://${http_state[0]}/metrics" >/dev/null || true
+      curl -sf --max-time 5 "http://${http_reducer[0]}/metrics" >/dev/null || true
+      sleep 1
+    done
+  ) & watchers+=($!)
+  curl -sN --max-time 86400 "http://${http_reducer[0]}/v1/stream" >"$DIR/stream.txt" 2>/dev/null &
+  watchers+=($!)
 }
 
 pipeline_start() {
@@ -31,9 +56,9 @@ pipeline_start() {
     fi
   done
   "$BIN/riskpipe-state" --data "$DIR/state" --ingest "$INGEST" --ingest-pull "$PULL" \
-    --work "$WORK" --acks "$ACKS" --control "$SCTL" --http "127.0.0.1:$((base + 7))" >/dev/null 2>"$DIR/state.log" & pids+=($!)
+    --work "$WORK" --acks "$ACKS" --control "$SCTL" --http "${http_state[0]:-}" >/dev/null 2>"$DIR/state.log" & pids+=($!)
   "$BIN/riskpipe-reducer" --data "$DIR/reducer" --results "$RESULTS" --acks "$ACKS" \
-    --control "$RCTL" --http "127.0.0.1:$((base + 8))" >/dev/null 2>"$DIR/reducer.log" & pids+=($!)
+    --control "$RCTL" --http "${http_reducer[0]:-}" >/dev/null 2>"$DIR/reducer.log" & pids+=($!)
   local p ok
   for p in state reducer; do
     ok=0
@@ -58,4 +83,5 @@ pipeline_start() {
   for i in $(seq 1 "$MAPPERS"); do
     "$BIN/riskpipe-mapper" --work "$WORK" --results "$RESULTS" >/dev/null 2>"$DIR/mapper$i.log" & pids+=($!)
   done
+  pipeline_watch
 }

@@ -12,7 +12,8 @@ $(PROMTOOL):
 	    { $(SUDO) apt-get update -qq && apt-get download prometheus; }; }
 	@rm -rf $(BUILD)/tools/prometheus-deb/root && \
 	  dpkg-deb -x $(BUILD)/tools/prometheus-deb/prometheus_*.deb $(BUILD)/tools/prometheus-deb/root
-	@cp $(BUILD)/tools/prometheus-deb/root/usr/bin/promtool $@.tmp && mv $@.tmp $@
+	@cp $(BUILD)/tools/prometheus-deb/root/usr/bin/promtool $@.tmp && mv $@.tmp $@ && \
+	  rm -rf $(BUILD)/tools/prometheus-deb
 	@echo "promtool: $$($@ --version 2>&1 | head -n 1)"
 
 .PHONY: promtool
