@@ -127,6 +127,31 @@ void metrics_buf_free(metrics_buf_t *b)
     metrics_buf_init(b);
 }
 
+void metrics_buf_append(metrics_buf_t *b, const char *data, size_t n)
+{
+    if (b->failed) return;
+    if (b->cap - b->len <= n) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap - b->len <= n) {
+            if (cap > SIZE_MAX / 2) {
+                b->failed = 1;
+                return;
+            }
+            cap *= 2;
+        }
+        char *p = realloc(b->data, cap);
+        if (!p) {
+            b->failed = 1;
+            return;
+        }
+        b->data = p;
+        b->cap = cap;
+    }
+    if (n) memcpy(b->data + b->len, data, n);
+    b->len += n;
+    b->data[b->len] = 0;
+}
+
 void metrics_buf_printf(metrics_buf_t *b, const char *fmt, ...)
 {
     if (b->failed) return;
@@ -303,7 +328,8 @@ int metrics_status_json(metrics_buf_t *b, const metrics_view_t *v)
 {
     metrics_buf_printf(b, "{\"role\":\"");
     s_escaped(b, v->role, strlen(v->role), 1);
-    metrics_buf_printf(b, "\"");
+    /* Answering at all is the health: the loop that serves this also commits. */
+    metrics_buf_printf(b, "\",\"health\":\"ok\"");
     static const char *const top[] = {"committed_seq", "applied_seq", "lag"};
     for (size_t i = 0; i < sizeof top / sizeof top[0]; i++) {
         const ctl_stat_t *st = s_find(v, top[i]);

@@ -43,6 +43,9 @@ void metrics_buf_init(metrics_buf_t *b);
 /* Frees the buffer's text; the buffer is empty afterwards. */
 void metrics_buf_free(metrics_buf_t *b);
 
+/* Appends n bytes of data (any bytes; the text stays NUL-terminated). */
+void metrics_buf_append(metrics_buf_t *b, const char *data, size_t n);
+
 /* Appends printf-formatted text. */
 void metrics_buf_printf(metrics_buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -79,7 +82,8 @@ typedef struct {
  * role="ROLE". Returns 0, or RP_ENOMEM when out failed. */
 int metrics_render(metrics_buf_t *out, const metrics_view_t *v);
 
-/* Appends the /v1/status JSON object of v to out: {"role", "counters": {name:
+/* Appends the /v1/status JSON object of v to out: {"role", "health": "ok",
+ * "counters": {name:
  * value...}, and when the counters have them "committed_seq",
  * "applied_seq", "lag"; "lmdb" when has_store}. Returns 0 or RP_ENOMEM. */
 int metrics_status_json(metrics_buf_t *out, const metrics_view_t *v);

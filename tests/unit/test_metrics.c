@@ -153,7 +153,8 @@ Test(metrics, status_json_lifts_the_state_progress_and_lists_counters)
                         .map_bytes = 10, .used_bytes = 5};
     cr_assert_eq(metrics_status_json(&g_b, &v), 0);
     cr_assert_str_eq(g_b.data,
-                     "{\"role\":\"state\",\"committed_seq\":42,\"applied_seq\":40,\"lag\":2,"
+                     "{\"role\":\"state\",\"health\":\"ok\","
+                     "\"committed_seq\":42,\"applied_seq\":40,\"lag\":2,"
                      "\"counters\":{\"committed_seq\":42,\"applied_seq\":40,\"lag\":2,"
                      "\"a\\\"b\":-1},\"lmdb\":{\"map_size_bytes\":10,\"used_bytes\":5}}\n");
 }
