@@ -208,3 +208,26 @@ int hier_prefixes(const char *path, size_t len, size_t *lens, int max)
     if (n < max && len > 0) lens[n++] = len;
     return n;
 }
+
+int hier_check_path(const char *s, size_t len, int *levels, char *why, size_t whylen)
+{
+    int n = 0;
+    size_t pos = 0;
+    for (;;) {
+        const char *sep = memmem(s + pos, len - pos, HIER_SEP, HIER_SEP_LEN);
+        size_t end = sep ? (size_t)(sep - s) : len;
+        char r[128];
+        if (++n > HIER_MAX_LEVELS) {
+            snprintf(why, whylen, "more than %d levels", HIER_MAX_LEVELS);
+            return RP_EINVAL;
+        }
+        if (hier_check_value(s + pos, end - pos, r, sizeof r)) {
+            snprintf(why, whylen, "level %d: %s", n, r);
+            return RP_EINVAL;
+        }
+        if (!sep) break;
+        pos = end + HIER_SEP_LEN;
+    }
+    if (levels) *levels = n;
+    return 0;
+}

@@ -60,4 +60,11 @@ size_t hier_join(const char *const *vals, const size_t *lens, int n, char *buf);
  * number of levels (at most max). */
 int hier_prefixes(const char *path, size_t len, size_t *lens, int max);
 
+/* Checks that s[0..len) is a path of the aggregate table, or a prefix of
+ * one: 1 to HIER_MAX_LEVELS level values joined by "::", each passing
+ * hier_check_value. Sets *levels (when non-NULL) to their number. Returns
+ * 0, or RP_EINVAL with a reason in why[whylen] that names the level
+ * ("level 2: empty value"). */
+int hier_check_path(const char *s, size_t len, int *levels, char *why, size_t whylen);
+
 #endif

@@ -67,34 +67,62 @@ int tables_state_encode(const risk_msg_t *m, const hier_levels_t *h, msgpack_sbu
     return rc ? RP_ENOMEM : 0;
 }
 
-int tables_state_decode(const char *buf, size_t len, const hier_levels_t *h, state_row_t *out)
+/* Unpacks a state row into *unp (initialised here; the caller destroys it)
+ * and decodes it into *out. Returns 0 or RP_EPROTO. */
+static int s_state_unpack(const char *buf, size_t len, const hier_levels_t *h,
+                          msgpack_unpacked *unp, state_row_t *out)
 {
     char why[RISK_WHY_MAX];
-    msgpack_unpacked unp;
-    int rc = mp_unpack(buf, len, 2, RISK_HIER_KEYS_MAX, &unp, why, sizeof why);
-    if (rc) goto done;
-    rc = RP_EPROTO;
-    const msgpack_object *o = &unp.data;
-    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != TABLES_STATE_FIELDS) goto done;
+    if (mp_unpack(buf, len, 2, RISK_HIER_KEYS_MAX, unp, why, sizeof why)) return RP_EPROTO;
+    const msgpack_object *o = &unp->data;
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != TABLES_STATE_FIELDS)
+        return RP_EPROTO;
     const msgpack_object *f = o->via.array.ptr, *lv = &f[TABLES_STATE_LEVELS];
     if (mp_get_i64(&f[TABLES_STATE_VERSION], &out->version) ||
         mp_get_i64(&f[TABLES_STATE_VALUE], &out->value) || out->value > MONEY_MAX ||
         out->value < -MONEY_MAX || lv->type != MSGPACK_OBJECT_ARRAY ||
         lv->via.array.size != (uint32_t)h->n)
-        goto done;
+        return RP_EPROTO;
     const char *v[HIER_MAX_LEVELS];
     size_t vl[HIER_MAX_LEVELS];
     for (int l = 0; l < h->n; l++) {
         const msgpack_object *x = &lv->via.array.ptr[l];
-        if (x->type != MSGPACK_OBJECT_STR || x->via.str.size > HIER_MAX_VALUE) goto done;
+        if (x->type != MSGPACK_OBJECT_STR || x->via.str.size > HIER_MAX_VALUE) return RP_EPROTO;
         v[l] = x->via.str.ptr;
         vl[l] = x->via.str.size;
     }
     out->path_len = hier_join(v, vl, h->n, out->path);
-    rc = 0;
-done:
+    return 0;
+}
+
+int tables_state_decode(const char *buf, size_t len, const hier_levels_t *h, state_row_t *out)
+{
+    msgpack_unpacked unp;
+    int rc = s_state_unpack(buf, len, h, &unp, out);
     msgpack_unpacked_destroy(&unp);
     return rc;
+}
+
+int tables_state_detail(const char *buf, size_t len, const hier_levels_t *h,
+                        msgpack_unpacked *unp, state_row_t *row, state_detail_t *out)
+{
+    int rc = s_state_unpack(buf, len, h, unp, row);
+    if (rc) return rc;
+    const msgpack_object *f = unp->data.via.array.ptr;
+    const msgpack_object *ts = &f[TABLES_STATE_TIMESTAMP], *ex = &f[TABLES_STATE_EXTRA];
+    if (ts->type != MSGPACK_OBJECT_NIL && ts->type != MSGPACK_OBJECT_POSITIVE_INTEGER &&
+        ts->type != MSGPACK_OBJECT_NEGATIVE_INTEGER && ts->type != MSGPACK_OBJECT_FLOAT64 &&
+        ts->type != MSGPACK_OBJECT_FLOAT32)
+        return RP_EPROTO;
+    if (ex->type != MSGPACK_OBJECT_MAP) return RP_EPROTO;
+    for (uint32_t i = 0; i < ex->via.map.size; i++)
+        if (ex->via.map.ptr[i].key.type != MSGPACK_OBJECT_STR ||
+            ex->via.map.ptr[i].val.type != MSGPACK_OBJECT_STR)
+            return RP_EPROTO;
+    out->timestamp = ts->type == MSGPACK_OBJECT_NIL ? NULL : ts;
+    out->levels = &f[TABLES_STATE_LEVELS];
+    out->extra = ex;
+    return 0;
 }
 
 void tables_batch_encode(uint8_t out[TABLES_BATCH_SIZE], const batch_row_t *row)

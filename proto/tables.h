@@ -100,6 +100,20 @@ int tables_state_encode(const risk_msg_t *m, const hier_levels_t *h, msgpack_sbu
  * number of levels). */
 int tables_state_decode(const char *buf, size_t len, const hier_levels_t *h, state_row_t *out);
 
+/* The parts of a state row that tables_state_decode leaves out, borrowed
+ * from the msgpack zone they were decoded from (valid while it lives). */
+typedef struct {
+    const msgpack_object *timestamp; /* an integer or a float; NULL when none was sent */
+    const msgpack_object *levels;    /* array of the configured levels' values (strings) */
+    const msgpack_object *extra;     /* map of the Hierarchy's other keys (string -> string) */
+} state_detail_t;
+
+/* Decodes a state row like tables_state_decode into *row, and its
+ * Timestamp and Hierarchy into *out, borrowing from *unp (initialised here;
+ * destroy it in every case). Returns 0 or RP_EPROTO. */
+int tables_state_detail(const char *buf, size_t len, const hier_levels_t *h,
+                        msgpack_unpacked *unp, state_row_t *row, state_detail_t *out);
+
 #define TABLES_BATCH_SIZE 24
 #define TABLES_BATCH_SIZE_OLD 16 /* rows without the commit time */
 

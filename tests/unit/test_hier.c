@@ -410,3 +410,32 @@ Test(hier, join_then_prefixes_recovers_value_boundaries)
         cr_assert_eq(lens[i], want, "prefix %d: %zu, want %zu", i, lens[i], want);
     }
 }
+
+Test(hier, a_path_is_valid_values_joined_by_the_separator)
+{
+    char why[160] = "";
+    int n = 0;
+    RP_ASSERT_OK(hier_check_path("Delta::AMER::FX", 15, &n, why, sizeof why), "%s", why);
+    cr_assert_eq(n, 3);
+    RP_ASSERT_OK(hier_check_path("caf\xc3\xa9", 5, &n, why, sizeof why), "%s", why);
+    cr_assert_eq(n, 1);
+}
+
+Test(hier, a_bad_path_names_its_bad_level)
+{
+    static const struct {
+        const char *path, *needle;
+    } bad[] = {{"", "level 1"},
+               {"Delta::", "level 2: empty"},
+               {"Delta:::AMER", "level 2: starts or ends"},
+               {"::AMER", "level 1"},
+               {"a::b::c::d::e::f::g::h::i", "more than 8"},
+               {"Delta::A\xe2\x80\x8b", "level 2"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char why[160] = "";
+        RP_ASSERT_RC(hier_check_path(bad[i].path, strlen(bad[i].path), NULL, why, sizeof why),
+                     RP_EINVAL, "'%s'", bad[i].path);
+        cr_assert(strstr(why, bad[i].needle), "'%s': reason '%s' lacks '%s'", bad[i].path, why,
+                  bad[i].needle);
+    }
+}
