@@ -18,6 +18,7 @@ struct apply_t {
     int bound, p_bound;
     uint64_t seq, p_seq; /* the change sequence the aggregate reflects */
     msgpack_sbuffer sb;
+    pathset_t *changed; /* paths written, for the event streams; or NULL */
 };
 
 /* Moves *next past every batch id recorded in the reduce table. */
@@ -97,6 +98,8 @@ static int s_delta(apply_t *self, MDB_txn *txn, const delta_t *d)
                   d->path);
         return RP_ERANGE;
     }
+    /* a failed add marks the set overflowed: the streams then re-read all */
+    if (self->changed) (void)pathset_add(self->changed, d->path, d->path_len);
     if (value == 0 && count == 0)
         return rc == 0 ? store_rc(mdb_del(txn, adb, &k, NULL)) : 0;
     msgpack_sbuffer_clear(&self->sb);
@@ -204,8 +207,14 @@ int apply_prune(apply_t *self, MDB_txn *txn, uint64_t watermark, uint64_t *prune
     return store_meta_put(txn, store_dbi(self->store, RDB_META), TABLES_META_FLOOR, watermark);
 }
 
+void apply_watch(apply_t *self, pathset_t *changed)
+{
+    self->changed = changed;
+}
+
 void apply_committed(apply_t *self)
 {
+    if (self->changed) pathset_mark(self->changed);
     self->floor = self->p_floor;
     self->next = self->p_next;
     self->peer = self->p_peer;
@@ -215,6 +224,7 @@ void apply_committed(apply_t *self)
 
 void apply_aborted(apply_t *self)
 {
+    if (self->changed) pathset_rollback(self->changed);
     self->p_floor = self->floor;
     self->p_next = self->next;
     self->p_peer = self->peer;

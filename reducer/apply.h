@@ -5,6 +5,7 @@
 #ifndef RP_APPLY_H
 #define RP_APPLY_H
 
+#include "pathset.h"
 #include "../common/store.h"
 #include "../proto/frame.h"
 
@@ -41,7 +42,13 @@ int apply_result(apply_t *self, MDB_txn *txn, const result_t *r, int *duplicate)
  * will never be re-sent) and raises the floor. Returns 0 or RP_*. */
 int apply_prune(apply_t *self, MDB_txn *txn, uint64_t watermark, uint64_t *pruned);
 
-/* Keeps or rolls back the provisional floor after commit or abort. */
+/* Has every transaction add the aggregate paths it writes to changed
+ * (borrowed; NULL: none), marked at each commit and rolled back to the mark
+ * when the transaction aborts, so that it holds the committed changes. */
+void apply_watch(apply_t *self, pathset_t *changed);
+
+/* Keeps or rolls back the provisional floor (and the changed paths) after
+ * commit or abort. */
 void apply_committed(apply_t *self);
 void apply_aborted(apply_t *self);
 
