@@ -4,7 +4,11 @@
  * -> one poll loop -> tear down; the in-order group commit is in order.c,
  * the exactly-once apply in apply.c. */
 #include "apply.h"
+#include "feed.h"
 #include "order.h"
+#include "pathset.h"
+#include "query.h"
+#include "../common/clock.h"
 #include "../common/log.h"
 #include "../common/rperr.h"
 #include "../proto/ctl.h"
@@ -36,7 +40,10 @@ typedef struct {
     apply_t *apply;
     order_t *order;
     zsock_t *results, *acks, *control;
-    http_t *http; /* NULL when --http is empty */
+    pathset_t *changed; /* aggregate paths each commit changed, for feed */
+    feed_t *feed;       /* the event streams of /v1/stream */
+    query_t *query;     /* the HTTP routes of /v1/aggregates, /v1/stream, / */
+    http_t *http;       /* NULL when --http is empty */
     int lock_fd; /* the data directory's lock, held until exit */
 } reducer_t;
 
@@ -67,23 +74,35 @@ static int s_open(reducer_t *r, size_t map_size, size_t map_max, int group_max,
                                                    .curve_domain = KEYS_DOMAIN_CONTROL},
                                "control");
     if (!r->results || !r->acks || !r->control) return RP_EZMQ;
+    if (!(r->changed = pathset_new(FEED_DIRTY_MAX)) ||
+        !(r->feed = feed_new(r->store, r->changed)) || !(r->query = query_new(r->store, r->feed)))
+        return RP_ENOMEM;
     http_source_t src = {.role = CTL_ROLE_REDUCER,
                          .fill = order_stats_fill,
                          .arg = r->order,
                          .commit = &order_stats(r->order)->duration,
                          .store = r->store,
-                         .latency = &order_stats(r->order)->latency};
-    return http_start(s_opts, &src, &r->http);
+                         .latency = &order_stats(r->order)->latency,
+                         .route = query_route,
+                         .assets = query_assets,
+                         .route_arg = r->query};
+    if ((rc = http_start(s_opts, &src, &r->http))) return rc;
+    /* the paths each commit changes, for the event streams: only when served */
+    if (r->http) apply_watch(r->apply, r->changed);
+    return 0;
 }
 
 static void s_close(reducer_t *r)
 {
-    http_destroy(&r->http);
+    http_destroy(&r->http); /* ends the streams while feed still knows them */
+    query_destroy(&r->query);
+    feed_destroy(&r->feed);
     zsock_destroy(&r->control);
     zsock_destroy(&r->acks);
     zsock_destroy(&r->results);
     order_destroy(&r->order);
     apply_destroy(&r->apply);
+    pathset_destroy(&r->changed);
     store_destroy(&r->store);
     if (r->lock_fd >= 0) close(r->lock_fd);
 }
@@ -119,7 +138,8 @@ int main(int argc, char **argv)
         [POLL_AUTH] = {daemon_auth_socket(), -1, ZMQ_POLLIN, 0},
         [POLL_HTTP] = {NULL, http_fd(r.http), ZMQ_POLLIN, 0}};
     while (!daemon_stopping()) {
-        if (zmq_poll(items, POLL_COUNT, http_timeout(r.http, 1000)) < 0 && errno != EINTR) {
+        long timeout = feed_timeout(r.feed, http_timeout(r.http, 1000), clock_mono_ms());
+        if (zmq_poll(items, POLL_COUNT, timeout) < 0 && errno != EINTR) {
             log_error("poll: %s", zmq_strerror(errno));
             exit_code = 1;
             break;
@@ -129,6 +149,7 @@ int main(int argc, char **argv)
             control_serve(zsock_resolve(r.control), CTL_ROLE_REDUCER, order_stats_fill, r.order);
         http_serve(r.http, items[POLL_HTTP].revents & ZMQ_POLLIN);
         order_cycle(r.order, zsock_resolve(r.results), zsock_resolve(r.acks));
+        feed_tick(r.feed, clock_mono_ms()); /* what the commit changed, to the streams */
     }
     order_cycle(r.order, zsock_resolve(r.results), zsock_resolve(r.acks)); /* what arrived */
     const order_stats_t *st = order_stats(r.order);
