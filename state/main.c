@@ -8,6 +8,7 @@
 #include "dispatch.h"
 #include "dlq.h"
 #include "ingest.h"
+#include "trades.h"
 #include "../common/chaos.h"
 #include "../common/clock.h"
 #include "../common/log.h"
@@ -63,6 +64,7 @@ typedef struct {
     ingest_t *ingest;
     dispatch_t *dispatch;
     commit_t *commit;
+    trades_t *trades; /* the HTTP routes of /v1/trades */
     zsock_t *router, *pull, *work, *acks, *control;
     http_t *http; /* NULL when --http is empty */
     int lock_fd; /* the data directory's lock, held until exit */
@@ -145,17 +147,21 @@ static int s_open(state_t *s, const flags_t *f)
     if (!s->dispatch) return RP_ENOMEM;
     s->commit = commit_new(s->store, s->log, s->ingest, s->dlq, s->dispatch, &f->commit, &rc);
     if (!s->commit) return rc;
+    if (!(s->trades = trades_new(s->store, &f->levels))) return RP_ENOMEM;
     http_source_t src = {.role = CTL_ROLE_STATE,
                          .fill = commit_stats_fill,
                          .arg = s->commit,
                          .commit = &commit_stats(s->commit)->duration,
-                         .store = s->store};
+                         .store = s->store,
+                         .route = trades_route,
+                         .route_arg = s->trades};
     return http_start(s_opts, &src, &s->http);
 }
 
 static void s_close(state_t *s)
 {
     http_destroy(&s->http);
+    trades_destroy(&s->trades);
     commit_destroy(&s->commit);
     dispatch_destroy(&s->dispatch);
     zsock_destroy(&s->control);
