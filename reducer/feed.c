@@ -218,7 +218,8 @@ void feed_tick(feed_t *self, int64_t now_ms)
     s_drain(self);
     MDB_txn *txn = NULL;
     for (sub_t *s = self->subs; s; s = s->next) {
-        if (!s_waiting(s) || now_ms - s->last_ms < FEED_INTERVAL_MS) continue;
+        /* strictly more whole ms than the interval: at least the interval */
+        if (!s_waiting(s) || now_ms - s->last_ms <= FEED_INTERVAL_MS) continue;
         /* one read transaction for every event of this tick */
         int rc = txn ? 0 : store_begin(self->store, 1, &txn);
         if (rc == 0)
@@ -239,7 +240,7 @@ long feed_timeout(const feed_t *self, long ms, int64_t now_ms)
 {
     for (const sub_t *s = self->subs; s; s = s->next) {
         if (!s_waiting(s)) continue;
-        int64_t due = s->last_ms + FEED_INTERVAL_MS - now_ms;
+        int64_t due = s->last_ms + FEED_INTERVAL_MS + 1 - now_ms;
         if (due < 0) due = 0;
         if (ms < 0 || due < ms) ms = (long)due;
     }

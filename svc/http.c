@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@ struct http_t {
     http_stream_t *streams; /* open event streams, a doubly linked list */
     int nstreams;
     int kick; /* a suspended stream was resumed: run libmicrohttpd soon */
+    int64_t gone_check_ms; /* when suspended streams were last checked for hang-ups */
 };
 
 struct http_req_t {
@@ -654,11 +656,35 @@ long http_timeout(const http_t *self, long ms)
     return ms;
 }
 
+/* libmicrohttpd does not watch a suspended connection, so a client that
+ * leaves an idle stream would hold its slot until the next write: once a
+ * second, their sockets are polled (without reading) for a hang-up. */
+static void s_reap_gone(http_t *self, int64_t now)
+{
+    if (now - self->gone_check_ms < 1000) return;
+    self->gone_check_ms = now;
+    struct pollfd fds[HTTP_STREAMS_MAX];
+    http_stream_t *which[HTTP_STREAMS_MAX];
+    nfds_t n = 0;
+    for (http_stream_t *s = self->streams; s && n < HTTP_STREAMS_MAX; s = s->next) {
+        const union MHD_ConnectionInfo *ci;
+        if (!s->suspended || s->closing ||
+            !(ci = MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD)))
+            continue;
+        fds[n] = (struct pollfd){.fd = ci->connect_fd, .events = POLLRDHUP};
+        which[n++] = s;
+    }
+    if (n == 0 || poll(fds, n, 0) <= 0) return;
+    for (nfds_t i = 0; i < n; i++)
+        if (fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR)) s_stream_end(which[i], 2);
+}
+
 void http_serve(http_t *self, int readable)
 {
     if (!self) return;
     if (self->streams) {
         int64_t now = clock_mono_ms();
+        s_reap_gone(self, now);
         static const char ping[] = ": ping\n\n";
         for (http_stream_t *s = self->streams; s; s = s->next)
             if (!s->closing && now - s->last_write_ms >= HTTP_STREAM_PING_MS)
