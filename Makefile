@@ -24,8 +24,15 @@ MAPPERS ?= 2
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS := libzmq3-dev libczmq-dev liblmdb-dev lmdb-utils libmsgpack-dev libcriterion-dev \
             libjansson-dev libutf8proc-dev libsimdjson-dev pkg-config gcc g++ make clang \
-            libclang-rt-14-dev valgrind libmicrohttpd-dev python3-prometheus-client curl
+            libclang-rt-14-dev valgrind libmicrohttpd-dev python3-prometheus-client curl \
+            python3-venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Python tools of the test suites, pinned, from PyPI into a venv of their own
+# (Debian has no schemathesis): schemathesis fuzzes the HTTP API against
+# docs/openapi.yaml (tests/api). tests/api/run.sh finds it at RISKPIPE_VENV.
+VENV ?= .venv
+VENV_PYTHON ?= /usr/bin/python3
+PY_PKGS := schemathesis==4.32.5
 
 # The layers every program links, lowest first: common/ (libc + LMDB),
 # proto/ (msgpack), svc/ (czmq). `make check-layers` keeps them in order.
@@ -65,8 +72,20 @@ define install_debs
 	fi
 endef
 
+# $(call install_venv,PACKAGES): makes $(VENV) with exactly PACKAGES (pip
+# pins), unless its stamp says it has them already.
+define install_venv
+	@if [ "$$(cat $(VENV)/.riskpipe-pins 2>/dev/null)" != "$(1)" ]; then \
+	  echo "installing into $(VENV):$(1)"; \
+	  rm -rf $(VENV) && $(VENV_PYTHON) -m venv $(VENV) && \
+	  $(VENV)/bin/pip install -q --disable-pip-version-check $(1) && \
+	  echo "$(1)" >$(VENV)/.riskpipe-pins; \
+	fi
+endef
+
 deps:
 	$(call install_debs,$(DEB_PKGS))
+	$(call install_venv,$(PY_PKGS))
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
