@@ -464,6 +464,17 @@ int http_reply_stream(http_req_t *req, http_stream_closed_fn closed, void *arg,
 static void s_stream_end(http_stream_t *s, int how)
 {
     if (s->closing < how) s->closing = how;
+    if (how == 2) {
+        metrics_buf_free(&s->buf); /* never sent now */
+        s->off = 0;
+        /* A client that reads nothing never makes its socket writable, and
+         * libmicrohttpd would wait for that (or its idle timeout) before
+         * asking the stream for more: shutting the socket down (it stays
+         * libmicrohttpd's to close) makes the next send fail at once. */
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!s->suspended && ci) shutdown(ci->connect_fd, SHUT_RDWR);
+    }
     s_stream_wake(s);
 }
 
