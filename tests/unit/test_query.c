@@ -251,3 +251,21 @@ Test(aggregates, after_need_not_be_a_row)
                      "Delta::AMER Delta::AMER::FX | null");
     cr_assert_str_eq(s_paths(s_page("Delta::AMER", NULL, NULL, "Gamma")), " | null");
 }
+
+Test(aggregates, a_path_longer_than_any_lmdb_key_is_no_error)
+{
+    s_rows(g_paths, g_values, 8, 1);
+    char longest[HIER_PATH_MAX + 1] = "";
+    for (int l = 0; l < HIER_MAX_LEVELS; l++) {
+        char v[HIER_MAX_VALUE + 1];
+        memset(v, 'A' + l, HIER_MAX_VALUE);
+        v[HIER_MAX_VALUE] = 0;
+        strcat(longest, l ? "::" : "");
+        strcat(longest, v);
+    }
+    cr_assert_gt(strlen(longest), 511);
+    cr_assert_str_eq(s_paths(s_page(longest, NULL, NULL, NULL)), " | null");
+    cr_assert_str_eq(s_paths(s_page(NULL, NULL, NULL, longest)),
+                     "Delta Delta-X Delta::AMER Delta::AMER::FX Delta::AMERICAS Delta::APAC "
+                     "DeltaHedge Vega | null");
+}
