@@ -53,6 +53,7 @@ function clock(date) {
 // Short form of a rate or count for chart captions: 12345.6 -> "12,346".
 function shortNumber(x) {
   if (x === null || x === undefined || !isFinite(x)) return "–";
+  if (x === 0) return "0";
   return groupDigits(x >= 100 ? Math.round(x).toString() : x.toFixed(x >= 10 ? 1 : 2));
 }
 
@@ -67,6 +68,7 @@ const el = {
   notice: document.getElementById("notice"),
   body: document.getElementById("tree-body"),
   empty: document.getElementById("empty"),
+  since: document.getElementById("since"),
 };
 
 // The connection state shown at the top: connecting, live, reconnecting,
@@ -392,17 +394,24 @@ function pollStatus() {
       addSample({});
       drawCharts();
       if (!stream || stream.readyState !== EventSource.OPEN)
-        setNotice("warn", "The reducer does not answer (" + err.message + "); retrying…");
+        setNotice("warn", "The reducer does not answer (" + err.message + "); reconnecting…");
     })
     .finally(() => {
       if (!unauthorized) setTimeout(pollStatus, STATUS_EVERY_MS);
     });
 }
 
+// The time the charts span: the history there is, at least a minute and at
+// most HISTORY_MS, so that the first minutes are not a sliver at the right.
+function chartSpan(now) {
+  const have = samples.length ? now - samples[0].t : 0;
+  return Math.min(HISTORY_MS, Math.max(60 * 1000, have));
+}
+
 // Draws one series of samples (key) as a line over an area on the canvas of
-// figure id: time runs over the last HISTORY_MS, 0 at the bottom. Gaps (null)
+// figure id: time runs over span ms up to now, 0 at the bottom. Gaps (null)
 // break the line. Captions show the latest value and the scale's top.
-function drawChart(id, key) {
+function drawChart(id, key, now, span) {
   const fig = document.getElementById(id);
   const canvas = fig.querySelector("canvas");
   const ratio = window.devicePixelRatio || 1;
@@ -420,8 +429,7 @@ function drawChart(id, key) {
   let max = 0;
   for (const s of pts) max = Math.max(max, s[key]);
   const top = max > 0 ? max * 1.15 : 1;
-  const now = performance.now();
-  const x = (t) => w - ((now - t) / HISTORY_MS) * w;
+  const x = (t) => w - ((now - t) / span) * w;
   const y = (v) => h - 1.5 - (v / top) * (h - 4);
   const style = getComputedStyle(fig);
   const color = style.getPropertyValue("--series").trim() || "#2266cc";
@@ -461,9 +469,13 @@ function drawChart(id, key) {
 }
 
 function drawCharts() {
-  drawChart("chart-changes", "changes");
-  drawChart("chart-batches", "batches");
-  drawChart("chart-lag", "lag");
+  const now = performance.now();
+  const span = chartSpan(now);
+  drawChart("chart-changes", "changes", now, span);
+  drawChart("chart-batches", "batches", now, span);
+  drawChart("chart-lag", "lag", now, span);
+  const minutes = Math.round(span / 6000) / 10;
+  el.since.textContent = minutes + " min ago";
 }
 
 window.addEventListener("resize", drawCharts);
