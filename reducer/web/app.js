@@ -156,9 +156,12 @@ function visiblePaths() {
   return out;
 }
 
+// A row is a <tr class="node" data-path="..."> whose cells have the classes
+// name, total and count; tests/web finds them by those names.
 function makeRow(path) {
   const tr = document.createElement("tr");
   tr.className = "node";
+  tr.addEventListener("animationend", () => tr.classList.remove("changed"));
   tr.dataset.path = path;
   const level = path.split(SEP).length;
   tr.dataset.level = String(level);
