@@ -18,8 +18,12 @@ ART=${RISKPIPE_ARTIFACTS:-$PWD/${BUILD:-build}/test-artifacts}
 passed=0
 failed=0
 T=$(mktemp -d /tmp/riskpipe-web.XXXXXX)
-# 20 ports of our own in 40000-41999, above the other suites' 20000-39999; a
-# block any socket already uses is passed over.
+# 20 ports of our own in 32000-32759: between the other suites' blocks
+# (integration and resources below 32000, bench from 33000) and below the
+# kernel's ephemeral ports (32768+), because the reducer is restarted while
+# mappers and the browser reconnect to it, and a client could otherwise get
+# its port as a source port (TCP self-connect). A block any socket already
+# uses is passed over.
 port_busy() { # port: 0 when some socket has it as its local port
     local hex
     hex=$(printf '%04X' "$1")
@@ -27,7 +31,7 @@ port_busy() { # port: 0 when some socket has it as its local port
         /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 for try in $(seq 0 99); do
-    BASE=$((40000 + (($$ + try * 37) % 100) * 20))
+    BASE=$((32000 + (($$ + try * 7) % 38) * 20))
     busy=0
     for ((i = 0; i < 20; i++)); do port_busy $((BASE + i)) && { busy=1; break; }; done
     [ $busy = 0 ] && break
