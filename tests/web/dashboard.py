@@ -233,9 +233,9 @@ def run(d, args):
 
     # The applied sequence and time of the last update.
     st = status(args.url)
-    same = wait_until(lambda: text(d, "#seq").replace(",", "") == str(status(args.url)["applied_seq"]), 5)
+    same = wait_until(lambda: text(d, "#seq").replace(",", "") == str(status(args.url).get("applied_seq")), 5)
     check("the page's applied seq is the reducer's applied_seq (%s)" % text(d, "#seq"), same,
-          "page %s, /v1/status %s" % (text(d, "#seq"), status(args.url).get("applied_seq")))
+          "page %s, /v1/status applied_seq %s" % (text(d, "#seq"), status(args.url).get("applied_seq")))
     check("the time of the last update is shown", re.fullmatch(r"\d\d:\d\d:\d\d", text(d, "#updated") or ""),
           repr(text(d, "#updated")))
 

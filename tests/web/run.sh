@@ -183,6 +183,6 @@ if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
 fi
 if [ "$failed" != 0 ]; then
     echo "-- daemon logs (last lines):"
-    for l in "$T"/*.log; do echo "# $l"; tail -n 5 "$l"; done
+    for l in "$T"/state.log "$T"/mapper*.log "$T"/reducer*.log; do echo "# $l"; tail -n 5 "$l"; done
 fi
 finish
