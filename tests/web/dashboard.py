@@ -109,7 +109,7 @@ def conn(d):
 
 
 def notice(d):
-    return d.execute_script("const n = document.getElementById('notice'); return n.hidden ? '' : n.textContent;")
+    return d.execute_script("const n = document.getElementById('notice'); return !n || n.hidden ? '' : n.textContent;")
 
 
 def click_toggle(d, path):
@@ -183,6 +183,10 @@ def run(d, args):
 
     # The page on an empty pipeline.
     d.get(args.url)
+    if not check("GET / is the dashboard (it has the tree)",
+                 d.execute_script("return !!document.getElementById('tree-body')"),
+                 "the page is %r: %s" % (d.title, d.execute_script("return document.body.textContent")[:120])):
+        return
     live = wait_until(lambda: conn(d) == "live", 15)
     check("the page loads and its stream is live", live, "connection '%s', notice '%s'" % (conn(d), notice(d)))
     check("the page's title", d.title == "riskpipe dashboard", repr(d.title))
