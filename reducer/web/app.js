@@ -11,18 +11,23 @@ const STATUS_EVERY_MS = 1000;
 const HISTORY_MS = 5 * 60 * 1000;
 const STREAM_RETRY_MS = 3000;
 
-// ---- the access token: from #token=... once, then from sessionStorage ----
-
-// Moves a token given in the address's fragment into sessionStorage and
-// removes it from the address bar (and so from history and bookmarks).
+// The access token: given once as #token=... in the address, then kept in
+// sessionStorage (this tab only). The fragment is split by hand rather than
+// with URLSearchParams, which would turn a "+" of a base64 token into a space.
 function takeToken() {
-  const frag = new URLSearchParams(location.hash.slice(1));
-  if (frag.has("token")) {
-    const t = frag.get("token");
+  const parts = location.hash.slice(1).split("&").filter((p) => p);
+  const given = parts.find((p) => p.startsWith("token="));
+  if (given !== undefined) {
+    let t = given.slice("token=".length);
+    try {
+      t = decodeURIComponent(t);
+    } catch (err) {
+      // not %-encoded after all: keep it as typed
+    }
     if (t) sessionStorage.setItem(TOKEN_KEY, t);
     else sessionStorage.removeItem(TOKEN_KEY);
-    frag.delete("token");
-    const rest = frag.toString();
+    // Out of the address bar, and so out of history and bookmarks.
+    const rest = parts.filter((p) => p !== given).join("&");
     history.replaceState(null, "", location.pathname + location.search + (rest ? "#" + rest : ""));
   }
   return sessionStorage.getItem(TOKEN_KEY) || "";
@@ -36,7 +41,7 @@ function api(path) {
   return fetch(path, { headers: headers, cache: "no-store" });
 }
 
-// ---- formatting: strings only ----
+// Formatting, of strings only.
 
 // "-1234567.500000" -> "-1,234,567.500000", by string manipulation only.
 function groupDigits(s) {
@@ -57,7 +62,7 @@ function shortNumber(x) {
   return groupDigits(x >= 100 ? Math.round(x).toString() : x.toFixed(x >= 10 ? 1 : 2));
 }
 
-// ---- page elements and messages ----
+// Page elements and messages.
 
 const el = {
   conn: document.getElementById("conn"),
@@ -100,7 +105,7 @@ function showUnauthorized() {
   );
 }
 
-// ---- the aggregate rows and the tree ----
+// The aggregate rows and the tree.
 
 const rows = new Map(); // path -> {path, level, value, count, seq}
 const children = new Map(); // parent path ("" for the top) -> Set of child paths
@@ -258,7 +263,7 @@ document.getElementById("collapse-all").addEventListener("click", () => {
   render();
 });
 
-// ---- the live stream ----
+// The live stream.
 
 function setSeq(seq) {
   if (seq === undefined || seq === null) return;
@@ -345,7 +350,7 @@ function streamFailed(text) {
   setTimeout(openStream, STREAM_RETRY_MS);
 }
 
-// ---- /v1/status: throughput and lag over the last minutes ----
+// /v1/status: throughput and lag over the last minutes.
 
 const samples = []; // {t (ms), changes/s, batches/s, lag}, oldest first
 let lastCounters = null; // {t, changes, batches}

@@ -111,7 +111,8 @@ for i in 1 2; do
     PIDS+=($!)
 done
 # The token reducer: alone, on ports of its own.
-TOKEN="web-$$-$RANDOM$RANDOM"
+# "+", "/" and "=" as in a base64 token: the page must not mangle them.
+TOKEN="web+$$/$RANDOM$RANDOM=="
 echo "$TOKEN" >"$T/token"
 "$BIN/riskpipe-reducer" --data "$T/reducer-token" --results "$(ep 13)" --acks "$(ep 14)" \
     --control "$(ep 15)" --http "127.0.0.1:$(port 11)" --http-token-file "$T/token" \
