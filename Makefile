@@ -25,7 +25,7 @@ MAPPERS ?= 2
 DEB_PKGS := libzmq3-dev libczmq-dev liblmdb-dev lmdb-utils libmsgpack-dev libcriterion-dev \
             libjansson-dev libutf8proc-dev libsimdjson-dev pkg-config gcc g++ make clang \
             libclang-rt-14-dev valgrind libmicrohttpd-dev python3-prometheus-client curl \
-            python3-venv
+            python3-venv chromium chromium-driver python3-selenium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Python tools of the test suites, pinned, from PyPI into a venv of their own
 # (Debian has no schemathesis): schemathesis fuzzes the HTTP API against
@@ -40,7 +40,12 @@ LAYER_SRC := $(wildcard common/*.c) $(wildcard proto/*.c) $(wildcard svc/*.c)
 COMMON_OBJ := $(LAYER_SRC:%.c=$(BUILD)/%.o)
 STATE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard state/*.c))
 MAPPER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard mapper/*.c))
-REDUCER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard reducer/*.c))
+# The dashboard's files (reducer/web/) become one generated C table linked
+# into the reducer (and the unit tests, which link reducer/web.o).
+WEB_SRC := $(sort $(wildcard reducer/web/*))
+WEB_GEN := $(BUILD)/gen/web_assets.c
+WEB_OBJ := $(WEB_GEN:%.c=%.o)
+REDUCER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard reducer/*.c)) $(WEB_OBJ)
 RISKCTL_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/*.c)) \
                $(patsubst %.cc,$(BUILD)/%.o,$(wildcard tools/*.cc))
 PROGS := $(BIN)/riskpipe-state $(BIN)/riskpipe-mapper $(BIN)/riskpipe-reducer $(BIN)/riskctl
@@ -94,6 +99,15 @@ $(BUILD)/%.o: %.c
 $(BUILD)/%.o: %.cc
 	@mkdir -p $(dir $@)
 	$(CXX) $(ALL_CXXFLAGS) -c $< -o $@
+
+# Regenerated when a web file changes, or one is added or removed (the
+# folder's time changes then); written aside first so a failure leaves none.
+$(WEB_GEN): $(WEB_SRC) reducer/web tools/embed-web.sh
+	@mkdir -p $(dir $@)
+	sh tools/embed-web.sh reducer/web $(WEB_SRC) >$@.tmp && mv $@.tmp $@ || { rm -f $@.tmp; exit 1; }
+
+$(WEB_OBJ): $(WEB_GEN)
+	$(CC) $(ALL_CFLAGS) -I. -c $< -o $@
 
 $(BIN)/riskpipe-state: $(STATE_OBJ) $(COMMON_OBJ)
 $(BIN)/riskpipe-mapper: $(MAPPER_OBJ) $(COMMON_OBJ)

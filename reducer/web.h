@@ -11,4 +11,17 @@
  * Content-Type) and returns 0; RP_ENOTFOUND when no file has that name. */
 int web_asset(const char *url, const char **body, size_t *len, const char **type);
 
+/* One embedded file. The table is generated at build time from reducer/web/
+ * by tools/embed-web.sh (the Makefile writes it to build/gen/web_assets.c),
+ * so an edit of a web file is served after `make` with no other step. */
+typedef struct {
+    const char *path;          /* URL path, "/index.html" */
+    const char *type;          /* Content-Type, with the charset of text files */
+    const unsigned char *body; /* the file's bytes, followed by a NUL */
+    size_t len;                /* bytes, without that NUL */
+} web_file_t;
+
+extern const web_file_t web_files[];
+extern const size_t web_files_count;
+
 #endif
