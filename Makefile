@@ -3,9 +3,12 @@
 CC ?= cc
 CXX ?= c++
 PKGS := libzmq libczmq lmdb msgpack jansson libutf8proc libmicrohttpd
-# riskctl alone reads JSON lines with simdjson (C++: tools/jsonline.cc), so
-# only riskctl and the unit tests link it and the C++ runtime.
-CTL_PKGS := simdjson
+# riskctl alone reads JSON lines with simdjson (C++: tools/jsonline.cc) and
+# reads the daemons' HTTP API with libcurl, so only riskctl and the unit
+# tests link them and the C++ runtime.
+CTL_CXX_PKGS := simdjson
+CTL_C_PKGS := libcurl
+CTL_PKGS := $(CTL_CXX_PKGS) $(CTL_C_PKGS)
 CTL_LIBS = $(shell pkg-config --libs $(CTL_PKGS) 2>/dev/null) -lstdc++
 # CFLAGS/LDFLAGS are the user's (overridable on the command line); the
 # project's own flags are added in ALL_CFLAGS so an override never drops them.
@@ -15,7 +18,7 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
              $(CFLAGS)
 CXXFLAGS ?= -O2 -g
 ALL_CXXFLAGS = -std=c++17 -D_GNU_SOURCE -Wall -Wextra -Wshadow -fno-exceptions -fno-rtti -MMD -MP \
-               $(shell pkg-config --cflags $(PKGS) $(CTL_PKGS) 2>/dev/null) $(CXXFLAGS)
+               $(shell pkg-config --cflags $(PKGS) $(CTL_CXX_PKGS) 2>/dev/null) $(CXXFLAGS)
 LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 BUILD ?= build
 BIN ?= bin
@@ -24,7 +27,8 @@ MAPPERS ?= 2
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS := libzmq3-dev libczmq-dev liblmdb-dev lmdb-utils libmsgpack-dev libcriterion-dev \
             libjansson-dev libutf8proc-dev libsimdjson-dev pkg-config gcc g++ make clang \
-            libclang-rt-14-dev valgrind libmicrohttpd-dev python3-prometheus-client curl
+            libclang-rt-14-dev valgrind libmicrohttpd-dev python3-prometheus-client curl \
+            libcurl4-openssl-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # The layers every program links, lowest first: common/ (libc + LMDB),
@@ -71,6 +75,9 @@ deps:
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# riskctl's own libraries' flags, for its sources alone.
+$(BUILD)/tools/%.o: ALL_CFLAGS += $(shell pkg-config --cflags $(CTL_C_PKGS) 2>/dev/null)
 
 $(BUILD)/%.o: %.cc
 	@mkdir -p $(dir $@)
