@@ -3,11 +3,11 @@
 CC ?= cc
 CXX ?= c++
 PKGS := libzmq libczmq lmdb msgpack jansson libutf8proc libmicrohttpd
-# riskctl alone reads JSON lines with simdjson (C++: tools/jsonline.cc) and
-# reads the daemons' HTTP API with libcurl, so only riskctl and the unit
-# tests link them and the C++ runtime.
+# riskctl alone reads JSON lines with simdjson (C++: tools/jsonline.cc), reads
+# the daemons' HTTP API with libcurl and draws `riskctl top` with ncurses, so
+# only riskctl and the unit tests link them and the C++ runtime.
 CTL_CXX_PKGS := simdjson
-CTL_C_PKGS := libcurl
+CTL_C_PKGS := libcurl ncursesw
 CTL_PKGS := $(CTL_CXX_PKGS) $(CTL_C_PKGS)
 CTL_LIBS = $(shell pkg-config --libs $(CTL_PKGS) 2>/dev/null) -lstdc++
 # CFLAGS/LDFLAGS are the user's (overridable on the command line); the
@@ -28,7 +28,7 @@ MAPPERS ?= 2
 DEB_PKGS := libzmq3-dev libczmq-dev liblmdb-dev lmdb-utils libmsgpack-dev libcriterion-dev \
             libjansson-dev libutf8proc-dev libsimdjson-dev pkg-config gcc g++ make clang \
             libclang-rt-14-dev valgrind libmicrohttpd-dev python3-prometheus-client curl \
-            libcurl4-openssl-dev
+            libcurl4-openssl-dev libncurses-dev tmux
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # The layers every program links, lowest first: common/ (libc + LMDB),
