@@ -92,8 +92,11 @@ $(PROGS):
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-# The unit tests cover riskctl's JSON reader too (tools/jsonline.cc).
-$(UNIT_BIN): $(UNIT_SRC:%.c=$(BUILD)/%.o) $(ROLE_OBJ) $(COMMON_OBJ) $(BUILD)/tools/jsonline.o
+# The unit tests cover riskctl's JSON reader (tools/jsonline.cc) and its
+# readers of the HTTP API (the pages, the event stream, top's tree) too.
+CTL_UNIT_OBJ := $(addprefix $(BUILD)/tools/,jsonline.o sse.o livetree.o api.o http_client.o \
+                  rollup.o scan.o cli.o)
+$(UNIT_BIN): $(UNIT_SRC:%.c=$(BUILD)/%.o) $(ROLE_OBJ) $(COMMON_OBJ) $(CTL_UNIT_OBJ)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(CTL_LIBS) -lcriterion -o $@
 
 $(INTEG_BIN): $(INTEG_SRC:%.c=$(BUILD)/%.o)
