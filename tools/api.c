@@ -8,7 +8,8 @@
 
 void api_rows_free(api_rows_t *r)
 {
-    for (size_t i = 0; i < r->n; i++) free(r->rows[i].path);
+    for (size_t i = 0; i < r->n; i++)
+        free(r->rows[i].path);
     free(r->rows);
     memset(r, 0, sizeof *r);
 }
@@ -102,13 +103,13 @@ int api_aggregates_page(const json_t *page, api_rows_t *out, uint64_t *seq, cons
     }
     if (rc == RP_ENOMEM) snprintf(why, whylen, "out of memory");
     if (rc)
-        while (out->n > n0) free(out->rows[--out->n].path);
+        while (out->n > n0)
+            free(out->rows[--out->n].path);
     return rc;
 }
 
 int api_trades_page(const json_t *page, rollup_t *out, const char *after, size_t alen,
-                    size_t *ntrades, uint64_t *seq, const json_t **next, char *why,
-                    size_t whylen)
+                    size_t *ntrades, uint64_t *seq, const json_t **next, char *why, size_t whylen)
 {
     const json_t *trades = json_object_get(page, "trades"), *t;
     int rc = s_page_head(page, seq, next, why, whylen);
@@ -134,11 +135,13 @@ int api_trades_page(const json_t *page, rollup_t *out, const char *after, size_t
             return RP_EPROTO;
         }
         money_sum_t sum;
-        if (!json_is_string(v) || money_sum_parse(json_string_value(v), json_string_length(v),
-                                                  &sum) ||
-            sum > MONEY_MAX || sum < -MONEY_MAX) {
-            snprintf(why, whylen, "trade '%s': \"value\" is not an exact decimal string within "
-                     "1e12", tid);
+        if (!json_is_string(v) ||
+            money_sum_parse(json_string_value(v), json_string_length(v), &sum) || sum > MONEY_MAX ||
+            sum < -MONEY_MAX) {
+            snprintf(why, whylen,
+                     "trade '%s': \"value\" is not an exact decimal string within "
+                     "1e12",
+                     tid);
             return RP_EPROTO;
         }
         if (!json_is_string(p) || json_string_length(p) == 0) {
@@ -166,8 +169,8 @@ int api_trades_page(const json_t *page, rollup_t *out, const char *after, size_t
 
 /* Holds a copy of the cursor for the next page: next's text, which must
  * come after the previous one. */
-static int s_advance(char **after, size_t *alen, const json_t *next, const char *what,
-                     char *why, size_t whylen)
+static int s_advance(char **after, size_t *alen, const json_t *next, const char *what, char *why,
+                     size_t whylen)
 {
     const char *n = json_string_value(next);
     size_t len = json_string_length(next);
@@ -204,8 +207,8 @@ static int s_same_seq(int first, uint64_t *seq, uint64_t page_seq, const char *w
     return RP_EBUSY;
 }
 
-int api_aggregates(http_client_t *c, const char *prefix, api_rows_t *out, uint64_t *seq,
-                   char *why, size_t whylen)
+int api_aggregates(http_client_t *c, const char *prefix, api_rows_t *out, uint64_t *seq, char *why,
+                   size_t whylen)
 {
     char *after = NULL, what[HTTP_CLIENT_WHY_MAX];
     size_t alen = 0;
@@ -226,8 +229,7 @@ int api_aggregates(http_client_t *c, const char *prefix, api_rows_t *out, uint64
         const json_t *next;
         uint64_t page_seq;
         char reason[HTTP_CLIENT_WHY_MAX];
-        rc = http_client_get_json(c, "/v1/aggregates", params, JSON_ALLOW_NUL, &page, why,
-                                  whylen);
+        rc = http_client_get_json(c, "/v1/aggregates", params, JSON_ALLOW_NUL, &page, why, whylen);
         if (rc) break;
         if ((rc = api_aggregates_page(page, out, &page_seq, &next, reason, sizeof reason)))
             snprintf(why, whylen, "%s answered %s", what, reason);

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define API_AGG_LIMIT "100000" /* rows asked per /v1/aggregates page: the API's maximum */
+#define API_AGG_LIMIT "100000"   /* rows asked per /v1/aggregates page: the API's maximum */
 #define API_TRADES_LIMIT "10000" /* trades asked per /v1/trades page: the API's maximum */
 
 /* One aggregate row. */
@@ -64,8 +64,7 @@ int api_aggregates_page(const json_t *page, api_rows_t *out, uint64_t *seq, cons
  * decimal within +-1e12 and a non-empty string "path". Returns 0; RP_EPROTO
  * with why (the page's trades may be partly added: start over); RP_ENOMEM. */
 int api_trades_page(const json_t *page, rollup_t *out, const char *after, size_t alen,
-                    size_t *ntrades, uint64_t *seq, const json_t **next, char *why,
-                    size_t whylen);
+                    size_t *ntrades, uint64_t *seq, const json_t **next, char *why, size_t whylen);
 
 /* Reads every page of the reducer's /v1/aggregates under prefix ("" for
  * all) through c into *out (zeroed by the caller; free with api_rows_free
@@ -73,8 +72,8 @@ int api_trades_page(const json_t *page, rollup_t *out, const char *after, size_t
  * RP_EBUSY with why when the pages reflect different sequence numbers (the
  * pipeline moved: try again); the errors of http_client_get_json and of
  * api_aggregates_page. */
-int api_aggregates(http_client_t *c, const char *prefix, api_rows_t *out, uint64_t *seq,
-                   char *why, size_t whylen);
+int api_aggregates(http_client_t *c, const char *prefix, api_rows_t *out, uint64_t *seq, char *why,
+                   size_t whylen);
 
 /* Reads every page of the state's /v1/trades through c into *out (zeroed
  * by the caller; rollup_add only: the caller calls rollup_finish; free with

@@ -59,8 +59,10 @@ int cli_http_urls(const char *cmd, const char *url, const char *state_url)
     int has_url = url && *url, has_state = state_url && *state_url;
     if (!has_url && !has_state) return 0;
     if (state_url && (!has_url || !has_state)) {
-        fprintf(stderr, "riskctl %s: --url and --state-url go together (the reducer's and the "
-                "state's HTTP API)\n", cmd);
+        fprintf(stderr,
+                "riskctl %s: --url and --state-url go together (the reducer's and the "
+                "state's HTTP API)\n",
+                cmd);
         return -1;
     }
     if (http_client_check_url(url, why, sizeof why) ||

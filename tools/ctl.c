@@ -187,8 +187,7 @@ static int s_wait_http(const char *url, const char *state_url, const char *token
     http_client_t *r = http_client_new(url, token_file, 1000, why, sizeof why);
     http_client_t *s = r ? http_client_new(state_url, token_file, 1000, why, sizeof why) : NULL;
     long long target = -1, applied = -1;
-    int rc = s ? s_http_seq(s, CTL_ROLE_STATE, "committed_seq", deadline, &target, why,
-                            sizeof why)
+    int rc = s ? s_http_seq(s, CTL_ROLE_STATE, "committed_seq", deadline, &target, why, sizeof why)
                : RP_EINVAL;
     /* the target is what was committed when we were called; later commits
      * do not move it */
@@ -211,11 +210,15 @@ static int s_wait_http(const char *url, const char *state_url, const char *token
         return CLI_OK;
     }
     if (rc == RP_ETIMEDOUT && target < 0)
-        fprintf(stderr, "riskctl wait: timed out after %lld s: no committed_seq from the state "
-                "(%s)\n", (long long)timeout_s, *why ? why : "no answer");
+        fprintf(stderr,
+                "riskctl wait: timed out after %lld s: no committed_seq from the state "
+                "(%s)\n",
+                (long long)timeout_s, *why ? why : "no answer");
     else if (rc == RP_ETIMEDOUT && applied < 0)
-        fprintf(stderr, "riskctl wait: timed out after %lld s: no applied_seq from the reducer "
-                "(%s)\n", (long long)timeout_s, *why ? why : "no answer");
+        fprintf(stderr,
+                "riskctl wait: timed out after %lld s: no applied_seq from the reducer "
+                "(%s)\n",
+                (long long)timeout_s, *why ? why : "no answer");
     else if (rc == RP_ETIMEDOUT)
         fprintf(stderr, "riskctl wait: timed out after %lld s: applied %lld of %lld changes%s%s\n",
                 (long long)timeout_s, applied, target, *why ? "; last: " : "", why);
@@ -229,11 +232,12 @@ int cmd_wait(int argc, char **argv)
     config_opt_t opts[] = {
         {"state-control", "tcp://localhost:5560", "state process control endpoint", NULL},
         {"timeout", "60", "give up after this many seconds", NULL},
-        {"url", "", "wait over HTTP: the reducer's HTTP API URL (http://HOST:PORT); needs "
-                    "--state-url", NULL},
-        {"state-url", "", "with --url: the state's HTTP API URL instead of --state-control", NULL},
-        {"token-file", "", "with --url: file holding the bearer token the daemons require",
+        {"url", "",
+         "wait over HTTP: the reducer's HTTP API URL (http://HOST:PORT); needs "
+         "--state-url",
          NULL},
+        {"state-url", "", "with --url: the state's HTTP API URL instead of --state-control", NULL},
+        {"token-file", "", "with --url: file holding the bearer token the daemons require", NULL},
         CLI_SECURITY_OPTS,
         {NULL, NULL, NULL, NULL}};
     int npos, code;
@@ -250,8 +254,7 @@ int cmd_wait(int argc, char **argv)
     const char *url = config_get(opts, "url"), *state_url = config_get(opts, "state-url");
     int http = cli_http_urls("wait", url, state_url);
     if (http < 0) return CLI_USAGE;
-    if (http)
-        return s_wait_http(url, state_url, config_get(opts, "token-file"), timeout);
+    if (http) return s_wait_http(url, state_url, config_get(opts, "token-file"), timeout);
     long long applied;
     int rc = ctl_wait_applied("wait", config_get(opts, "state-control"), -1,
                               clock_mono_ms() + timeout * 1000, &applied);

@@ -12,11 +12,11 @@
 #define STREAM_ERROR_MAX 65536 /* bytes kept of a stream's non-200 answer */
 
 struct http_client_t {
-    char *url;                   /* base URL without a trailing '/' */
-    struct curl_slist *headers;  /* Authorization, when there is a token */
-    struct curl_slist *sse;      /* the same plus Accept: text/event-stream */
+    char *url;                  /* base URL without a trailing '/' */
+    struct curl_slist *headers; /* Authorization, when there is a token */
+    struct curl_slist *sse;     /* the same plus Accept: text/event-stream */
     long timeout_ms;
-    CURL *easy;                  /* for blocking GETs, kept for its connection */
+    CURL *easy;                   /* for blocking GETs, kept for its connection */
     char errbuf[CURL_ERROR_SIZE]; /* easy's error text */
 };
 
@@ -57,7 +57,8 @@ static int s_buf_add(s_buf_t *b, const char *data, size_t n)
     }
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1) cap *= 2;
+        while (cap < b->len + n + 1)
+            cap *= 2;
         char *grown = realloc(b->p, cap);
         if (!grown) {
             b->failed = 1;
@@ -90,13 +91,16 @@ static int s_read_token(const char *path, char *tok, size_t cap, char *why, size
     char *line = fgets(buf, sizeof buf, f);
     fclose(f);
     size_t n = line ? strcspn(buf, "\r\n") : 0;
-    while (n && (buf[n - 1] == ' ' || buf[n - 1] == '\t')) n--;
+    while (n && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+        n--;
     buf[n] = 0;
     const char *p = buf + strspn(buf, " \t");
     n = strlen(p);
     if (n == 0 || n >= cap || n >= TOKEN_MAX) {
-        snprintf(why, whylen, "token file %s: want one line holding a token of 1 to %d "
-                 "characters", path, TOKEN_MAX - 1);
+        snprintf(why, whylen,
+                 "token file %s: want one line holding a token of 1 to %d "
+                 "characters",
+                 path, TOKEN_MAX - 1);
         return RP_EINVAL;
     }
     memcpy(tok, p, n + 1);
@@ -116,8 +120,10 @@ int http_client_check_url(const char *url, char *why, size_t whylen)
 {
     size_t skip = strncmp(url, "http://", 7) == 0 ? 7 : strncmp(url, "https://", 8) == 0 ? 8 : 0;
     if (skip && url[skip] && url[skip] != '/' && url[skip] != ':') return 0;
-    snprintf(why, whylen, "'%s' is not an http:// or https:// URL with a host (e.g. "
-             "http://127.0.0.1:9556)", url);
+    snprintf(why, whylen,
+             "'%s' is not an http:// or https:// URL with a host (e.g. "
+             "http://127.0.0.1:9556)",
+             url);
     return RP_EINVAL;
 }
 
@@ -132,7 +138,8 @@ http_client_t *http_client_new(const char *base_url, const char *token_file, lon
         goto fail;
     }
     size_t n = strlen(self->url);
-    while (n > 8 && self->url[n - 1] == '/') self->url[--n] = 0;
+    while (n > 8 && self->url[n - 1] == '/')
+        self->url[--n] = 0;
     self->timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
     if (token_file && *token_file) {
         char tok[TOKEN_MAX], line[TOKEN_MAX + 32];
@@ -198,8 +205,8 @@ void http_reply_free(http_reply_t *r)
 
 /* Builds base URL + path + "?name=value&..." (values escaped) into *out
  * (malloc'd). Returns 0 or RP_ENOMEM. */
-static int s_url(const http_client_t *self, CURL *e, const char *path,
-                 const char *const *params, char **out)
+static int s_url(const http_client_t *self, CURL *e, const char *path, const char *const *params,
+                 char **out)
 {
     s_buf_t b = {.max = (size_t)-1 / 2};
     s_buf_add(&b, self->url, strlen(self->url));
@@ -296,8 +303,8 @@ int http_client_get(http_client_t *self, const char *path, const char *const *pa
     }
     CURLcode cc = s_setup(self->easy, self, url, 0, &b, self->errbuf);
     if (cc == CURLE_OK) cc = curl_easy_perform(self->easy);
-    if (cc == CURLE_OK && (cc = curl_easy_getinfo(self->easy, CURLINFO_RESPONSE_CODE,
-                                                  &out->status)) == CURLE_OK) {
+    if (cc == CURLE_OK &&
+        (cc = curl_easy_getinfo(self->easy, CURLINFO_RESPONSE_CODE, &out->status)) == CURLE_OK) {
         if (!b.p) s_buf_add(&b, "", 0); /* an empty body is still a string */
         if (!b.p) {
             snprintf(why, whylen, "out of memory");
@@ -373,7 +380,7 @@ typedef struct s_xfer {
     long timeout_ms;
     s_buf_t body;
     int stream;
-    int chunk_rc; /* what the chunk function returned, when it stopped */
+    int chunk_rc;    /* what the chunk function returned, when it stopped */
     CURLcode result; /* how it ended */
     http_chunk_fn *chunk;
     http_done_fn *done;
@@ -494,8 +501,7 @@ static void s_finish(s_xfer_t *x, CURLcode cc)
         rc = x->chunk_rc;
         snprintf(why, sizeof why, "stopped reading %s: %s", x->where, rp_strerror(rc));
     } else if (cc != CURLE_OK) {
-        rc = s_failure(x->easy, cc, x->where, x->timeout_ms, &x->body, x->errbuf, why,
-                       sizeof why);
+        rc = s_failure(x->easy, cc, x->where, x->timeout_ms, &x->body, x->errbuf, why, sizeof why);
     } else if (curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK) {
         rc = RP_EIO;
         snprintf(why, sizeof why, "no status from %s", x->where);
@@ -510,8 +516,8 @@ int http_loop_run(http_loop_t *self, int fd, int timeout_ms, int *fd_ready, char
 {
     struct curl_waitfd w = {.fd = fd, .events = CURL_WAIT_POLLIN};
     int numfds = 0, running = 0;
-    CURLMcode mc = curl_multi_poll(self->multi, fd >= 0 ? &w : NULL, fd >= 0 ? 1 : 0,
-                                   timeout_ms, &numfds);
+    CURLMcode mc =
+        curl_multi_poll(self->multi, fd >= 0 ? &w : NULL, fd >= 0 ? 1 : 0, timeout_ms, &numfds);
     if (mc == CURLM_OK) mc = curl_multi_perform(self->multi, &running);
     if (mc != CURLM_OK) {
         snprintf(why, whylen, "libcurl: %s", curl_multi_strerror(mc));

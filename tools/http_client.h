@@ -12,7 +12,7 @@
 #include <stddef.h>
 
 #define HTTP_CLIENT_MAX_BODY (512u << 20) /* largest answer read, in bytes */
-#define HTTP_CLIENT_WHY_MAX 1024 /* a why buffer that holds any message */
+#define HTTP_CLIENT_WHY_MAX 1024          /* a why buffer that holds any message */
 
 typedef struct http_client_t http_client_t;
 

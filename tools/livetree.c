@@ -27,7 +27,8 @@ livetree_t *livetree_new(int depth)
 
 static void s_free_rows(livetree_row_t *rows, size_t n)
 {
-    for (size_t i = 0; i < n; i++) free(rows[i].path);
+    for (size_t i = 0; i < n; i++)
+        free(rows[i].path);
     free(rows);
 }
 
@@ -105,7 +106,8 @@ static long s_find(const livetree_t *self, size_t n, const char *path, size_t le
         size_t mid = lo + (hi - lo) / 2;
         int c = s_tree_cmp(self->rows[mid].path, self->rows[mid].len, path, len);
         if (c == 0) return (long)mid;
-        if (c < 0) lo = mid + 1;
+        if (c < 0)
+            lo = mid + 1;
         else
             hi = mid;
     }

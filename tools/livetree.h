@@ -14,12 +14,12 @@
 #include <stdint.h>
 
 typedef struct {
-    char *path;             /* owned by the tree; len bytes and a NUL */
+    char *path; /* owned by the tree; len bytes and a NUL */
     size_t len;
-    size_t name;            /* offset of the last level's name in path */
-    int level;              /* 1 for "Delta", 2 for "Delta::AMER" */
+    size_t name;               /* offset of the last level's name in path */
+    int level;                 /* 1 for "Delta", 2 for "Delta::AMER" */
     char value[MONEY_FMT_MAX]; /* the exact total, as money_format writes it */
-    int64_t count;          /* live trades under the path */
+    int64_t count;             /* live trades under the path */
 } livetree_row_t;
 
 typedef struct livetree_t livetree_t;

@@ -46,8 +46,8 @@ static void s_print_tree_row(const char *p, size_t len, const char *val, int64_t
     int depth = hier_prefixes(p, len, lens, HIER_MAX_LEVELS);
     size_t start = depth > 1 ? lens[depth - 2] + SEP_LEN : 0;
     int indent = 2 * (depth > 0 ? depth - 1 : 0);
-    printf("%*s%-*.*s %24s %10lld\n", indent, "", 40 - indent, (int)(len - start), p + start,
-           val, (long long)count);
+    printf("%*s%-*.*s %24s %10lld\n", indent, "", 40 - indent, (int)(len - start), p + start, val,
+           (long long)count);
 }
 
 /* The renderer: shows one row, from either source. */
@@ -60,8 +60,8 @@ static void s_emit(out_t *o, const char *p, size_t len, money_sum_t sum, int64_t
         s_print_tree_row(p, len, val, count);
         return;
     }
-    json_t *row = json_pack("{s:s%,s:s,s:I}", "path", p, len, "value", val, "count",
-                            (json_int_t)count);
+    json_t *row =
+        json_pack("{s:s%,s:s,s:I}", "path", p, len, "value", val, "count", (json_int_t)count);
     /* jansson refuses a path that is not UTF-8 (ingest never stores one; a
      * damaged or foreign table can): name it and fail rather than print an
      * array that silently lacks the row. */
@@ -135,15 +135,16 @@ static int s_query_http(const char *url, const char *token_file, const char *pre
         usleep(20000); /* the pipeline moved between pages: read them again */
     }
     if (rc == RP_EBUSY)
-        fprintf(stderr, "riskctl query: no consistent snapshot of the aggregates in %d reads "
-                "within %lld s (%s)\n", tries, (long long)timeout_s, why);
+        fprintf(stderr,
+                "riskctl query: no consistent snapshot of the aggregates in %d reads "
+                "within %lld s (%s)\n",
+                tries, (long long)timeout_s, why);
     else if (rc)
         fprintf(stderr, "riskctl query: %s\n", why);
     size_t plen = strlen(prefix);
     for (size_t i = 0; rc == 0 && i < rows.n; i++)
         if (s_under(rows.rows[i].path, rows.rows[i].len, prefix, plen))
-            s_emit(o, rows.rows[i].path, rows.rows[i].len, rows.rows[i].sum,
-                   rows.rows[i].count);
+            s_emit(o, rows.rows[i].path, rows.rows[i].len, rows.rows[i].sum, rows.rows[i].count);
     api_rows_free(&rows);
     http_client_destroy(&c);
     return rc;
@@ -154,12 +155,12 @@ int cmd_query(int argc, char **argv)
     config_opt_t opts[] = {
         {"reducer-data", "./data/reducer", "the reducer's LMDB environment directory", NULL},
         {"json", NULL, "print a JSON array of {path, value, count}", NULL},
-        {"url", "", "read the reducer's HTTP API at this URL (http://HOST:PORT) instead of "
-                    "--reducer-data", NULL},
-        {"token-file", "", "with --url: file holding the bearer token the daemon requires",
+        {"url", "",
+         "read the reducer's HTTP API at this URL (http://HOST:PORT) instead of "
+         "--reducer-data",
          NULL},
-        {"timeout", "60", "with --url: seconds to get one consistent snapshot of every page",
-         NULL},
+        {"token-file", "", "with --url: file holding the bearer token the daemon requires", NULL},
+        {"timeout", "60", "with --url: seconds to get one consistent snapshot of every page", NULL},
         {NULL, NULL, NULL, NULL}};
     int npos, code;
     if (!cli_parse(opts, argc, argv,

@@ -42,9 +42,11 @@ int rollup_add(rollup_t *r, const char *path, size_t len, money_t value)
     size_t lens[HIER_MAX_LEVELS];
     int np = hier_prefixes(path, len, lens, HIER_MAX_LEVELS), rc = 0;
     size_t n0 = r->n;
-    for (int i = 0; i < np && rc == 0; i++) rc = s_rows_add(r, path, lens[i], value);
+    for (int i = 0; i < np && rc == 0; i++)
+        rc = s_rows_add(r, path, lens[i], value);
     if (rc) /* all of the trade's rows or none */
-        while (r->n > n0) free(r->rows[--r->n].path);
+        while (r->n > n0)
+            free(r->rows[--r->n].path);
     return rc;
 }
 

@@ -36,7 +36,8 @@ static int s_append(char **buf, size_t *len, size_t *cap, size_t max, const char
     if (n > max || *len > max - n) return RP_ERANGE;
     if (*len + n + 1 > *cap) {
         size_t c = *cap ? *cap : 256;
-        while (c < *len + n + 1) c *= 2;
+        while (c < *len + n + 1)
+            c *= 2;
         char *grown = realloc(*buf, c);
         if (!grown) return RP_ENOMEM;
         *buf = grown;
@@ -54,8 +55,7 @@ static int s_dispatch(sse_t *p)
     int rc = 0;
     if (p->has_data) {
         if (p->data_len && p->data[p->data_len - 1] == '\n') p->data[--p->data_len] = 0;
-        rc = p->fn(p->arg, p->event[0] ? p->event : "message", p->data ? p->data : "",
-                   p->data_len);
+        rc = p->fn(p->arg, p->event[0] ? p->event : "message", p->data ? p->data : "", p->data_len);
     }
     p->data_len = 0;
     p->has_data = 0;
@@ -107,7 +107,8 @@ int sse_feed(sse_t *p, const char *buf, size_t len)
         p->after_cr = 0;
         /* the rest of this line, up to its end or the end of the piece */
         size_t j = i;
-        while (j < len && buf[j] != '\n' && buf[j] != '\r') j++;
+        while (j < len && buf[j] != '\n' && buf[j] != '\r')
+            j++;
         int rc;
         if (j == len) /* incomplete: keep it */
             return s_append(&p->line, &p->line_len, &p->line_cap, p->max, buf + i, j - i);

@@ -18,15 +18,15 @@ typedef int(sse_event_fn)(void *arg, const char *event, const char *data, size_t
 typedef struct {
     sse_event_fn *fn;
     void *arg;
-    size_t max;         /* most bytes of one event's line and data */
-    char *line;         /* the line being read (owned) */
+    size_t max; /* most bytes of one event's line and data */
+    char *line; /* the line being read (owned) */
     size_t line_len, line_cap;
-    char *data;         /* the event's data so far (owned) */
+    char *data; /* the event's data so far (owned) */
     size_t data_len, data_cap;
-    int has_data;       /* a data field was seen */
-    char event[64];     /* the event's type; "" until an event field */
-    int after_cr;       /* the last byte was a CR: an LF next ends nothing */
-    int started;        /* past a leading byte-order mark, if any */
+    int has_data;   /* a data field was seen */
+    char event[64]; /* the event's type; "" until an event field */
+    int after_cr;   /* the last byte was a CR: an LF next ends nothing */
+    int started;    /* past a leading byte-order mark, if any */
 } sse_t;
 
 /* Starts a parser that calls fn(arg, ...) for each event and refuses an

@@ -27,12 +27,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#define TOP_STATUS_MS 1000        /* a status poll per daemon this often */
-#define TOP_RETRY_MS 1000         /* a lost stream is reconnected after this */
+#define TOP_STATUS_MS 1000         /* a status poll per daemon this often */
+#define TOP_RETRY_MS 1000          /* a lost stream is reconnected after this */
 #define TOP_EVENT_MAX (256u << 20) /* largest stream event (a snapshot of every row) */
-#define TOP_TICK_MS 250           /* longest wait: signals are seen within it */
-#define TOP_HEAD 7                /* screen lines above the tree */
-#define TOP_NAME_W 40             /* as riskctl query's tree */
+#define TOP_TICK_MS 250            /* longest wait: signals are seen within it */
+#define TOP_HEAD 7                 /* screen lines above the tree */
+#define TOP_NAME_W 40              /* as riskctl query's tree */
 
 /* The counters shown as rates, per daemon: names of proto/ctl.h. */
 static const char *const s_state_rates[] = {"accepted", "duplicates", "rejected"};
@@ -48,13 +48,13 @@ typedef struct {
     http_client_t *http;
     const char *const *rate_names;
     int nrates;
-    int pending;         /* a status GET is in flight */
-    int64_t next_ms;     /* when to send the next one */
-    int up;              /* the last answer was this role's status */
+    int pending;                   /* a status GET is in flight */
+    int64_t next_ms;               /* when to send the next one */
+    int up;                        /* the last answer was this role's status */
     char why[HTTP_CLIENT_WHY_MAX]; /* why it is not up */
-    json_t *status;      /* the last status that answered (owned), or NULL */
+    json_t *status;                /* the last status that answered (owned), or NULL */
     long long prev[TOP_RATES_MAX];
-    int64_t prev_ms;     /* when prev was read; 0: no sample yet */
+    int64_t prev_ms; /* when prev was read; 0: no sample yet */
     double rate[TOP_RATES_MAX];
     int has_rate[TOP_RATES_MAX];
 } daemon_t;
@@ -67,14 +67,14 @@ struct top {
     sse_t sse;
     livetree_t *tree;
     stream_state_t stream;
-    int stream_active;   /* a /v1/stream transfer is running */
-    int64_t retry_ms;    /* when to connect again */
-    int64_t event_ms;    /* when the last event arrived */
+    int stream_active;                         /* a /v1/stream transfer is running */
+    int64_t retry_ms;                          /* when to connect again */
+    int64_t event_ms;                          /* when the last event arrived */
     char stream_why[HTTP_CLIENT_WHY_MAX + 16]; /* why the last stream ended */
     char event_why[HTTP_CLIENT_WHY_MAX];       /* why the parser cut the stream, or "" */
     int depth;
-    size_t scroll;       /* first tree row shown */
-    int dirty;           /* the screen needs drawing */
+    size_t scroll; /* first tree row shown */
+    int dirty;     /* the screen needs drawing */
 };
 
 static volatile sig_atomic_t s_stop;
@@ -134,8 +134,8 @@ static void s_stream_start(top_t *t)
     sse_reset(&t->sse);
     t->event_why[0] = 0;
     livetree_unsync(t->tree); /* the old rows stay on screen until the snapshot */
-    int rc = http_loop_stream(t->loop, t->reducer.http, "/v1/stream", s_on_chunk,
-                              s_on_stream_end, t);
+    int rc =
+        http_loop_stream(t->loop, t->reducer.http, "/v1/stream", s_on_chunk, s_on_stream_end, t);
     if (rc) {
         snprintf(t->stream_why, sizeof t->stream_why, "cannot start a transfer: %s",
                  rp_strerror(rc));
@@ -156,7 +156,8 @@ static void s_sample(daemon_t *d, json_t *status, int64_t now)
         /* a counter that went down belongs to a restarted daemon: no rate
          * across the restart */
         d->has_rate[i] = has && d->prev_ms && now > d->prev_ms && v >= d->prev[i];
-        if (d->has_rate[i]) d->rate[i] = (double)(v - d->prev[i]) * 1000.0 / (double)(now - d->prev_ms);
+        if (d->has_rate[i])
+            d->rate[i] = (double)(v - d->prev[i]) * 1000.0 / (double)(now - d->prev_ms);
         d->prev[i] = has ? v : 0;
     }
     d->prev_ms = now;
@@ -196,7 +197,8 @@ static void s_on_status(void *arg, int rc, long status, const char *body, size_t
 static const char *s_num(const daemon_t *d, const char *name, char *buf, size_t cap)
 {
     long long v;
-    if (d->status && api_status_int(d->status, name, &v) == 0) snprintf(buf, cap, "%lld", v);
+    if (d->status && api_status_int(d->status, name, &v) == 0)
+        snprintf(buf, cap, "%lld", v);
     else
         snprintf(buf, cap, "-");
     return buf;
@@ -216,7 +218,8 @@ static const char *s_sum2(const daemon_t *a, const char *na, const daemon_t *b, 
         sum += y;
         has = 1;
     }
-    if (has) snprintf(buf, cap, "%lld", sum);
+    if (has)
+        snprintf(buf, cap, "%lld", sum);
     else
         snprintf(buf, cap, "-");
     return buf;
@@ -224,7 +227,8 @@ static const char *s_sum2(const daemon_t *a, const char *na, const daemon_t *b, 
 
 static const char *s_rate(const daemon_t *d, int i, char *buf, size_t cap)
 {
-    if (d->up && d->has_rate[i]) snprintf(buf, cap, "%.1f", d->rate[i]);
+    if (d->up && d->has_rate[i])
+        snprintf(buf, cap, "%.1f", d->rate[i]);
     else
         snprintf(buf, cap, "-");
     return buf;
@@ -254,18 +258,17 @@ static void s_draw_head(const top_t *t)
 {
     const daemon_t *s = &t->state, *r = &t->reducer;
     char a[32], b[32], c[32], d[32];
-    s_line(0, "riskctl top   reducer %s: %s   state %s: %s", http_client_url(r->http),
-           s_health(r), http_client_url(s->http), s_health(s));
+    s_line(0, "riskctl top   reducer %s: %s   state %s: %s", http_client_url(r->http), s_health(r),
+           http_client_url(s->http), s_health(s));
     long long lag;
     /* the state's lag, or committed - applied when it does not say */
     if (!(s->status && api_status_int(s->status, "lag", &lag) == 0) &&
         !(r->status && api_status_int(r->status, "lag", &lag) == 0))
         lag = -1;
     snprintf(d, sizeof d, lag >= 0 ? "%lld" : "-", lag);
-    s_line(1, "seq       committed %s   applied %s   lag %s",
-           s_num(s, "committed_seq", a, sizeof a),
-           r->status ? s_num(r, "applied_seq", b, sizeof b) : s_num(s, "applied_seq", b, sizeof b),
-           d);
+    s_line(
+        1, "seq       committed %s   applied %s   lag %s", s_num(s, "committed_seq", a, sizeof a),
+        r->status ? s_num(r, "applied_seq", b, sizeof b) : s_num(s, "applied_seq", b, sizeof b), d);
     s_line(2, "rates/s   accepted %s   duplicates %s   rejected %s   batches applied %s",
            s_rate(s, 0, a, sizeof a), s_rate(s, 1, b, sizeof b), s_rate(s, 2, c, sizeof c),
            s_rate(r, 0, d, sizeof d));
@@ -306,8 +309,9 @@ static void s_draw(top_t *t)
                (int)(r->len - r->name), r->path + r->name, r->value, (long long)r->count);
     }
     if (n == 0)
-        s_line(TOP_HEAD, "%s", livetree_synced(t->tree) ? "(no aggregate rows)"
-                                                        : "(waiting for the reducer's snapshot)");
+        s_line(TOP_HEAD, "%s",
+               livetree_synced(t->tree) ? "(no aggregate rows)"
+                                        : "(waiting for the reducer's snapshot)");
     s_line(LINES - 1, "q quits   arrows, PgUp, PgDn scroll   rows %zu-%zu of %zu (depth %d)",
            n ? t->scroll + 1 : 0, t->scroll + (size_t)rows < n ? t->scroll + (size_t)rows : n, n,
            t->depth);
@@ -389,9 +393,13 @@ static int s_run(top_t *t, char *why, size_t whylen)
 static int s_open(top_t *t, const char *url, const char *state_url, const char *token_file,
                   char *why, size_t whylen)
 {
-    t->reducer = (daemon_t){.top = t, .role = CTL_ROLE_REDUCER, .rate_names = s_reducer_rates,
+    t->reducer = (daemon_t){.top = t,
+                            .role = CTL_ROLE_REDUCER,
+                            .rate_names = s_reducer_rates,
                             .nrates = (int)(sizeof s_reducer_rates / sizeof *s_reducer_rates)};
-    t->state = (daemon_t){.top = t, .role = CTL_ROLE_STATE, .rate_names = s_state_rates,
+    t->state = (daemon_t){.top = t,
+                          .role = CTL_ROLE_STATE,
+                          .rate_names = s_state_rates,
                           .nrates = (int)(sizeof s_state_rates / sizeof *s_state_rates)};
     sse_init(&t->sse, TOP_EVENT_MAX, s_on_event, t);
     if (!(t->reducer.http = http_client_new(url, token_file, 2000, why, whylen)) ||
@@ -441,7 +449,8 @@ int cmd_top(int argc, char **argv)
         return CLI_USAGE;
     }
     if (!isatty(STDOUT_FILENO) || !isatty(STDIN_FILENO)) {
-        fprintf(stderr, "riskctl top: %s is not a terminal: top draws a live screen and reads "
+        fprintf(stderr,
+                "riskctl top: %s is not a terminal: top draws a live screen and reads "
                 "keys (for text, use riskctl query --url or riskctl stats)\n",
                 isatty(STDOUT_FILENO) ? "stdin" : "stdout");
         return CLI_FAIL;

@@ -66,8 +66,8 @@ static const rollup_row_t *s_match(const rollup_t *exp, size_t *i, const char *p
                                    size_t *rows, size_t *diffs)
 {
     int c = 1;
-    while (*i < exp->n && (c = api_path_cmp(exp->rows[*i].path, strlen(exp->rows[*i].path), path,
-                                            len)) < 0)
+    while (*i < exp->n &&
+           (c = api_path_cmp(exp->rows[*i].path, strlen(exp->rows[*i].path), path, len)) < 0)
         s_missing(&exp->rows[(*i)++], diffs);
     if (*i >= exp->n || c != 0) return NULL;
     (*rows)++;
@@ -97,8 +97,7 @@ static int s_compare(scan_t *t, const rollup_t *exp, size_t *rows, size_t *diffs
 }
 
 /* The same merge over rows read from the reducer's HTTP API. */
-static void s_compare_rows(const api_rows_t *act, const rollup_t *exp, size_t *rows,
-                           size_t *diffs)
+static void s_compare_rows(const api_rows_t *act, const rollup_t *exp, size_t *rows, size_t *diffs)
 {
     size_t i = 0;
     for (size_t j = 0; j < act->n; j++) {
@@ -106,7 +105,8 @@ static void s_compare_rows(const api_rows_t *act, const rollup_t *exp, size_t *r
         s_check_row(a->path, a->len, a->sum, a->count,
                     s_match(exp, &i, a->path, a->len, rows, diffs), diffs);
     }
-    while (i < exp->n) s_missing(&exp->rows[i++], diffs);
+    while (i < exp->n)
+        s_missing(&exp->rows[i++], diffs);
 }
 
 /* Prints the result of a comparison and returns the exit code. */
@@ -175,8 +175,10 @@ static int s_verify_once(http_client_t *state, http_client_t *reducer, int *code
         rc = api_aggregates(reducer, "", &act, &rseq, why, whylen);
     }
     if (rc == 0 && sseq != rseq) {
-        snprintf(why, whylen, "the state's trades reflect change %llu, the reducer's aggregates "
-                 "change %llu", (unsigned long long)sseq, (unsigned long long)rseq);
+        snprintf(why, whylen,
+                 "the state's trades reflect change %llu, the reducer's aggregates "
+                 "change %llu",
+                 (unsigned long long)sseq, (unsigned long long)rseq);
         rc = RP_EBUSY;
     }
     if (rc == 0) {
@@ -211,13 +213,13 @@ static int s_verify_http(const char *url, const char *state_url, const char *tok
     char why[HTTP_CLIENT_WHY_MAX] = "";
     int64_t deadline = clock_mono_ms() + timeout_s * 1000;
     http_client_t *r = http_client_new(url, token_file, timeout_s * 1000, why, sizeof why);
-    http_client_t *s = r ? http_client_new(state_url, token_file, timeout_s * 1000, why,
-                                           sizeof why)
-                         : NULL;
+    http_client_t *s =
+        r ? http_client_new(state_url, token_file, timeout_s * 1000, why, sizeof why) : NULL;
     int code = CLI_FAIL, rc = s ? s_roles(s, r, why, sizeof why) : RP_EINVAL, tries = 0;
     while (rc == 0 || rc == RP_EBUSY) {
         tries++;
-        if (!s_behind(s, r, why, sizeof why)) rc = s_verify_once(s, r, &code, why, sizeof why);
+        if (!s_behind(s, r, why, sizeof why))
+            rc = s_verify_once(s, r, &code, why, sizeof why);
         else
             rc = RP_EBUSY;
         int64_t left = deadline - clock_mono_ms();
@@ -227,8 +229,10 @@ static int s_verify_http(const char *url, const char *state_url, const char *tok
         usleep(20000); /* the pipeline is still moving */
     }
     if (rc == RP_EBUSY)
-        fprintf(stderr, "riskctl verify: no stable snapshot to compare within %lld s (%d "
-                "attempts; the pipeline kept moving): %s\n", (long long)timeout_s, tries, why);
+        fprintf(stderr,
+                "riskctl verify: no stable snapshot to compare within %lld s (%d "
+                "attempts; the pipeline kept moving): %s\n",
+                (long long)timeout_s, tries, why);
     else if (rc)
         fprintf(stderr, "riskctl verify: %s\n", why);
     http_client_destroy(&s);
@@ -241,11 +245,12 @@ int cmd_verify(int argc, char **argv)
     config_opt_t opts[] = {
         {"state-data", "./data/state", "the state process's LMDB environment directory", NULL},
         {"reducer-data", "./data/reducer", "the reducer's LMDB environment directory", NULL},
-        {"url", "", "compare over HTTP: the reducer's HTTP API URL (http://HOST:PORT) instead of "
-                    "--reducer-data; needs --state-url", NULL},
-        {"state-url", "", "with --url: the state's HTTP API URL instead of --state-data", NULL},
-        {"token-file", "", "with --url: file holding the bearer token the daemons require",
+        {"url", "",
+         "compare over HTTP: the reducer's HTTP API URL (http://HOST:PORT) instead of "
+         "--reducer-data; needs --state-url",
          NULL},
+        {"state-url", "", "with --url: the state's HTTP API URL instead of --state-data", NULL},
+        {"token-file", "", "with --url: file holding the bearer token the daemons require", NULL},
         {"timeout", "60", "with --url: give up after this many seconds without a stable snapshot",
          NULL},
         {NULL, NULL, NULL, NULL}};
@@ -266,7 +271,6 @@ int cmd_verify(int argc, char **argv)
     const char *url = config_get(opts, "url"), *state_url = config_get(opts, "state-url");
     int http = cli_http_urls("verify", url, state_url);
     if (http < 0) return CLI_USAGE;
-    if (http)
-        return s_verify_http(url, state_url, config_get(opts, "token-file"), timeout);
+    if (http) return s_verify_http(url, state_url, config_get(opts, "token-file"), timeout);
     return s_verify_lmdb(config_get(opts, "state-data"), config_get(opts, "reducer-data"));
 }

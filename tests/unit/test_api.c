@@ -115,22 +115,24 @@ static int s_trades(const char *text, rollup_t *r, const char *after, size_t *n,
     return rc;
 }
 
-#define TRADE(id, v, p) "{\"trade_id\": \"" id "\", \"version\": 1, \"value\": \"" v "\", " \
-                        "\"path\": \"" p "\", \"seq\": 9}"
+#define TRADE(id, v, p)                                                                            \
+    "{\"trade_id\": \"" id "\", \"version\": 1, \"value\": \"" v "\", "                            \
+    "\"path\": \"" p "\", \"seq\": 9}"
 
 Test(api, trades_roll_up_to_every_prefix_exactly)
 {
     rollup_t r = {0};
     size_t n = 0;
     char next[64];
-    RP_ASSERT_OK(s_trades("{\"seq\": 9, \"next\": \"t2\", \"trades\": ["
-                          TRADE("t1", "0.100000", "Delta::AMER::FX") ","
-                          TRADE("t2", "0.200000", "Delta::EMEA::FX") "]}",
-                          &r, NULL, &n, next, sizeof next),
-                 "%s", s_why);
+    RP_ASSERT_OK(
+        s_trades("{\"seq\": 9, \"next\": \"t2\", \"trades\": [" TRADE(
+                     "t1", "0.100000", "Delta::AMER::FX") "," TRADE("t2", "0.200000",
+                                                                    "Delta::EMEA::FX") "]}",
+                 &r, NULL, &n, next, sizeof next),
+        "%s", s_why);
     cr_assert_str_eq(next, "t2");
-    RP_ASSERT_OK(s_trades("{\"seq\": 9, \"next\": null, \"trades\": ["
-                          TRADE("t3", "-1000000000000", "Delta::AMER::FX") "]}",
+    RP_ASSERT_OK(s_trades("{\"seq\": 9, \"next\": null, \"trades\": [" TRADE(
+                              "t3", "-1000000000000", "Delta::AMER::FX") "]}",
                           &r, "t2", &n, next, sizeof next),
                  "%s", s_why);
     rollup_finish(&r);
@@ -149,8 +151,8 @@ Test(api, a_trades_page_that_breaks_the_contract_is_refused)
     static const char *const bad[] = {
         /* not after the previous page's last trade, or out of order */
         "{\"seq\": 9, \"next\": null, \"trades\": [" TRADE("t1", "1", "A") "]}",
-        "{\"seq\": 9, \"next\": null, \"trades\": [" TRADE("t3", "1", "A") ","
-        TRADE("t2x", "1", "A") "]}",
+        "{\"seq\": 9, \"next\": null, \"trades\": [" TRADE("t3", "1", "A") "," TRADE("t2x", "1",
+                                                                                     "A") "]}",
         /* a next before its own last trade would count trades twice */
         "{\"seq\": 9, \"next\": \"t2a\", \"trades\": [" TRADE("t5", "1", "A") "]}",
         /* beyond the value bound, not exact, no path, no id */

@@ -53,11 +53,12 @@ TestSuite(livetree, .init = s_setup, .fini = s_teardown);
 Test(livetree, a_snapshot_keeps_the_top_levels_in_tree_order)
 {
     /* key order would put Delta2 between Delta and Delta::AMER */
-    RP_ASSERT_OK(s_apply("snapshot", "{\"seq\": 5, \"rows\": [" ROW("Delta", "3.500000", 2) ","
-                                     ROW("Delta2", "1.000000", 1) ","
-                                     ROW("Delta::AMER", "3.500000", 2) ","
-                                     ROW("Delta::AMER::FX", "3.500000", 2) "]}"),
-                 "%s", s_why);
+    RP_ASSERT_OK(
+        s_apply("snapshot", "{\"seq\": 5, \"rows\": [" ROW("Delta", "3.500000", 2) "," ROW(
+                                "Delta2", "1.000000", 1) "," ROW("Delta::AMER", "3.500000",
+                                                                 2) "," ROW("Delta::AMER::FX",
+                                                                            "3.500000", 2) "]}"),
+        "%s", s_why);
     cr_assert_str_eq(s_rows(), "Delta=3.500000/2 Delta::AMER=3.500000/2 Delta2=1.000000/1");
     cr_assert_eq(livetree_seq(s_t), 5);
     cr_assert(livetree_synced(s_t));
@@ -68,21 +69,22 @@ Test(livetree, a_snapshot_keeps_the_top_levels_in_tree_order)
 
 Test(livetree, values_are_shown_with_six_decimals)
 {
-    RP_ASSERT_OK(s_apply("snapshot", "{\"seq\": 1, \"rows\": [" ROW("Vega", "-12.5", 1) "]}"),
-                 "%s", s_why);
+    RP_ASSERT_OK(s_apply("snapshot", "{\"seq\": 1, \"rows\": [" ROW("Vega", "-12.5", 1) "]}"), "%s",
+                 s_why);
     cr_assert_str_eq(s_rows(), "Vega=-12.500000/1");
 }
 
 Test(livetree, an_update_changes_adds_and_removes_rows)
 {
-    RP_ASSERT_OK(s_apply("snapshot", "{\"seq\": 1, \"rows\": [" ROW("Delta", "1.000000", 1) ","
-                                     ROW("Delta::AMER", "1.000000", 1) ","
-                                     ROW("Vega", "2.000000", 1) "]}"));
-    RP_ASSERT_OK(s_apply("update", "{\"seq\": 4, \"rows\": [" ROW("Delta", "3.000000", 2) ","
-                                   ROW("Delta::EMEA", "2.000000", 1) ","
-                                   ROW("Delta::EMEA::FX", "2.000000", 1) ","
-                                   ROW("Alpha", "7.000000", 1) "], \"removed\": [\"Vega\", "
-                                   "\"Gone\"]}"),
+    RP_ASSERT_OK(
+        s_apply("snapshot", "{\"seq\": 1, \"rows\": [" ROW("Delta", "1.000000", 1) "," ROW(
+                                "Delta::AMER", "1.000000", 1) "," ROW("Vega", "2.000000", 1) "]}"));
+    RP_ASSERT_OK(s_apply("update", "{\"seq\": 4, \"rows\": [" ROW("Delta", "3.000000", 2) "," ROW(
+                                       "Delta::EMEA", "2.000000",
+                                       1) "," ROW("Delta::EMEA::FX", "2.000000",
+                                                  1) "," ROW("Alpha", "7.000000",
+                                                             1) "], \"removed\": [\"Vega\", "
+                                                                "\"Gone\"]}"),
                  "%s", s_why);
     cr_assert_str_eq(s_rows(), "Alpha=7.000000/1 Delta=3.000000/2 Delta::AMER=1.000000/1 "
                                "Delta::EMEA=2.000000/1");
@@ -92,8 +94,8 @@ Test(livetree, an_update_changes_adds_and_removes_rows)
 Test(livetree, a_row_listed_twice_in_an_update_is_kept_once)
 {
     RP_ASSERT_OK(s_apply("snapshot", "{\"seq\": 1, \"rows\": []}"));
-    RP_ASSERT_OK(s_apply("update", "{\"seq\": 2, \"rows\": [" ROW("Rho", "1.000000", 1) ","
-                                   ROW("Rho", "2.000000", 2) "], \"removed\": []}"));
+    RP_ASSERT_OK(s_apply("update", "{\"seq\": 2, \"rows\": [" ROW("Rho", "1.000000", 1) "," ROW(
+                                       "Rho", "2.000000", 2) "], \"removed\": []}"));
     cr_assert_str_eq(s_rows(), "Rho=2.000000/2");
 }
 
@@ -135,8 +137,8 @@ Test(livetree, a_bad_event_leaves_the_tree_as_it_was)
         cr_assert_eq(livetree_seq(s_t), 1);
     }
     /* a snapshot listing a row twice is refused whole */
-    RP_ASSERT_RC(s_apply("snapshot", "{\"seq\": 3, \"rows\": [" ROW("A", "1.0", 1) ","
-                                     ROW("A", "2.0", 1) "]}"),
+    RP_ASSERT_RC(s_apply("snapshot",
+                         "{\"seq\": 3, \"rows\": [" ROW("A", "1.0", 1) "," ROW("A", "2.0", 1) "]}"),
                  RP_EPROTO);
     cr_assert_str_eq(s_rows(), "Rho=1.000000/1");
 }

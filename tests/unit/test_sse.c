@@ -98,7 +98,10 @@ Test(sse, a_leading_byte_order_mark_is_skipped)
     s_log_t l = {0};
     sse_t p;
     sse_init(&p, 1 << 20, s_on, &l);
-    RP_ASSERT_OK(s_feed(&p, "\xEF\xBB\xBF" "data: b\n\n", 64));
+    RP_ASSERT_OK(s_feed(&p,
+                        "\xEF\xBB\xBF"
+                        "data: b\n\n",
+                        64));
     cr_assert_str_eq(l.seen, "message=b");
     sse_free(&p);
 }
@@ -114,9 +117,11 @@ Test(sse, an_event_beyond_the_limit_is_refused)
     /* a line that never ends, and data that grows over several lines */
     RP_ASSERT_RC(s_feed(&p, big, 7), RP_ERANGE);
     sse_reset(&p);
-    RP_ASSERT_RC(s_feed(&p, "data: 0123456789012345678901234567890\n"
-                            "data: 0123456789012345678901234567890\n"
-                            "data: 0\n\n", 5),
+    RP_ASSERT_RC(s_feed(&p,
+                        "data: 0123456789012345678901234567890\n"
+                        "data: 0123456789012345678901234567890\n"
+                        "data: 0\n\n",
+                        5),
                  RP_ERANGE);
     cr_assert_eq(l.n, 0);
     /* after a reset the parser works again */
