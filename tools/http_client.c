@@ -536,6 +536,7 @@ int http_loop_run(http_loop_t *self, int fd, int timeout_ms, int *fd_ready, char
             continue;
         s_xfer_t *x = (s_xfer_t *)priv;
         x->result = m->data.result; /* read now: the next call frees m */
+        /* fails only for a handle that is not in the multi: never one of ours */
         curl_multi_remove_handle(self->multi, x->easy);
         for (s_xfer_t **p = &self->xfers; *p; p = &(*p)->next)
             if (*p == x) {

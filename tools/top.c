@@ -18,6 +18,7 @@
 #include "../proto/ctl.h"
 
 #include <curses.h>
+#include <errno.h>
 #include <jansson.h>
 #include <locale.h>
 #include <signal.h>
@@ -234,7 +235,9 @@ static const char *s_rate(const daemon_t *d, int i, char *buf, size_t cap)
     return buf;
 }
 
-/* Prints one screen line, cut at the screen's width. */
+/* Prints one screen line, cut at the screen's width. Drawing calls are not
+ * checked: curses answers ERR for text cut at the window's edge, which is
+ * what a small window must do, and the next redraw repaints everything. */
 static void s_line(int y, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void s_line(int y, const char *fmt, ...)
 {
@@ -444,8 +447,9 @@ int cmd_top(int argc, char **argv)
     int64_t depth;
     if (config_int(opts, "depth", 1, HIER_MAX_LEVELS, &depth)) return CLI_USAGE;
     const char *url = config_get(opts, "url"), *state_url = config_get(opts, "state-url");
-    if (cli_http_urls("top", url, state_url) <= 0) {
-        if (!*url || !*state_url) fprintf(stderr, "riskctl top: needs --url and --state-url\n");
+    int http = cli_http_urls("top", url, state_url);
+    if (http <= 0) {
+        if (http == 0) fprintf(stderr, "riskctl top: needs --url and --state-url\n");
         return CLI_USAGE;
     }
     if (!isatty(STDOUT_FILENO) || !isatty(STDIN_FILENO)) {
@@ -468,9 +472,13 @@ int cmd_top(int argc, char **argv)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = s_on_signal;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    setlocale(LC_ALL, ""); /* UTF-8 names */
+    if (sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL)) {
+        s_close(&t);
+        fprintf(stderr, "riskctl top: cannot handle SIGINT and SIGTERM: %s\n", strerror(errno));
+        return CLI_FAIL;
+    }
+    /* UTF-8 names need the user's locale; without one they show as bytes */
+    setlocale(LC_ALL, "");
     SCREEN *scr = newterm(NULL, stdout, stdin);
     if (!scr) {
         s_close(&t);
