@@ -3,9 +3,12 @@
 CC ?= cc
 CXX ?= c++
 PKGS := libzmq libczmq lmdb msgpack jansson libutf8proc libmicrohttpd
-# riskctl alone reads JSON lines with simdjson (C++: tools/jsonline.cc), so
-# only riskctl and the unit tests link it and the C++ runtime.
-CTL_PKGS := simdjson
+# riskctl alone reads JSON lines with simdjson (C++: tools/jsonline.cc), reads
+# the daemons' HTTP API with libcurl and draws `riskctl top` with ncurses, so
+# only riskctl and the unit tests link them and the C++ runtime.
+CTL_CXX_PKGS := simdjson
+CTL_C_PKGS := libcurl ncursesw
+CTL_PKGS := $(CTL_CXX_PKGS) $(CTL_C_PKGS)
 CTL_LIBS = $(shell pkg-config --libs $(CTL_PKGS) 2>/dev/null) -lstdc++
 # CFLAGS/LDFLAGS are the user's (overridable on the command line); the
 # project's own flags are added in ALL_CFLAGS so an override never drops them.
@@ -15,7 +18,7 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
              $(CFLAGS)
 CXXFLAGS ?= -O2 -g
 ALL_CXXFLAGS = -std=c++17 -D_GNU_SOURCE -Wall -Wextra -Wshadow -fno-exceptions -fno-rtti -MMD -MP \
-               $(shell pkg-config --cflags $(PKGS) $(CTL_PKGS) 2>/dev/null) $(CXXFLAGS)
+               $(shell pkg-config --cflags $(PKGS) $(CTL_CXX_PKGS) 2>/dev/null) $(CXXFLAGS)
 LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 BUILD ?= build
 BIN ?= bin
@@ -25,7 +28,8 @@ MAPPERS ?= 2
 DEB_PKGS := libzmq3-dev libczmq-dev liblmdb-dev lmdb-utils libmsgpack-dev libcriterion-dev \
             libjansson-dev libutf8proc-dev libsimdjson-dev pkg-config gcc g++ make clang \
             libclang-rt-14-dev valgrind libmicrohttpd-dev python3-prometheus-client curl \
-            python3-venv chromium chromium-driver python3-selenium
+            python3-venv chromium chromium-driver python3-selenium \
+            libcurl4-openssl-dev libncurses-dev tmux
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Python tools of the test suites, pinned, from PyPI into a venv of their own
 # (Debian has no schemathesis): schemathesis fuzzes the HTTP API against
@@ -96,6 +100,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
+# riskctl's own libraries' flags, for its sources alone.
+$(BUILD)/tools/%.o: ALL_CFLAGS += $(shell pkg-config --cflags $(CTL_C_PKGS) 2>/dev/null)
+
 $(BUILD)/%.o: %.cc
 	@mkdir -p $(dir $@)
 	$(CXX) $(ALL_CXXFLAGS) -c $< -o $@
@@ -118,8 +125,11 @@ $(PROGS):
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-# The unit tests cover riskctl's JSON reader too (tools/jsonline.cc).
-$(UNIT_BIN): $(UNIT_SRC:%.c=$(BUILD)/%.o) $(ROLE_OBJ) $(COMMON_OBJ) $(BUILD)/tools/jsonline.o
+# The unit tests cover riskctl's JSON reader (tools/jsonline.cc) and its
+# readers of the HTTP API (the pages, the event stream, top's tree) too.
+CTL_UNIT_OBJ := $(addprefix $(BUILD)/tools/,jsonline.o sse.o livetree.o api.o http_client.o \
+                  rollup.o scan.o cli.o)
+$(UNIT_BIN): $(UNIT_SRC:%.c=$(BUILD)/%.o) $(ROLE_OBJ) $(COMMON_OBJ) $(CTL_UNIT_OBJ)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(CTL_LIBS) -lcriterion -o $@
 
 $(INTEG_BIN): $(INTEG_SRC:%.c=$(BUILD)/%.o)

@@ -1,5 +1,6 @@
 /* The shared parse prologue and error line of riskctl's subcommands; see cli.h. */
 #include "cli.h"
+#include "http_client.h"
 #include "../common/rperr.h"
 #include "../svc/daemon.h"
 
@@ -50,6 +51,26 @@ int cli_parse(config_opt_t *opts, int argc, char **argv, const char *usage, int 
     /* config_parse returns 1 after printing --help, RP_EINVAL after a usage error */
     *exit_code = rc > 0 ? CLI_OK : CLI_USAGE;
     return 0;
+}
+
+int cli_http_urls(const char *cmd, const char *url, const char *state_url)
+{
+    char why[256];
+    int has_url = url && *url, has_state = state_url && *state_url;
+    if (!has_url && !has_state) return 0;
+    if (state_url && (!has_url || !has_state)) {
+        fprintf(stderr,
+                "riskctl %s: --url and --state-url go together (the reducer's and the "
+                "state's HTTP API)\n",
+                cmd);
+        return -1;
+    }
+    if (http_client_check_url(url, why, sizeof why) ||
+        (has_state && http_client_check_url(state_url, why, sizeof why))) {
+        fprintf(stderr, "riskctl %s: %s\n", cmd, why);
+        return -1;
+    }
+    return 1;
 }
 
 int cli_fail(const char *cmd, int rc, const char *fmt, ...)

@@ -38,6 +38,14 @@ int cli_parse(config_opt_t *opts, int argc, char **argv, const char *usage, int 
  * unless --insecure. Returns 0, or -1 with the reason in why. */
 int cli_connect(zsock_t *s, const char *endpoint, keys_role_t server, char *why, size_t whylen);
 
+/* Checks the HTTP URL flags of a command that reads the HTTP API: when
+ * either of url and state_url (may be NULL: the command has none) is
+ * given, both must be (when state_url is not NULL) and be http:// or
+ * https:// URLs. Returns 1 when they are given and usable, 0 when neither
+ * is given (the command uses its local mode), or -1 after printing the
+ * usage error. */
+int cli_http_urls(const char *cmd, const char *url, const char *state_url);
+
 /* Prints "riskctl CMD: <message>: <rp_strerror(rc)>" to stderr and returns
  * CLI_FAIL, so a failure reads `return cli_fail(...)`. */
 int cli_fail(const char *cmd, int rc, const char *fmt, ...)

@@ -1,9 +1,12 @@
 /* riskctl wait, stats and ping: clients of the daemons' control endpoints
- * (protocol and counter names in proto/ctl.h). An answer from a process of
+ * (protocol and counter names in proto/ctl.h), and wait --url of their HTTP
+ * API (/v1/status, through api.c). An answer from a process of
  * the wrong role, or without a counter the command needs, is an error: it
  * is never read as a zero. */
 #include "riskctl.h"
+#include "api.h"
 #include "cli.h"
+#include "http_client.h"
 #include "../common/clock.h"
 #include "../common/rperr.h"
 #include "../proto/ctl.h"
@@ -149,22 +152,109 @@ int ctl_wait_applied(const char *cmd, const char *ep, long long target, int64_t 
     return CLI_FAIL;
 }
 
+/* Reads integer name of the status of the daemon of role at c, retrying
+ * while it cannot be reached, until deadline. Returns 0; RP_ETIMEDOUT with
+ * why (the last failure) at the deadline; RP_EPROTO with why at once when
+ * something else answers (another role, a non-200 status, no such number):
+ * waiting would not change it. */
+static int s_http_seq(http_client_t *c, const char *role, const char *name, int64_t deadline,
+                      long long *out, char *why, size_t whylen)
+{
+    for (;;) {
+        /* each request gets up to a second, and at least 200 ms even at the
+         * deadline, so that --timeout 0 still asks once */
+        int64_t left = deadline - clock_mono_ms();
+        http_client_set_timeout(c, left < 200 ? 200 : left < 1000 ? left : 1000);
+        json_t *st = NULL;
+        int rc = api_status(c, role, &st, why, whylen);
+        if (rc == 0 && (rc = api_status_int(st, name, out)))
+            snprintf(why, whylen, "the %s's /v1/status at %s has no \"%s\"", role,
+                     http_client_url(c), name);
+        json_decref(st);
+        if (rc == 0 || (rc != RP_ETIMEDOUT && rp_class(rc) != RP_EIO)) return rc;
+        if (clock_mono_ms() >= deadline) return RP_ETIMEDOUT;
+        zclock_sleep(10); /* not up, or restarting: again */
+    }
+}
+
+/* wait --url: the state's committed_seq once, then the reducer's
+ * applied_seq until it reaches it. */
+static int s_wait_http(const char *url, const char *state_url, const char *token_file,
+                       int64_t timeout_s)
+{
+    char why[HTTP_CLIENT_WHY_MAX] = "";
+    int64_t t0 = clock_mono_ms(), deadline = t0 + timeout_s * 1000;
+    http_client_t *r = http_client_new(url, token_file, 1000, why, sizeof why);
+    http_client_t *s = r ? http_client_new(state_url, token_file, 1000, why, sizeof why) : NULL;
+    long long target = -1, applied = -1;
+    int rc = s ? s_http_seq(s, CTL_ROLE_STATE, "committed_seq", deadline, &target, why, sizeof why)
+               : RP_EINVAL;
+    /* the target is what was committed when we were called; later commits
+     * do not move it */
+    while (rc == 0 &&
+           (rc = s_http_seq(r, CTL_ROLE_REDUCER, "applied_seq", deadline, &applied, why,
+                            sizeof why)) == 0 &&
+           applied < target) {
+        if (clock_mono_ms() >= deadline) {
+            rc = RP_ETIMEDOUT;
+            why[0] = 0;
+            break;
+        }
+        zclock_sleep(10); /* a poll every 10 ms plus the request's own time */
+    }
+    http_client_destroy(&s);
+    http_client_destroy(&r);
+    double took = (double)(clock_mono_ms() - t0) / 1000.0;
+    if (rc == 0) {
+        printf("applied through change %lld (waited %.3f s)\n", applied, took);
+        return CLI_OK;
+    }
+    if (rc == RP_ETIMEDOUT && target < 0)
+        fprintf(stderr,
+                "riskctl wait: timed out after %lld s: no committed_seq from the state "
+                "(%s)\n",
+                (long long)timeout_s, *why ? why : "no answer");
+    else if (rc == RP_ETIMEDOUT && applied < 0)
+        fprintf(stderr,
+                "riskctl wait: timed out after %lld s: no applied_seq from the reducer "
+                "(%s)\n",
+                (long long)timeout_s, *why ? why : "no answer");
+    else if (rc == RP_ETIMEDOUT)
+        fprintf(stderr, "riskctl wait: timed out after %lld s: applied %lld of %lld changes%s%s\n",
+                (long long)timeout_s, applied, target, *why ? "; last: " : "", why);
+    else
+        fprintf(stderr, "riskctl wait: %s\n", why);
+    return CLI_FAIL;
+}
+
 int cmd_wait(int argc, char **argv)
 {
     config_opt_t opts[] = {
         {"state-control", "tcp://localhost:5560", "state process control endpoint", NULL},
         {"timeout", "60", "give up after this many seconds", NULL},
+        {"url", "",
+         "wait over HTTP: the reducer's HTTP API URL (http://HOST:PORT); needs "
+         "--state-url",
+         NULL},
+        {"state-url", "", "with --url: the state's HTTP API URL instead of --state-control", NULL},
+        {"token-file", "", "with --url: file holding the bearer token the daemons require", NULL},
         CLI_SECURITY_OPTS,
         {NULL, NULL, NULL, NULL}};
     int npos, code;
     if (!cli_parse(opts, argc, argv,
                    "usage: riskctl wait [options]\n\nReturns 0 once every change committed at "
                    "the state process when it was called is\nreflected in the aggregates; 1 on "
-                   "timeout, or when the endpoint is not the state\nprocess's.",
+                   "timeout, or when the endpoint is not the state\nprocess's. With --url and "
+                   "--state-url it reads the state's committed_seq and\npolls the reducer's "
+                   "applied_seq over their HTTP API, and prints how long it took.",
                    &npos, &code))
         return code;
     int64_t timeout;
     if (config_int(opts, "timeout", 0, 86400 * 365, &timeout)) return CLI_USAGE;
+    const char *url = config_get(opts, "url"), *state_url = config_get(opts, "state-url");
+    int http = cli_http_urls("wait", url, state_url);
+    if (http < 0) return CLI_USAGE;
+    if (http) return s_wait_http(url, state_url, config_get(opts, "token-file"), timeout);
     long long applied;
     int rc = ctl_wait_applied("wait", config_get(opts, "state-control"), -1,
                               clock_mono_ms() + timeout * 1000, &applied);

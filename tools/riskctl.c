@@ -19,6 +19,7 @@ static const struct {
     {"verify", cmd_verify, "recompute totals from the state table and compare exactly"},
     {"wait", cmd_wait, "wait until every change committed so far is aggregated"},
     {"stats", cmd_stats, "show the counters of the state process and the reducer"},
+    {"top", cmd_top, "live terminal view: health, rates, lag, errors and the top of the tree"},
     {"ping", cmd_ping, "exit 0 if the state process or reducer answers as such (health check)"},
     {"dlq", cmd_dlq, "list, show, replay or purge dead-lettered messages"},
     {"keygen", cmd_keygen, "make a pipeline's CURVE key set (one key pair per role)"},

@@ -23,5 +23,6 @@ int ctl_wait_applied(const char *cmd, const char *ep, long long target, int64_t 
 int cmd_dlq(int argc, char **argv);    /* dlq.c: dead-letter table */
 int cmd_rebuild(int argc, char **argv); /* rebuild.c: a lost reducer, from the state table */
 int cmd_keygen(int argc, char **argv);  /* keygen.c: a pipeline's CURVE key set */
+int cmd_top(int argc, char **argv);     /* top.c: live terminal view over the HTTP API */
 
 #endif

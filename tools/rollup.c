@@ -37,8 +37,20 @@ static int s_row_cmp(const void *a, const void *b)
     return strcmp(((const rollup_row_t *)a)->path, ((const rollup_row_t *)b)->path);
 }
 
-/* Sorts the contributions by path and merges each path's into one row. */
-static void s_rows_group(rollup_t *r)
+int rollup_add(rollup_t *r, const char *path, size_t len, money_t value)
+{
+    size_t lens[HIER_MAX_LEVELS];
+    int np = hier_prefixes(path, len, lens, HIER_MAX_LEVELS), rc = 0;
+    size_t n0 = r->n;
+    for (int i = 0; i < np && rc == 0; i++)
+        rc = s_rows_add(r, path, lens[i], value);
+    if (rc) /* all of the trade's rows or none */
+        while (r->n > n0)
+            free(r->rows[--r->n].path);
+    return rc;
+}
+
+void rollup_finish(rollup_t *r)
 {
     qsort(r->rows, r->n, sizeof *r->rows, s_row_cmp);
     size_t out = 0;
@@ -87,10 +99,7 @@ static int s_read_state(scan_t *t, const hier_levels_t *h, rollup_t *out)
             bad++;
             continue;
         }
-        size_t lens[HIER_MAX_LEVELS];
-        int np = hier_prefixes(row.path, row.path_len, lens, HIER_MAX_LEVELS);
-        for (int i = 0; i < np && rc == 0; i++) rc = s_rows_add(out, row.path, lens[i], row.value);
-        if (rc) {
+        if ((rc = rollup_add(out, row.path, row.path_len, row.value))) {
             cli_fail(t->cmd, rc, "%s: cannot hold the aggregate rows", t->dir);
             return rc;
         }
@@ -108,6 +117,6 @@ int rollup_read(scan_t *t, rollup_t *out)
 {
     hier_levels_t h;
     int rc = s_levels(t, &h);
-    if (rc == 0 && (rc = s_read_state(t, &h, out)) == 0) s_rows_group(out);
+    if (rc == 0 && (rc = s_read_state(t, &h, out)) == 0) rollup_finish(out);
     return rc;
 }

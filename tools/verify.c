@@ -1,19 +1,25 @@
 /* riskctl verify: recomputes every aggregate from the state table (rollup.c,
  * independent of the mapper and reducer code) and compares the reducer's
  * aggregate table with it exactly, row by row. Both LMDB environments are
- * opened read-only. */
+ * opened read-only; or, with --url, the state's trades and the reducer's
+ * aggregates are read over the daemons' HTTP API (api.c). */
 #include "riskctl.h"
+#include "api.h"
 #include "cli.h"
+#include "http_client.h"
 #include "rollup.h"
 #include "scan.h"
+#include "../common/clock.h"
 #include "../common/hier.h"
 #include "../common/money.h"
 #include "../common/rperr.h"
+#include "../proto/ctl.h"
 #include "../proto/tables.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The expected aggregate table computed from the state table in dir. */
 static int s_expected(const char *dir, rollup_t *out)
@@ -26,15 +32,6 @@ static int s_expected(const char *dir, rollup_t *out)
     return rc;
 }
 
-/* Orders an expected path against an aggregate key like LMDB's default key
- * comparison: bytes first, then the shorter one first. */
-static int s_path_cmp(const char *path, const MDB_val *k)
-{
-    size_t n = strlen(path), m = n < k->mv_size ? n : k->mv_size;
-    int c = memcmp(path, k->mv_data, m);
-    return c ? c : n < k->mv_size ? -1 : n > k->mv_size;
-}
-
 static void s_missing(const rollup_row_t *e, size_t *diffs)
 {
     char a[MONEY_FMT_MAX];
@@ -45,18 +42,14 @@ static void s_missing(const rollup_row_t *e, size_t *diffs)
 
 /* Compares one aggregate row with its expected row e (NULL: none expected,
  * which only a zero row may be). */
-static void s_compare_row(const MDB_val *k, const MDB_val *v, const rollup_row_t *e, size_t *diffs)
+static void s_check_row(const char *path, size_t len, money_sum_t sum, int64_t count,
+                        const rollup_row_t *e, size_t *diffs)
 {
-    money_sum_t sum;
-    int64_t count;
     char a[MONEY_FMT_MAX], b[MONEY_FMT_MAX];
-    if (tables_agg_decode(v->mv_data, v->mv_size, &sum, &count)) {
-        printf("unreadable aggregate row %.*s\n", (int)k->mv_size, (char *)k->mv_data);
-        (*diffs)++;
-    } else if (!e && (sum != 0 || count != 0)) {
+    if (!e && (sum != 0 || count != 0)) {
         money_format(sum, b, sizeof b);
-        printf("extra    %.*s: %s (%lld trades), expected nothing\n", (int)k->mv_size,
-               (char *)k->mv_data, b, (long long)count);
+        printf("extra    %.*s: %s (%lld trades), expected nothing\n", (int)len, path, b,
+               (long long)count);
         (*diffs)++;
     } else if (e && (sum != e->sum || count != e->count)) {
         money_format(e->sum, a, sizeof a);
@@ -67,6 +60,20 @@ static void s_compare_row(const MDB_val *k, const MDB_val *v, const rollup_row_t
     }
 }
 
+/* The expected row matching path, after printing every expected row that
+ * comes before it as missing; NULL when none matches. */
+static const rollup_row_t *s_match(const rollup_t *exp, size_t *i, const char *path, size_t len,
+                                   size_t *rows, size_t *diffs)
+{
+    int c = 1;
+    while (*i < exp->n &&
+           (c = api_path_cmp(exp->rows[*i].path, strlen(exp->rows[*i].path), path, len)) < 0)
+        s_missing(&exp->rows[(*i)++], diffs);
+    if (*i >= exp->n || c != 0) return NULL;
+    (*rows)++;
+    return &exp->rows[(*i)++];
+}
+
 /* Merges the aggregate table with the expected rows, both in key order,
  * printing each difference. Returns 0 or an RP code (printed). */
 static int s_compare(scan_t *t, const rollup_t *exp, size_t *rows, size_t *diffs)
@@ -75,15 +82,162 @@ static int s_compare(scan_t *t, const rollup_t *exp, size_t *rows, size_t *diffs
     size_t i = 0;
     int r;
     for (r = scan_next(t, &k, &v, MDB_FIRST); r == 1; r = scan_next(t, &k, &v, MDB_NEXT)) {
-        int c = 1;
-        while (i < exp->n && (c = s_path_cmp(exp->rows[i].path, &k)) < 0)
-            s_missing(&exp->rows[i++], diffs);
-        const rollup_row_t *e = i < exp->n && c == 0 ? &exp->rows[i++] : NULL;
-        if (e) (*rows)++;
-        s_compare_row(&k, &v, e, diffs);
+        const rollup_row_t *e = s_match(exp, &i, k.mv_data, k.mv_size, rows, diffs);
+        money_sum_t sum;
+        int64_t count;
+        if (tables_agg_decode(v.mv_data, v.mv_size, &sum, &count)) {
+            printf("unreadable aggregate row %.*s\n", (int)k.mv_size, (char *)k.mv_data);
+            (*diffs)++;
+        } else {
+            s_check_row(k.mv_data, k.mv_size, sum, count, e, diffs);
+        }
     }
     while (i < exp->n) s_missing(&exp->rows[i++], diffs);
     return r < 0 ? r : 0;
+}
+
+/* The same merge over rows read from the reducer's HTTP API. */
+static void s_compare_rows(const api_rows_t *act, const rollup_t *exp, size_t *rows, size_t *diffs)
+{
+    size_t i = 0;
+    for (size_t j = 0; j < act->n; j++) {
+        const api_row_t *a = &act->rows[j];
+        s_check_row(a->path, a->len, a->sum, a->count,
+                    s_match(exp, &i, a->path, a->len, rows, diffs), diffs);
+    }
+    while (i < exp->n)
+        s_missing(&exp->rows[i++], diffs);
+}
+
+/* Prints the result of a comparison and returns the exit code. */
+static int s_result(size_t rows, size_t diffs, const char *what)
+{
+    if (diffs) {
+        printf("verify FAILED: %zu difference(s)\n", diffs);
+        return CLI_FAIL;
+    }
+    printf("verify OK: %zu aggregate rows match %s exactly\n", rows, what);
+    return CLI_OK;
+}
+
+static int s_verify_lmdb(const char *state_dir, const char *reducer_dir)
+{
+    rollup_t exp = {0};
+    scan_t t;
+    size_t rows = 0, diffs = 0;
+    int rc = s_expected(state_dir, &exp);
+    if (rc == 0 &&
+        (rc = scan_open(&t, "verify", reducer_dir, tables_reducer_dbs, RDB_AGGREGATE, 1)) == 0) {
+        rc = s_compare(&t, &exp, &rows, &diffs);
+        scan_close(&t);
+    }
+    rollup_free(&exp);
+    return rc ? CLI_FAIL : s_result(rows, diffs, "the state table");
+}
+
+/* 1 when both daemons' status says the reducer has not yet applied what
+ * the state committed: paging through the trades now would be in vain.
+ * Any answer that does not say so (a status without these numbers) is 0:
+ * the pages' own sequence numbers decide. */
+static int s_behind(http_client_t *state, http_client_t *reducer, char *why, size_t whylen)
+{
+    json_t *s = NULL, *r = NULL;
+    long long committed, applied;
+    int behind = 0;
+    if (api_status(state, CTL_ROLE_STATE, &s, why, whylen) == 0 &&
+        api_status(reducer, CTL_ROLE_REDUCER, &r, why, whylen) == 0 &&
+        api_status_int(s, "committed_seq", &committed) == 0 &&
+        api_status_int(r, "applied_seq", &applied) == 0 && applied < committed) {
+        snprintf(why, whylen, "the reducer has applied change %lld of the state's %lld", applied,
+                 committed);
+        behind = 1;
+    }
+    json_decref(s);
+    json_decref(r);
+    return behind;
+}
+
+/* One attempt: the state's trades rolled up and the reducer's aggregates,
+ * each from one snapshot, compared when both reflect the same change.
+ * Returns 0 after printing the result into *code; RP_EBUSY when there was
+ * no common snapshot (why says why: try again); another RP code with why
+ * on an error. */
+static int s_verify_once(http_client_t *state, http_client_t *reducer, int *code, char *why,
+                         size_t whylen)
+{
+    rollup_t exp = {0};
+    api_rows_t act = {0};
+    size_t ntrades = 0, rows = 0, diffs = 0;
+    uint64_t sseq = 0, rseq = 0;
+    int rc = api_trades(state, &exp, &ntrades, &sseq, why, whylen);
+    if (rc == 0) {
+        rollup_finish(&exp);
+        rc = api_aggregates(reducer, "", &act, &rseq, why, whylen);
+    }
+    if (rc == 0 && sseq != rseq) {
+        snprintf(why, whylen,
+                 "the state's trades reflect change %llu, the reducer's aggregates "
+                 "change %llu",
+                 (unsigned long long)sseq, (unsigned long long)rseq);
+        rc = RP_EBUSY;
+    }
+    if (rc == 0) {
+        char what[96];
+        s_compare_rows(&act, &exp, &rows, &diffs);
+        snprintf(what, sizeof what, "the state's %zu trades (at change %llu)", ntrades,
+                 (unsigned long long)sseq);
+        *code = s_result(rows, diffs, what);
+    }
+    rollup_free(&exp);
+    api_rows_free(&act);
+    return rc;
+}
+
+/* Checks that each URL is the HTTP endpoint of the role it is given for,
+ * so that a swap fails at once, naming the role that answered. */
+static int s_roles(http_client_t *state, http_client_t *reducer, char *why, size_t whylen)
+{
+    json_t *st = NULL;
+    int rc = api_status(state, CTL_ROLE_STATE, &st, why, whylen);
+    json_decref(st);
+    st = NULL;
+    if (rc == 0) rc = api_status(reducer, CTL_ROLE_REDUCER, &st, why, whylen);
+    json_decref(st);
+    return rc;
+}
+
+/* Verifies over HTTP, retrying while the pipeline moves, until timeout_s. */
+static int s_verify_http(const char *url, const char *state_url, const char *token_file,
+                         int64_t timeout_s)
+{
+    char why[HTTP_CLIENT_WHY_MAX] = "";
+    int64_t deadline = clock_mono_ms() + timeout_s * 1000;
+    http_client_t *r = http_client_new(url, token_file, timeout_s * 1000, why, sizeof why);
+    http_client_t *s =
+        r ? http_client_new(state_url, token_file, timeout_s * 1000, why, sizeof why) : NULL;
+    int code = CLI_FAIL, rc = s ? s_roles(s, r, why, sizeof why) : RP_EINVAL, tries = 0;
+    while (rc == 0 || rc == RP_EBUSY) {
+        tries++;
+        if (!s_behind(s, r, why, sizeof why))
+            rc = s_verify_once(s, r, &code, why, sizeof why);
+        else
+            rc = RP_EBUSY;
+        int64_t left = deadline - clock_mono_ms();
+        if (rc != RP_EBUSY || left <= 0) break;
+        http_client_set_timeout(r, left);
+        http_client_set_timeout(s, left);
+        usleep(20000); /* the pipeline is still moving */
+    }
+    if (rc == RP_EBUSY)
+        fprintf(stderr,
+                "riskctl verify: no stable snapshot to compare within %lld s (%d "
+                "attempts; the pipeline kept moving): %s\n",
+                (long long)timeout_s, tries, why);
+    else if (rc)
+        fprintf(stderr, "riskctl verify: %s\n", why);
+    http_client_destroy(&s);
+    http_client_destroy(&r);
+    return rc ? CLI_FAIL : code;
 }
 
 int cmd_verify(int argc, char **argv)
@@ -91,29 +245,32 @@ int cmd_verify(int argc, char **argv)
     config_opt_t opts[] = {
         {"state-data", "./data/state", "the state process's LMDB environment directory", NULL},
         {"reducer-data", "./data/reducer", "the reducer's LMDB environment directory", NULL},
+        {"url", "",
+         "compare over HTTP: the reducer's HTTP API URL (http://HOST:PORT) instead of "
+         "--reducer-data; needs --state-url",
+         NULL},
+        {"state-url", "", "with --url: the state's HTTP API URL instead of --state-data", NULL},
+        {"token-file", "", "with --url: file holding the bearer token the daemons require", NULL},
+        {"timeout", "60", "with --url: give up after this many seconds without a stable snapshot",
+         NULL},
         {NULL, NULL, NULL, NULL}};
     int npos, code;
     if (!cli_parse(opts, argc, argv,
                    "usage: riskctl verify [options]\n\nRecomputes every aggregate from the state "
                    "table and compares it exactly with the\naggregate table. Run `riskctl wait` "
-                   "first on a live pipeline. Exit 0 when equal,\n1 with a diff otherwise.",
+                   "first on a live pipeline. Exit 0 when equal,\n1 with a diff otherwise.\n\n"
+                   "With --url and --state-url it reads both over the daemons' HTTP API: the "
+                   "state's\ntrades (rolled up here) and the reducer's aggregates, each over "
+                   "pages that must\nall reflect the same change; it reads them again while "
+                   "the pipeline moves, and\nexits 1 saying so when it finds no stable snapshot "
+                   "within --timeout.",
                    &npos, &code))
         return code;
-    rollup_t exp = {0};
-    scan_t t;
-    size_t rows = 0, diffs = 0;
-    int rc = s_expected(config_get(opts, "state-data"), &exp);
-    if (rc == 0 && (rc = scan_open(&t, "verify", config_get(opts, "reducer-data"),
-                                   tables_reducer_dbs, RDB_AGGREGATE, 1)) == 0) {
-        rc = s_compare(&t, &exp, &rows, &diffs);
-        scan_close(&t);
-    }
-    rollup_free(&exp);
-    if (rc) return CLI_FAIL;
-    if (diffs) {
-        printf("verify FAILED: %zu difference(s)\n", diffs);
-        return CLI_FAIL;
-    }
-    printf("verify OK: %zu aggregate rows match the state table exactly\n", rows);
-    return CLI_OK;
+    int64_t timeout;
+    if (config_int(opts, "timeout", 1, 86400 * 365, &timeout)) return CLI_USAGE;
+    const char *url = config_get(opts, "url"), *state_url = config_get(opts, "state-url");
+    int http = cli_http_urls("verify", url, state_url);
+    if (http < 0) return CLI_USAGE;
+    if (http) return s_verify_http(url, state_url, config_get(opts, "token-file"), timeout);
+    return s_verify_lmdb(config_get(opts, "state-data"), config_get(opts, "reducer-data"));
 }

@@ -2,6 +2,7 @@
 # Layering check: each layer includes only the layers below it.
 #   common/  libc + LMDB           proto/  + msgpack, common/
 #   svc/     + czmq, libmicrohttpd, proto/, common/   processes and tools/: anything below
+# riskctl's own libraries (libcurl, ncurses, jansson) stay in tools/.
 # One check per layer, each naming every offending include; the last line is
 # "N passed, M failed". RISKPIPE_LAYERS_ROOT points it at another tree (used to
 # prove the check fails on a tree that breaks the rule).
@@ -27,8 +28,9 @@ check() {
 }
 
 procs='\.\./(state|mapper|reducer|tools)/'
-check common "\.\./(proto|svc)/|$procs|msgpack|czmq|zmq|jansson|microhttpd|(proto|svc)/"
-check proto "\.\./svc/|$procs|czmq|zmq|jansson|microhttpd|svc/"
-check svc "$procs|jansson"
+ctl='jansson|curl|n?curses'
+check common "\.\./(proto|svc)/|$procs|msgpack|czmq|zmq|$ctl|microhttpd|(proto|svc)/"
+check proto "\.\./svc/|$procs|czmq|zmq|$ctl|microhttpd|svc/"
+check svc "$procs|$ctl"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
