@@ -32,6 +32,7 @@ const char *const ctl_state_names[CTL_S_COUNT] = {
     [CTL_S_FOREIGN_ACKS] = "foreign_acks",
     [CTL_S_REFUSED_PEERS] = "refused_peers",
     [CTL_S_DLQ_EVICTED] = "dlq_evicted",
+    [CTL_S_DLQ_ENTRIES] = "dlq_entries",
 };
 
 const char *const ctl_reducer_names[CTL_R_COUNT] = {

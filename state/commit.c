@@ -38,6 +38,7 @@ struct commit_t {
     uint64_t ack_ids[FRAME_MAX_ACKS * 4];
     int nacks;
     changelog_progress_t progress;
+    uint64_t dlq_entries; /* rows of the dead-letter table, as of the last commit */
     frame_id_t peer; /* the reducer instance whose ACKs count, once bound */
     int bound;
     commit_stats_t st;
@@ -107,6 +108,9 @@ static int s_refresh_progress(commit_t *self)
     MDB_txn *txn = NULL;
     int rc = store_begin(self->store, 1, &txn);
     if (rc == 0) rc = changelog_progress(self->log, txn, &self->progress);
+    MDB_stat st; /* riskctl dlq purge may delete entries: count them, do not track */
+    if (rc == 0 && (rc = store_rc(mdb_stat(txn, store_dbi(self->store, SDB_DLQ), &st))) == 0)
+        self->dlq_entries = st.ms_entries;
     store_abort(&txn);
     return rc;
 }
@@ -378,6 +382,7 @@ int commit_stats_fill(void *arg, ctl_stat_t *out, int cap)
         [CTL_S_FOREIGN_ACKS] = c->foreign_acks,
         [CTL_S_REFUSED_PEERS] = daemon_refused_peers(),
         [CTL_S_DLQ_EVICTED] = (long long)dlq_evicted(self->dlq),
+        [CTL_S_DLQ_ENTRIES] = (long long)self->dlq_entries,
     };
     int n = CTL_S_COUNT < cap ? CTL_S_COUNT : cap;
     for (int i = 0; i < n; i++) out[i] = (ctl_stat_t){ctl_state_names[i], v[i]};

@@ -66,6 +66,8 @@ static const s_row_t s_rows[] = {
      "Ingest frames answered busy, retry (over --max-lag)."},
     {"dlq_added", "riskpipe_dead_letters_added_total", "counter", NULL,
      "Messages written to the dead-letter table."},
+    {"dlq_entries", "riskpipe_dead_letters", "gauge", NULL,
+     "Messages in the dead-letter table now (riskctl dlq list)."},
     {"dlq_evicted", "riskpipe_dead_letters_evicted_total", "counter", NULL,
      "Dead-letter entries evicted over --dlq-max or --dlq-max-bytes."},
     {"foreign_acks", "riskpipe_foreign_acks_total", "counter", NULL,

@@ -152,6 +152,13 @@ check "riskctl send delivered the workload" "exit $send_rc, summary '$(cat "$T/s
     [ "$send_rc" = 0 -a -n "$lines" -a -n "$sent_accepted" ]
 wait_out=$("$BIN/riskctl" wait --state-control "$(ep 5)" --timeout 60 2>&1)
 check "riskctl wait: every change aggregated" "$wait_out" -- [ $? = 0 ]
+# Three messages the state rejects (a Value beyond 1e12) and dead-letters.
+for i in 1 2 3; do
+    echo '{"TradeID":"dead-'$i'","Version":1,"Value":5e13,"Timestamp":1,"Hierarchy":{"RiskType":"D","Region":"E","TradeDesk":"F"}}'
+done >"$T/dead.jsonl"
+"$BIN/riskctl" send "$T/dead.jsonl" --ingest "$(ep 0)" >"$T/dead.out" 2>&1
+check "riskctl send of 3 messages out of range: exit 1, 3 rejected" "exit $?, $(cat "$T/dead.out")" -- \
+    grep -q 'rejected=3' "$T/dead.out"
 
 # Scrapes each /metrics into $T/NAME.prom and its parsed samples into $T/NAME.s.
 scrape() {
@@ -190,6 +197,11 @@ check "messages accepted + duplicate = lines sent ($lines)" "accepted $acc + dup
     [ -n "$acc" -a -n "$dup" -a "$((${acc:-0} + ${dup:-0}))" = "${lines:--1}" ]
 check "messages accepted = riskctl send's accepted ($sent_accepted)" "metrics say $acc" -- \
     [ "${acc:--1}" = "${sent_accepted:--2}" ]
+rej=$(val "$S" 'riskpipe_messages_total{result=rejected,role=state}')
+dl=$(val "$S" 'riskpipe_dead_letters{role=state}')
+dla=$(val "$S" 'riskpipe_dead_letters_added_total{role=state}')
+check "3 messages rejected, 3 dead letters added and in the table" \
+    "rejected '$rej', added '$dla', entries '$dl'" -- [ "$rej" = 3 -a "$dla" = 3 -a "$dl" = 3 ]
 for r in state reducer; do
     c=$(val "$T/$r.s" "riskpipe_commits_total{role=$r}")
     check "the $r's riskpipe_commits_total > 0" "it is '$c'" -- [ "${c:-0}" -gt 0 ]
