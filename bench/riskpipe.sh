@@ -16,7 +16,9 @@
 #   state_used_bytes  LMDB pages in use (mdb_stat), live_trades  state rows
 # Usage: bench/riskpipe.sh FILE [more riskctl send flags...]
 # Environment: BIN (bin), MAPPERS (2), BENCH_TMP (/tmp), BENCH_PORT_BASE (see
-# bench/pipeline.sh).
+# bench/pipeline.sh), BENCH_METRICS_OUT (a directory: the state's and the
+# reducer's /metrics at the end of the run go to state.prom and reducer.prom
+# there), BENCH_HTTP and BENCH_WATCH (bench/pipeline.sh).
 # Exit status: 0 verified, 1 the run or the verification failed, 2 usage.
 set -euo pipefail
 [ $# -ge 1 ] && [ -r "$1" ] || { echo "usage: bench/riskpipe.sh FILE [send flags...]" >&2; exit 2; }
@@ -58,6 +60,12 @@ kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
 
 if ! "$BIN/riskctl" verify --state-data "$DIR/state" --reducer-data "$DIR/reducer" >"$DIR/verify.txt" 2>&1; then
   echo "bench/riskpipe.sh: riskctl verify failed:" >&2; cat "$DIR/verify.txt" >&2; exit 1
+fi
+
+if [ -n "${BENCH_METRICS_OUT:-}" ] && [ "${BENCH_HTTP:-on}" != off ]; then
+  mkdir -p "$BENCH_METRICS_OUT"
+  curl -sf --max-time 10 "http://${http_state[0]}/metrics" >"$BENCH_METRICS_OUT/state.prom" || true
+  curl -sf --max-time 10 "http://${http_reducer[0]}/metrics" >"$BENCH_METRICS_OUT/reducer.prom" || true
 fi
 
 hwm() { awk '/^VmHWM/ {printf "%d", $2 / 1024}' "/proc/$1/status" 2>/dev/null || echo 0; }

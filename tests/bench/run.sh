@@ -85,6 +85,16 @@ latency() {
 }
 check latency_tool_sees_every_probe latency
 
+# bench/http_cost.sh: one run each way; the watched run's SSE client really
+# followed the stream (BENCH_METRICS_OUT shows the scrape), and the table
+# compares both.
+http_cost() {
+  RUNS=1 SAMPLES=20 bench/http_cost.sh "$T/w.jsonl" >"$T/cost.txt" 2>&1 || { tail -5 "$T/cost.txt"; return 1; }
+  grep -E '^\| (msg/s|idle visible_p99_ms|load20k visible_p99_ms) \| [0-9.]+ \| [0-9.]+ \|' "$T/cost.txt" || return 1
+  [ "$(grep -c "^| " "$T/cost.txt")" -ge 6 ]
+}
+check http_cost_compares_off_and_watched http_cost
+
 # bench/report.py: medians and the ratio to the faster peer, from result
 # lines whose rates are known: riskpipe 400/s (runs of 2.5, 2 and 4 s over
 # 1000 messages: median 2.5 s), PostgreSQL 100/s, Redis 250/s.
