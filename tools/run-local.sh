@@ -64,5 +64,6 @@ echo "(first 40 of $(wc -l <"$LOGS/query.txt") rows; 'bin/riskctl query' for all
 "$BIN/riskctl" verify
 echo
 echo "pipeline is running; send more with: bin/riskctl gen --count 1000 | bin/riskctl send"
+echo "dashboard: http://127.0.0.1:9556/   live terminal view: bin/riskctl top   metrics: curl -s http://127.0.0.1:9556/metrics"
 echo "press Ctrl-C to stop"
 wait
