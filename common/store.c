@@ -86,15 +86,20 @@ store_t *store_open(const char *dir, const char *const *dbnames, size_t mapsize,
         rc = store_rc(r);
         goto fail;
     }
-    /* Every commit is fsynced (durable acknowledgements), with or without
-     * MDB_WRITEMAP: with it, LMDB msyncs the map before it writes the meta
-     * page, and msyncs that too. MDB_NORDAHEAD goes with it: a write to a
-     * page past the file's data faults it in, and readahead would zero a
-     * large folio of holes around it every time (measured: 23% of the state
-     * process's CPU in the kernel's memset, gone with MADV_RANDOM). */
+    /* Every commit is durable on return (acknowledgements wait for it), with
+     * or without MDB_WRITEMAP, in two flushes as LMDB makes them: the data
+     * pages before the meta page is written, then the meta page. With
+     * MDB_NOMETASYNC, LMDB leaves the second flush out of mdb_txn_commit and
+     * store_commit makes it (mdb_env_sync): the same flushes in the same
+     * order, but the second one is an fdatasync or msync call, which
+     * svc/fsync.c can time, not a write through an O_DSYNC descriptor.
+     * MDB_NORDAHEAD goes with MDB_WRITEMAP: a write to a page past the
+     * file's data faults it in, and readahead would zero a large folio of
+     * holes around it every time (measured: 23% of the state process's CPU
+     * in the kernel's memset, gone with MADV_RANDOM). */
     unsigned envflags = readonly                      ? MDB_RDONLY
-                        : (flags & STORE_WRITEMAP) ? MDB_WRITEMAP | MDB_NORDAHEAD
-                                                    : 0;
+                        : (flags & STORE_WRITEMAP) ? MDB_WRITEMAP | MDB_NORDAHEAD | MDB_NOMETASYNC
+                                                    : MDB_NOMETASYNC;
     if ((r = mdb_env_open(self->env, dir, envflags, 0640))) {
         log_error("cannot open LMDB environment %s: %s", dir, mdb_strerror(r));
         rc = r == ENOENT ? RP_ENOTFOUND : store_rc(r);
@@ -164,8 +169,17 @@ int store_begin(store_t *self, int readonly, MDB_txn **txn)
 
 int store_commit(MDB_txn **txn)
 {
+    MDB_env *env = mdb_txn_env(*txn);
+    size_t id = mdb_txn_id(*txn);
     int rc = mdb_txn_commit(*txn);
     *txn = NULL;
+    unsigned flags = 0;
+    MDB_envinfo info;
+    /* The meta page's flush (MDB_NOMETASYNC, see store_open), when the
+     * transaction wrote one: an empty or read-only one writes nothing. */
+    if (rc == 0 && mdb_env_get_flags(env, &flags) == 0 && (flags & MDB_NOMETASYNC) &&
+        !(flags & MDB_RDONLY) && mdb_env_info(env, &info) == 0 && info.me_last_txnid == id)
+        rc = mdb_env_sync(env, 1);
     return store_rc(rc);
 }
 

@@ -50,8 +50,11 @@ int store_usage(store_t *self, uint64_t *map_bytes, uint64_t *used_bytes);
 int store_begin(store_t *self, int readonly, MDB_txn **txn);
 
 /* Commits *txn and sets it to NULL (on failure it is aborted). Durable on
- * return 0 (the environment is opened with full fsync). Otherwise returns a
- * wrapped LMDB code whose rp_class is RP_EFULL when the map or disk is full. */
+ * return 0: the data pages and then the meta page are flushed. Otherwise
+ * returns a wrapped LMDB code whose rp_class is RP_EFULL when the map or
+ * disk is full; when the last flush failed, the transaction is committed
+ * but may not survive a crash of the machine (a caller retries it, and a
+ * retry of what was applied is a duplicate). */
 int store_commit(MDB_txn **txn);
 
 /* Aborts *txn if non-NULL and sets it to NULL. */
