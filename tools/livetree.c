@@ -183,7 +183,7 @@ static int s_snapshot(livetree_t *self, const json_t *ev, char *why, size_t whyl
         s_free_rows(fresh, n);
         return rc;
     }
-    qsort(fresh, n, sizeof *fresh, s_row_cmp);
+    if (n > 1) qsort(fresh, n, sizeof *fresh, s_row_cmp); /* fresh is NULL when n is 0 */
     for (size_t k = 1; k < n; k++)
         if (s_row_cmp(&fresh[k - 1], &fresh[k]) == 0) {
             snprintf(why, whylen, "a snapshot with the row '%s' twice", fresh[k].path);

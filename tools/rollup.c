@@ -52,7 +52,7 @@ int rollup_add(rollup_t *r, const char *path, size_t len, money_t value)
 
 void rollup_finish(rollup_t *r)
 {
-    qsort(r->rows, r->n, sizeof *r->rows, s_row_cmp);
+    if (r->n > 1) qsort(r->rows, r->n, sizeof *r->rows, s_row_cmp); /* rows may be NULL */
     size_t out = 0;
     for (size_t i = 0; i < r->n; i++) {
         rollup_row_t *last = out ? &r->rows[out - 1] : NULL;
