@@ -228,6 +228,11 @@ screen_ok() { capture && "$PY" "$HERE/check.py" screen "$T/exp2.json" "$T/screen
 wait_for 30 screen_ok
 check "top: the screen shows the exact total and count of every row of levels 1 and 2" \
     "$(screen_ok; cat "$T/screen.txt")" -- screen_ok
+# The totals come with the stream's events; the sequence line with the
+# statuses top reads once a second, and the state's lag drops to 0 only when
+# the reducer's last acknowledgement has reached it: wait for it too.
+seq_ok() { capture && grep -qE '^seq +committed ([0-9]+) +applied \1 +lag 0 *$' "$T/screen.txt"; }
+wait_for 10 seq_ok
 check "top: sequence numbers and lag, committed = applied, lag 0" "$(head -3 "$T/screen.txt")" -- \
     grep -qE '^seq +committed ([0-9]+) +applied \1 +lag 0 *$' "$T/screen.txt"
 check "top: a line of rates and one of errors, each with its numbers" \
