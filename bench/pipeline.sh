@@ -37,20 +37,32 @@ pipeline_stop() {
 # The watchers of BENCH_WATCH=1, started once the daemons answer.
 pipeline_watch() {
   [ "${BENCH_WATCH:-0}" = 1 ] && [ "${BENCH_HTTP:-on}" != off ] || return 0
-  (
-    while :; do
-      curl -sf --max-time 5 "http://${http_state[0]}/metrics" >/dev/null || true
-      curl -sf --max-time 5 "http://${http_reducer[0]}/metrics" >/dev/null || true
-      sleep 1
-    done
-  ) & watchers+=($!)
+  # one long-lived scraper, as a Prometheus is: no process started per scrape
+  python3 -c '
+import sys, time, urllib.request
+while True:
+    t = time.monotonic()
+    for u in sys.argv[1:]:
+        try:
+            urllib.request.urlopen(u, timeout=5).read()
+        except OSError:
+            pass
+    time.sleep(max(0.0, 1.0 - (time.monotonic() - t)))
+' "http://${http_state[0]}/metrics" "http://${http_reducer[0]}/metrics" & watchers+=($!)
   curl -sN --max-time 86400 "http://${http_reducer[0]}/v1/stream" >"$DIR/stream.txt" 2>/dev/null &
   watchers+=($!)
 }
 
 pipeline_start() {
+  local hex
   for ((i = 0; i <= 8; i++)); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$((base + i))") 2>/dev/null; then
+    hex=$(printf '%04X' $((base + i)))
+    # listening (it answers), or a live socket's local port (a connection's
+    # too; TIME_WAIT, state 06, is left by our own earlier runs and does not
+    # stop a bind with SO_REUSEADDR, which libzmq and libmicrohttpd set)
+    if (exec 3<>"/dev/tcp/127.0.0.1/$((base + i))") 2>/dev/null ||
+      awk -v h=":$hex" 'FNR > 1 && $4 != "06" && substr($2, length($2) - 4) == h { f = 1 } END { exit !f }' \
+        /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
       echo "$me: port $((base + i)) is in use (another pipeline?): set BENCH_PORT_BASE" >&2
       return 1
     fi

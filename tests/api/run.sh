@@ -20,20 +20,9 @@ VENV=${RISKPIPE_VENV:-$PWD/.venv}
 passed=0
 failed=0
 T=$(mktemp -d /tmp/riskpipe-api.XXXXXX)
-# 40 ports of our own, above the http suite's 36000-39999; a block any
-# socket already uses (listening, or a client's source port) is passed over.
-port_busy() { # port: 0 when some socket has it as its local port
-    local hex
-    hex=$(printf '%04X' "$1")
-    awk -v h=":$hex" 'FNR > 1 && substr($2, length($2) - 4) == h { found = 1 } END { exit !found }' \
-        /proc/net/tcp /proc/net/tcp6 2>/dev/null
-}
-for try in $(seq 0 99); do
-    BASE=$((44000 + (($$ + try * 37) % 100) * 40))
-    busy=0
-    for ((i = 0; i < 40; i++)); do port_busy $((BASE + i)) && { busy=1; break; }; done
-    [ $busy = 0 ] && break
-done
+# 40 ports of our own in 12000-13999 (tests/lib/ports.sh).
+. tests/lib/ports.sh
+pick_ports 12000 50 40 || exit 1
 PIDS=()
 
 cleanup() {

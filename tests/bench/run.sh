@@ -10,8 +10,10 @@ BIN=${RISKPIPE_BIN:-$PWD/bin}
 export BIN
 T=$(mktemp -d /tmp/riskpipe-bench-test.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-# Ports of their own, apart from the other suites' (which use 20000-31999).
-export BENCH_PORT_BASE=$((33000 + ($$ % 200) * 10))
+# Ports of their own, apart from the other suites' (tests/lib/ports.sh).
+. tests/lib/ports.sh
+pick_ports 16000 200 10 || exit 1
+export BENCH_PORT_BASE=$BASE
 passed=0 failed=0
 
 check() { # name command...: PASS when the command exits 0

@@ -21,20 +21,9 @@ PY=/usr/bin/python3
 WAIT_S=15
 [ -n "${RISKPIPE_SANITIZED:-}" ] && WAIT_S=60 # sanitized daemons start slower
 
-# 20 ports of our own (42000-45999, above the http suite's); a block any socket already uses
-# (listening, or a client's source port) is passed over.
-port_busy() {
-    local hex
-    hex=$(printf '%04X' "$1")
-    awk -v h=":$hex" 'FNR > 1 && substr($2, length($2) - 4) == h { found = 1 } END { exit !found }' \
-        /proc/net/tcp /proc/net/tcp6 2>/dev/null
-}
-for try in $(seq 0 99); do
-    BASE=$((42000 + (($$ + try * 37) % 200) * 20))
-    busy=0
-    for ((i = 0; i < 20; i++)); do port_busy $((BASE + i)) && { busy=1; break; }; done
-    [ $busy = 0 ] && break
-done
+# 20 ports of our own in 14000-15999 (tests/lib/ports.sh).
+. tests/lib/ports.sh
+pick_ports 14000 100 20 || exit 1
 port() { echo $((BASE + $1)); }
 ep() { echo "tcp://127.0.0.1:$(port "$1")"; }
 S=http://127.0.0.1:$(port 10) # the state's HTTP API

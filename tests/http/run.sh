@@ -14,21 +14,9 @@ BIN=${RISKPIPE_BIN:-$PWD/bin}
 passed=0
 failed=0
 T=$(mktemp -d /tmp/riskpipe-http.XXXXXX)
-# 40 ports of our own, above the other suites' 20000-35999.
-# 40 ports of our own; a block any socket already uses (listening, or a
-# client's source port) is passed over, so that no bind can fail for it.
-port_busy() { # port: 0 when some socket has it as its local port
-    local hex
-    hex=$(printf '%04X' "$1")
-    awk -v h=":$hex" 'FNR > 1 && substr($2, length($2) - 4) == h { found = 1 } END { exit !found }' \
-        /proc/net/tcp /proc/net/tcp6 2>/dev/null
-}
-for try in $(seq 0 99); do
-    BASE=$((36000 + (($$ + try * 37) % 100) * 40))
-    busy=0
-    for ((i = 0; i < 40; i++)); do port_busy $((BASE + i)) && { busy=1; break; }; done
-    [ $busy = 0 ] && break
-done
+# 40 ports of our own in 10000-11999 (tests/lib/ports.sh).
+. tests/lib/ports.sh
+pick_ports 10000 50 40 || exit 1
 PIDS=()
 
 cleanup() {

@@ -18,24 +18,12 @@ ART=${RISKPIPE_ARTIFACTS:-$PWD/${BUILD:-build}/test-artifacts}
 passed=0
 failed=0
 T=$(mktemp -d /tmp/riskpipe-web.XXXXXX)
-# 20 ports of our own in 32000-32759: between the other suites' blocks
-# (integration and resources below 32000, bench from 33000) and below the
-# kernel's ephemeral ports (32768+), because the reducer is restarted while
-# mappers and the browser reconnect to it, and a client could otherwise get
-# its port as a source port (TCP self-connect). A block any socket already
-# uses is passed over.
-port_busy() { # port: 0 when some socket has it as its local port
-    local hex
-    hex=$(printf '%04X' "$1")
-    awk -v h=":$hex" 'FNR > 1 && substr($2, length($2) - 4) == h { found = 1 } END { exit !found }' \
-        /proc/net/tcp /proc/net/tcp6 2>/dev/null
-}
-for try in $(seq 0 99); do
-    BASE=$((32000 + (($$ + try * 7) % 38) * 20))
-    busy=0
-    for ((i = 0; i < 20; i++)); do port_busy $((BASE + i)) && { busy=1; break; }; done
-    [ $busy = 0 ] && break
-done
+# 20 ports of our own in 18000-18999 (tests/lib/ports.sh): below the kernel's
+# ephemeral ports matters here, because the reducer is restarted while mappers
+# and the browser reconnect to it, and a client could otherwise get its port
+# as a source port (TCP self-connect).
+. tests/lib/ports.sh
+pick_ports 18000 50 20 || exit 1
 PIDS=()
 
 cleanup() {
