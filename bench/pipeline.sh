@@ -13,7 +13,8 @@
 # BENCH_HTTP=off starts state and reducer with --http "" (no HTTP server at
 # all). BENCH_WATCH=1 (HTTP on) adds what watching costs: a scrape of both
 # daemons' /metrics every second, as a Prometheus would (5 s by default), and
-# one client following the reducer's /v1/stream (Server-Sent Events).
+# one client following the reducer's /v1/stream (Server-Sent Events);
+# BENCH_WATCH_WHAT=scrape or =stream keeps only one of the two.
 base=${BENCH_PORT_BASE:-5555}
 bench_ep() { echo "tcp://127.0.0.1:$((base + $1))"; }
 INGEST=$(bench_ep 0) PULL=$(bench_ep 1) WORK=$(bench_ep 2) RESULTS=$(bench_ep 3)
@@ -37,8 +38,10 @@ pipeline_stop() {
 # The watchers of BENCH_WATCH=1, started once the daemons answer.
 pipeline_watch() {
   [ "${BENCH_WATCH:-0}" = 1 ] && [ "${BENCH_HTTP:-on}" != off ] || return 0
+  local what=${BENCH_WATCH_WHAT:-both}
   # one long-lived scraper, as a Prometheus is: no process started per scrape
-  python3 -c '
+  if [ "$what" != stream ]; then
+    python3 -c '
 import sys, time, urllib.request
 while True:
     t = time.monotonic()
@@ -48,7 +51,10 @@ while True:
         except OSError:
             pass
     time.sleep(max(0.0, 1.0 - (time.monotonic() - t)))
-' "http://${http_state[0]}/metrics" "http://${http_reducer[0]}/metrics" & watchers+=($!)
+' "http://${http_state[0]}/metrics" "http://${http_reducer[0]}/metrics" &
+    watchers+=($!) # python's own pid: a subshell's would leave python running
+  fi
+  [ "$what" = scrape ] && return 0
   curl -sN --max-time 86400 "http://${http_reducer[0]}/v1/stream" >"$DIR/stream.txt" 2>/dev/null &
   watchers+=($!)
 }
