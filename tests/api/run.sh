@@ -17,35 +17,22 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 BIN=${RISKPIPE_BIN:-$PWD/bin}
 VENV=${RISKPIPE_VENV:-$PWD/.venv}
-passed=0
-failed=0
 T=$(mktemp -d /tmp/riskpipe-api.XXXXXX)
 # 40 ports of our own in 12000-13999 (tests/lib/ports.sh).
+. tests/lib/suite.sh
 . tests/lib/ports.sh
 pick_ports 12000 50 40 || exit 1
 PIDS=()
 
 cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    stop_pids "${PIDS[@]}"
     rm -rf "$T"
 }
 trap cleanup EXIT
 
-pass() { echo "PASS $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
 port() { echo $((BASE + $1)); }
 ep() { echo "tcp://127.0.0.1:$(port "$1")"; }
 url() { echo "http://127.0.0.1:$(port "$1")$2"; }
-wait_for() { # seconds command...
-    local end=$((SECONDS + $1))
-    shift
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -ge $end ] && return 1
-        sleep 0.1
-    done
-}
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 

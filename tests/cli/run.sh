@@ -12,8 +12,6 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${RISKPIPE_BIN:-$PWD/bin}
 HERE=$PWD/tests/cli
-passed=0
-failed=0
 T=$(mktemp -d /tmp/riskpipe-cli.XXXXXX)
 TM=riskpipe-cli-$$ # our own tmux server
 PY=/usr/bin/python3
@@ -22,6 +20,7 @@ WAIT_S=15
 [ -n "${RISKPIPE_SANITIZED:-}" ] && WAIT_S=60 # sanitized daemons start slower
 
 # 20 ports of our own in 14000-15999 (tests/lib/ports.sh).
+. tests/lib/suite.sh
 . tests/lib/ports.sh
 pick_ports 14000 100 20 || exit 1
 port() { echo $((BASE + $1)); }
@@ -34,33 +33,15 @@ echo "cli-token-$$-$RANDOM" >"$TOKEN"
 STATE_PID="" REDUCER_PID="" MAPPER_PIDS=()
 cleanup() {
     tmux -L "$TM" kill-server 2>/dev/null
-    local p
-    for p in $STATE_PID $REDUCER_PID "${MAPPER_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in $STATE_PID $REDUCER_PID "${MAPPER_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    stop_pids $STATE_PID $REDUCER_PID "${MAPPER_PIDS[@]}"
     rm -rf "$T"
 }
 trap cleanup EXIT
 
-pass() { echo "PASS $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
-# check NAME WHY -- COMMAND...: PASS when COMMAND succeeds, else FAIL with WHY.
-check() {
-    local name=$1 why=$2
-    shift 3
-    if "$@"; then pass "$name"; else fail "$name" "$why"; fi
-}
 finish() {
     echo "$passed passed, $failed failed"
     [ "$failed" -eq 0 ]
     exit
-}
-wait_for() { # seconds command...: polls every 0.1 s
-    local end=$((SECONDS + $1))
-    shift
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -ge $end ] && return 1
-        sleep 0.1
-    done
 }
 ctl() { "$BIN/riskctl" "$@"; }
 # GET $1 with the token: the body on stdout, exit 0 only for a 200.

@@ -11,41 +11,22 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${RISKPIPE_BIN:-$PWD/bin}
-passed=0
-failed=0
 T=$(mktemp -d /tmp/riskpipe-http.XXXXXX)
 # 40 ports of our own in 10000-11999 (tests/lib/ports.sh).
+. tests/lib/suite.sh
 . tests/lib/ports.sh
 pick_ports 10000 50 40 || exit 1
 PIDS=()
 
 cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    stop_pids "${PIDS[@]}"
     rm -rf "$T"
 }
 trap cleanup EXIT
 
-pass() { echo "PASS $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
-# check NAME WHY -- COMMAND...: PASS when COMMAND succeeds, else FAIL with WHY.
-check() {
-    local name=$1 why=$2
-    shift 3
-    if "$@"; then pass "$name"; else fail "$name" "$why"; fi
-}
 port() { echo $((BASE + $1)); }
 ep() { echo "tcp://127.0.0.1:$(port "$1")"; }
 url() { echo "http://127.0.0.1:$(port "$1")$2"; }
-wait_for() { # seconds command...
-    local end=$((SECONDS + $1))
-    shift
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -ge $end ] && return 1
-        sleep 0.1
-    done
-}
 # HTTP status code of a request: code URL [curl options...]
 code() {
     local u=$1

@@ -15,13 +15,12 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${RISKPIPE_BIN:-$PWD/bin}
 ART=${RISKPIPE_ARTIFACTS:-$PWD/${BUILD:-build}/test-artifacts}
-passed=0
-failed=0
 T=$(mktemp -d /tmp/riskpipe-web.XXXXXX)
 # 20 ports of our own in 18000-18999 (tests/lib/ports.sh): below the kernel's
 # ephemeral ports matters here, because the reducer is restarted while mappers
 # and the browser reconnect to it, and a client could otherwise get its port
 # as a source port (TCP self-connect).
+. tests/lib/suite.sh
 . tests/lib/ports.sh
 pick_ports 18000 50 20 || exit 1
 PIDS=()
@@ -38,14 +37,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pass() { echo "PASS $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
-# check NAME WHY -- COMMAND...: PASS when COMMAND succeeds, else FAIL with WHY.
-check() {
-    local name=$1 why=$2
-    shift 3
-    if "$@"; then pass "$name"; else fail "$name" "$why"; fi
-}
 finish() {
     echo "$passed passed, $failed failed"
     [ "$failed" -eq 0 ]
@@ -54,14 +45,6 @@ finish() {
 port() { echo $((BASE + $1)); }
 ep() { echo "tcp://127.0.0.1:$(port "$1")"; }
 url() { echo "http://127.0.0.1:$(port "$1")$2"; }
-wait_for() { # seconds command...
-    local end=$((SECONDS + $1))
-    shift
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -ge $end ] && return 1
-        sleep 0.1
-    done
-}
 
 # What the browser part needs: Debian's chromium, chromium-driver and
 # python3-selenium (for /usr/bin/python3; `make deps` installs them).
