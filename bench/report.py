@@ -30,6 +30,32 @@ def k(x):
     return "%.0fk" % (x / 1000)
 
 
+LATENCY = [  # (mode, key, goal in ms or None)
+    ("idle", "ack_p99_ms", None), ("idle", "visible_p50_ms", None),
+    ("idle", "visible_p99_ms", 3.0),
+    ("load20k", "ack_p99_ms", None), ("load20k", "visible_p50_ms", None),
+    ("load20k", "visible_p99_ms", 10.0), ("load20k", "load_rate", None),
+    ("burst", "ack_all_ms", None), ("burst", "visible_all_ms", 100.0)]
+
+
+def latency_table(rows):
+    """Medians and ranges over the latency runs, one row per figure."""
+    print("| mode | figure | median | range | runs | goal |")
+    print("|---|---|---|---|---|---|")
+    for mode, key, goal in LATENCY:
+        xs = [float(r[key]) for r in rows if r.get("mode") == mode and key in r]
+        if not xs:
+            continue
+        med = statistics.median(xs)
+        verdict = "" if goal is None else ("<= %g: %s" % (goal, "met" if med <= goal else
+                                                           "NOT met"))
+        print("| %s | %s | %.2f | %.2f-%.2f | %d | %s |"
+              % (mode, key, med, min(xs), max(xs), len(xs), verdict))
+    fails = sum(int(r.get("failures", 0)) for r in rows)
+    print()
+    print("probe failures over all runs: %d" % fails)
+
+
 def main():
     runs = parse(sys.argv[1])
     names = {"riskpipe": "riskpipe (default flags, 2 mappers)",
@@ -82,8 +108,7 @@ def main():
         print()
         print("## Latency (bench/latency.sh)")
         print()
-        for r in runs["latency"]:
-            print("  " + " ".join("%s=%s" % kv for kv in r.items()))
+        latency_table(runs["latency"])
     if "growth" in runs:
         print()
         print("## Growth (riskpipe, one run each)")

@@ -10,7 +10,8 @@
 #     verification stops the benchmark.
 #  3. The raw LMDB ceiling: the state's own engine with no IPC
 #     (bench-ceiling, commits of 256 frames of 1000 messages, fsynced).
-#  4. Latency (bench/latency.sh): idle, under 20k msg/s, a 10k burst.
+#  4. Latency (bench/latency.sh, BENCH_RUNS times): idle, under 20k msg/s,
+#     a 10k burst; the table has the medians and ranges.
 #  5. Growth (BENCH_SCALE=1, the default): riskpipe once each on 5M messages
 #     over 1M and over 4M trades, and on 10M messages over 8M trades.
 # Prints one table per part; BENCH_OUT (default bench/results.txt) keeps the
@@ -54,9 +55,11 @@ done
 rm -rf "$TMP/ceiling"
 
 if [ -x bench/latency.sh ]; then
-  echo "latency..." >&2
-  sync
-  bench/latency.sh | sed 's/^/latency /' | tee -a "$OUT" >&2
+  for r in $(seq 1 "$RUNS"); do
+    echo "latency run $r/$RUNS..." >&2
+    sync
+    bench/latency.sh | sed 's/^/latency /' | tee -a "$OUT" >&2
+  done
 fi
 
 if [ "$SCALE" = 1 ]; then

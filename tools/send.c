@@ -17,6 +17,7 @@
 #include <czmq.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,6 +273,13 @@ static int s_read(input_t *in)
     return 0;
 }
 
+/* Whether more input can be read at once (poll without waiting). */
+static int s_input_waiting(const input_t *in)
+{
+    struct pollfd p = {in->fd, POLLIN, 0};
+    return poll(&p, 1, 0) > 0;
+}
+
 /* The frame being filled joins the window, with the next correlation id. */
 static void s_queue(sender_t *s)
 {
@@ -404,9 +412,11 @@ static int s_step(sender_t *s, input_t *in)
         want_input && ready > 0 && (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR));
     if (input_ready && s_read(in)) return -1;
     if (s_take_lines(s, in)) return -1;
-    /* A partial frame goes out when the input pauses or ends. */
+    /* A partial frame goes out when the input pauses (nothing more to read
+     * right now: a paced producer's messages are not held back waiting for
+     * a full frame) or ends. A file never pauses, so its frames are full. */
     if (s->filling && s->nfr < s->window &&
-        ((in->eof && in->len == 0) || (want_input && !input_ready)))
+        ((in->eof && in->len == 0) || (want_input && !s_input_waiting(in))))
         s_queue(s);
     return s_pump(s);
 }

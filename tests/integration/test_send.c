@@ -16,6 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <errno.h>
+#include <limits.h>
+#include <unistd.h>
 
 #define RUN_MS 60000 /* bounds one riskctl run */
 #define EXACT_LINES 2000
@@ -485,5 +490,50 @@ Test(send, wait_returns_only_when_everything_sent_is_aggregated, .timeout = 180,
     s_expect_said(err, "timed out");
     free(err);
     model_destroy(&m);
+    h_passed();
+}
+
+/* A producer that writes a line every 2 ms never pauses for long, and sends
+ * nothing else that would be answered: its messages must still go out as
+ * they come, not wait for a full frame (1000 lines, 2 s here). */
+Test(send, a_paced_producer_is_not_held_back_for_a_full_frame, .timeout = 60,
+     .fini = h_finish)
+{
+    enum { LINES = 1500, EVERY_US = 2000, SEEN = 200, WITHIN_MS = 1500 };
+    h_cluster_t *c = h_cluster_new("send-paced");
+    h_start_state(c, NULL);
+    char fifo[PATH_MAX], out[PATH_MAX];
+    snprintf(fifo, sizeof fifo, "%.4000s/paced.fifo", c->dir);
+    snprintf(out, sizeof out, "%.4000s/send.out", c->dir);
+    cr_assert_eq(mkfifo(fifo, 0600), 0, "mkfifo %s: %s", fifo, strerror(errno));
+    h_riskctl_bg(c, out, "send", fifo, "--ingest", c->ingest, NULL);
+    pid_t writer = fork();
+    cr_assert_neq(writer, -1, "fork: %s", strerror(errno));
+    if (writer == 0) {
+        FILE *f = fopen(fifo, "w");
+        if (!f) _exit(1);
+        for (int i = 0; i < LINES; i++) {
+            char t[16];
+            snprintf(t, sizeof t, "p%d", i);
+            s_good(f, t);
+            fflush(f);
+            usleep(EVERY_US);
+        }
+        _exit(fclose(f) == 0 ? 0 : 1);
+    }
+    int64_t t0 = h_now_ms();
+    int seen = h_wait_stat(c, "state", "accepted", SEEN, WITHIN_MS);
+    int64_t took = h_now_ms() - t0;
+    int wst;
+    waitpid(writer, &wst, 0);
+    int rc = h_wait_bg(c, RUN_MS);
+    cr_assert(seen, "the state had not accepted %d of the paced lines %lld ms after they began "
+              "(a line every %d us): send held them back for a full frame", SEEN,
+              (long long)took, EVERY_US);
+    cr_assert(WIFEXITED(wst) && WEXITSTATUS(wst) == 0, "the writer failed");
+    cr_assert_eq(rc, 0, "send exited %d", rc);
+    char *text = h_read_file(out, NULL);
+    s_expect_counts(text ? text : "", LINES, 0, 0, "");
+    free(text);
     h_passed();
 }
