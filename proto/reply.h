@@ -19,6 +19,12 @@
 
 #define REPLY_MAX_ERRORS 100 /* error entries listed per reply; counts stay exact */
 
+/* Unanswered frames a producer may have in flight on one connection: the
+ * state queues that many replies to each producer before a reply is lost
+ * (the producer then times out and re-sends), so producers keep their
+ * window of frames at or below it. */
+#define REPLY_QUEUE_MAX 16384
+
 /* A reply being built by the state process. */
 typedef struct {
     uint64_t accepted, duplicates, conflicts, rejected;

@@ -15,6 +15,7 @@
 #include "../common/rperr.h"
 #include "../proto/ctl.h"
 #include "../proto/frame.h"
+#include "../proto/reply.h"
 #include "../proto/tables.h"
 #include "../svc/control.h"
 #include "../svc/daemon.h"
@@ -121,8 +122,13 @@ static int s_open(state_t *s, const flags_t *f)
      * producer gets a clear answer; the cap protects memory. Small receive
      * queues bound memory too: producers wait instead. */
     int64_t hard_cap = f->commit.max_frame * 2 + (1 << 20);
+    /* Replies go out in bursts of up to a whole group commit, while the
+     * producer may be busy reading its input: their queue must hold every
+     * frame a producer can have in flight (a ROUTER drops what does not fit,
+     * and the producer then waits out its timeout and re-sends). */
     s->router = daemon_socket(ZMQ_ROUTER, config_get(s_opts, "ingest"), DAEMON_BIND,
-                              &(daemon_sockopt_t){.hwm = 256, .linger_ms = 1000,
+                              &(daemon_sockopt_t){.hwm = 256, .sndhwm = REPLY_QUEUE_MAX,
+                                                  .linger_ms = 1000,
                                                   .max_msg = hard_cap,
                                                   .curve_domain = KEYS_DOMAIN_INGEST},
                               "ingest");
@@ -142,6 +148,9 @@ static int s_open(state_t *s, const flags_t *f)
                                                    .curve_domain = KEYS_DOMAIN_CONTROL},
                                "control");
     if (!s->router || !s->pull || !s->work || !s->acks || !s->control) return RP_EZMQ;
+    /* A reply that cannot be queued (a producer gone, or one that never
+     * reads its answers) is an error the commit logs, not a silent drop. */
+    zsock_set_router_mandatory(s->router, 1);
     s->dispatch = dispatch_new(s->log, s->store, zsock_resolve(s->work), (uint32_t)f->window,
                                f->redeliver_ms);
     if (!s->dispatch) return RP_ENOMEM;

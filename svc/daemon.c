@@ -201,6 +201,7 @@ zsock_t *daemon_socket(int type, const char *endpoint, daemon_dir_t dir,
         zsock_set_sndhwm(s, opt->hwm);
         zsock_set_rcvhwm(s, opt->hwm);
     }
+    if (opt->sndhwm > 0) zsock_set_sndhwm(s, opt->sndhwm);
     /* Through libzmq: czmq's setter takes an int, which wraps above 2 GiB. */
     if (opt->max_msg > 0)
         zmq_setsockopt(zsock_resolve(s), ZMQ_MAXMSGSIZE, &opt->max_msg, sizeof opt->max_msg);

@@ -69,6 +69,7 @@ int daemon_endpoint_is_local(const char *endpoint);
  * connect) or a client of the role curve_server (a keys_role_t + 1). */
 typedef struct {
     int hwm;                  /* high-water mark, both directions, in messages */
+    int sndhwm;               /* when > 0, the send direction's instead of hwm */
     int linger_ms;            /* how long close waits for unsent messages */
     int64_t max_msg;          /* largest inbound message in bytes (ZMQ_MAXMSGSIZE) */
     const char *curve_domain; /* server: the ZAP domain its peers are checked in */

@@ -493,7 +493,7 @@ int cmd_send(int argc, char **argv)
         {"max-frame-bytes", "16777216", "largest frame in bytes (at most the state's --max-frame)",
          NULL},
         {"window", "262144", "messages in flight before waiting for answers (whole frames: "
-         "--window/--batch of them, at least one)", NULL},
+         "--window/--batch of them, at least one, at most 16384)", NULL},
         {"timeout-ms", "5000", "re-send a frame not answered within this time", NULL},
         {"retries", "30", "consecutive unanswered attempts before giving up", NULL},
         {"quiet", NULL, "print nothing but errors", NULL},
@@ -531,6 +531,8 @@ int cmd_send(int argc, char **argv)
     /* Counted in messages, so that --batch does not change how much the
      * state can commit at once (its group commit is what makes it fast). */
     s.window = (int)((window + s.batch - 1) / s.batch);
+    /* and never more frames than the state queues answers for */
+    if (s.window > REPLY_QUEUE_MAX) s.window = REPLY_QUEUE_MAX;
     const char *path = npos ? argv[1] : "-";
     input_t in = {.fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY),
                   .cap = (1 << 20) + JSONLINE_PADDING};

@@ -537,3 +537,35 @@ Test(send, a_paced_producer_is_not_held_back_for_a_full_frame, .timeout = 60,
     free(text);
     h_passed();
 }
+
+/* One group commit can answer hundreds of frames at once: every answer must
+ * reach the producer (a ROUTER drops what its queue to a peer cannot hold,
+ * and the producer then waits out its timeout), so a send of many small
+ * frames finishes with none re-sent and none unanswered. */
+Test(send, every_frame_of_a_large_group_commit_is_answered, .timeout = 120, .fini = h_finish)
+{
+    enum { LINES = 3000 };
+    h_cluster_t *c = h_cluster_new("send-group");
+    h_start_state(c, "--group-max", "3000", NULL);
+    char path[PATH_MAX];
+    FILE *f = s_open(c, "group.jsonl", path, sizeof path);
+    model_t *m = model_new();
+    for (int i = 0; i < LINES; i++) {
+        char t[16];
+        snprintf(t, sizeof t, "g%d", i);
+        s_good(f, t);
+        s_model_good(m, t);
+    }
+    fclose(f);
+    char out[1024], *err;
+    /* a frame per message, all in flight; one unanswered frame fails it */
+    int rc = s_send(c, path, out, sizeof out, &err, "--batch", "1", "--window", "3000",
+                    "--timeout-ms", "20000", "--retries", "0", NULL);
+    cr_assert_eq(rc, 0, "send exited %d: %s\n%s", rc, out, err);
+    s_expect_counts(out, LINES, 0, 0, err);
+    cr_assert(!strstr(err, "re-sending"), "frames were re-sent:\n%s", err);
+    free(err);
+    s_expect_state(c, m);
+    model_destroy(&m);
+    h_passed();
+}
