@@ -9,7 +9,8 @@
 # CTL (the riskctl control flags) and pids (state, reducer, mappers).
 # pipeline_stop stops them. The daemons' stdout is /dev/null, so that one
 # left running can never hold a caller's $(...) open. The caller sets BIN, MAPPERS, DIR and $me (its
-# name, for messages).
+# name, for messages). BENCH_STATE_FLAGS: more riskpipe-state flags, for
+# experiments (make bench leaves it empty: default flags).
 # BENCH_HTTP=off starts state and reducer with --http "" (no HTTP server at
 # all). BENCH_WATCH=1 (HTTP on) adds what watching costs: a scrape of both
 # daemons' /metrics every second, as a Prometheus would (5 s by default), and
@@ -74,7 +75,7 @@ pipeline_start() {
     fi
   done
   "$BIN/riskpipe-state" --data "$DIR/state" --ingest "$INGEST" --ingest-pull "$PULL" \
-    --work "$WORK" --acks "$ACKS" --control "$SCTL" --http "${http_state[0]:-}" >/dev/null 2>"$DIR/state.log" & pids+=($!)
+    --work "$WORK" --acks "$ACKS" --control "$SCTL" --http "${http_state[0]:-}" ${BENCH_STATE_FLAGS:-} >/dev/null 2>"$DIR/state.log" & pids+=($!)
   "$BIN/riskpipe-reducer" --data "$DIR/reducer" --results "$RESULTS" --acks "$ACKS" \
     --control "$RCTL" --http "${http_reducer[0]:-}" >/dev/null 2>"$DIR/reducer.log" & pids+=($!)
   local p ok

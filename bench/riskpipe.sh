@@ -38,14 +38,20 @@ cleanup() {
 trap cleanup EXIT
 pipeline_start || exit 1
 
-# Peak anonymous memory of each daemon, sampled while the run lasts.
+# Peak anonymous memory of each daemon, sampled while the run lasts, with
+# shell builtins only: a process started per sample would take CPU from the
+# run it measures (the peers run with no sampler at all).
 daemons=("${pids[@]}")
+mkfifo "$DIR/tick"
 (
+  exec 3<>"$DIR/tick" # nothing is ever written: read -t on it is a sleep
   while kill -0 $$ 2>/dev/null; do # not a moment past this script
     for p in "${daemons[@]}"; do
-      awk -v p="$p" '/^RssAnon/ {print p, $2}' "/proc/$p/status" 2>/dev/null || true
+      while read -r k v _; do
+        if [ "$k" = RssAnon: ]; then echo "$p $v"; break; fi
+      done <"/proc/$p/status" 2>/dev/null || true
     done
-    sleep 0.1
+    read -r -t 0.1 -u 3 _ || true
   done
 ) >"$DIR/anon.txt" &
 sampler=$!
