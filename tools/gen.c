@@ -1,8 +1,11 @@
 /* riskctl gen: a deterministic workload generator. The same seed and flags
  * always print the same JSON lines: new trades, re-valuations (some moving to
- * another hierarchy path), exact duplicates and stale out-of-order versions. */
+ * another hierarchy path), exact duplicates and stale out-of-order versions.
+ * --format msgpack prints the same messages as concatenated msgpack maps,
+ * packed as `riskctl send` packs the JSON lines. */
 #include "riskctl.h"
 #include "cli.h"
+#include "jsonline.h"
 #include "../common/clock.h"
 
 #include <stdio.h>
@@ -196,6 +199,8 @@ int cmd_gen(int argc, char **argv)
         {"ooo", "5", "% out-of-order versions (a newer version, then a stale older one)",
          NULL},
         {"rate", "0", "messages per second; 0 = as fast as possible", NULL},
+        {"format", "json", "json (one message per line) or msgpack (concatenated maps, for "
+         "riskctl send --format msgpack)", NULL},
         {"sequential-ids", NULL, "TradeIDs T<seed>-<n> in creation order instead of UUIDs", NULL},
         {NULL, NULL, NULL, NULL}};
     int npos, code;
@@ -204,6 +209,19 @@ int cmd_gen(int argc, char **argv)
         return code;
     static gen_t g; /* large (history and delayed versions): not on the stack */
     if ((code = s_flags(opts, &g.f))) return code;
+    const char *format = config_get(opts, "format");
+    jsonline_t *jl = NULL;
+    msgpack_sbuffer mp;
+    msgpack_sbuffer_init(&mp);
+    if (strcmp(format, "msgpack") == 0) {
+        if (!(jl = jsonline_new())) {
+            fprintf(stderr, "riskctl gen: out of memory\n");
+            return CLI_FAIL;
+        }
+    } else if (strcmp(format, "json") != 0) {
+        fprintf(stderr, "riskctl gen: --format %s: expected json or msgpack\n", format);
+        return CLI_USAGE;
+    }
     g.rng = (uint64_t)g.f.seed * 0x2545F4914F6CDD1DULL + 1;
     g.version = calloc((size_t)g.f.trades, sizeof *g.version);
     g.path = calloc((size_t)g.f.trades, 1);
@@ -216,13 +234,28 @@ int cmd_gen(int argc, char **argv)
     setvbuf(stdout, out, _IOFBF, sizeof out);
     int64_t t0 = clock_mono_ms();
     for (; !code && (g.f.count == 0 || g.i < (uint64_t)g.f.count); g.i++) {
-        if (fputs(s_message(&g), stdout) == EOF) break; /* the reader went away */
+        const char *line = s_message(&g);
+        if (jl) {
+            char why[160];
+            mp.size = 0;
+            if (jsonline_pack(jl, line, strlen(line) - 1, &mp, why, sizeof why)) {
+                fprintf(stderr, "riskctl gen: cannot pack message %llu: %s\n",
+                        (unsigned long long)g.i + 1, why);
+                code = CLI_FAIL;
+                break;
+            }
+            if (fwrite(mp.data, 1, mp.size, stdout) != mp.size) break;
+        } else if (fputs(line, stdout) == EOF) {
+            break; /* the reader went away */
+        }
         if (g.f.rate && g.i % 64 == 63) {
             fflush(stdout);
             s_pace(&g, g.i + 1, t0);
         }
     }
     fflush(stdout);
+    msgpack_sbuffer_destroy(&mp);
+    jsonline_destroy(&jl);
     free(g.version);
     free(g.path);
     free(g.hist);

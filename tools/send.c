@@ -1,5 +1,6 @@
-/* riskctl send: JSON lines -> msgpack batches -> acknowledged ingest. A
- * window of frames is kept in flight on a DEALER socket; each frame carries
+/* riskctl send: JSON lines (or, with --format msgpack, msgpack maps a
+ * producer already has, sent as they are) -> msgpack batches -> acknowledged
+ * ingest. A window of frames is kept in flight on a DEALER socket; each frame carries
  * a correlation id, and frames without an answer are re-sent on a fresh
  * socket (Lazy Pirate) with backoff, so a restart of the state process loses
  * nothing. Re-sending is safe: stored versions make re-sent messages
@@ -11,6 +12,7 @@
 #include "jsonline.h"
 #include "../common/clock.h"
 #include "../common/rperr.h"
+#include "../proto/mp.h"
 #include "../proto/reply.h"
 #include "../proto/risk.h"
 
@@ -46,6 +48,7 @@ typedef struct {
     char *buf;
     size_t cap, len;
     int eof;
+    unsigned long long taken; /* bytes of the input before buf[0] */
 } input_t;
 
 /* The frames in flight (the window), the frame being filled, and the
@@ -59,11 +62,13 @@ typedef struct {
     int64_t retries, failures; /* consecutive timeouts without any answer */
     int64_t batch;             /* messages per frame */
     int64_t max_frame;         /* bytes per frame, array header included */
-    jsonline_t *jl;
+    jsonline_t *jl;              /* NULL with --format msgpack */
+    const char *unit;            /* what reasons number: "line" or "message" */
     uint64_t next_id;
     frame_t cur;               /* the frame being filled, when filling */
     int filling;
-    unsigned long long lineno; /* lines read, blank ones included: what reasons name */
+    unsigned long long lineno; /* lines (or messages) read, blank ones included: what
+                                * reasons name */
     unsigned long long lines, bad_lines, accepted, duplicates, conflicts, rejected, frames,
         resent;
     int shown;
@@ -166,8 +171,9 @@ static void s_count(sender_t *s, const frame_t *f, const reply_view_t *r)
     uint64_t done = r->accepted + r->duplicates;
     if (done + r->rejected != f->n && done < f->n) {
         s->rejected += f->n - done;
-        s_show(s, "the state refused a frame of %u messages (lines %llu to %llu) whole: %s",
-               f->n, (unsigned long long)f->line[0], (unsigned long long)f->line[f->n - 1],
+        s_show(s, "the state refused a frame of %u messages (%ss %llu to %llu) whole: %s",
+               f->n, s->unit, (unsigned long long)f->line[0],
+               (unsigned long long)f->line[f->n - 1],
                r->first_error[0] ? r->first_error : "(no reason given)");
         return;
     }
@@ -177,7 +183,7 @@ static void s_count(sender_t *s, const frame_t *f, const reply_view_t *r)
     char tail[64] = "";
     if (more) snprintf(tail, sizeof tail, " (and %llu more in its frame)", more);
     if (r->first_index >= 0 && (uint64_t)r->first_index < f->n)
-        s_show(s, "line %llu rejected by the state: %s%s",
+        s_show(s, "%s %llu rejected by the state: %s%s", s->unit,
                (unsigned long long)f->line[r->first_index], r->first_error, tail);
     else
         s_show(s, "%llu message(s) rejected by the state in one frame: %s",
@@ -318,6 +324,22 @@ static uint64_t s_frame_bytes(uint32_t n, size_t body)
     return s_array_header(n, hdr) + (uint64_t)body;
 }
 
+/* --format msgpack: appends the n bytes of one message, a msgpack map that
+ * mp_skip has already delimited, to body as they are (the state validates
+ * every field). Returns 0, RP_ENOMEM, or RP_EPROTO with a reason in why. */
+static int s_pack_msgpack(const char *msg, size_t n, msgpack_sbuffer *body, char *why,
+                          size_t whylen)
+{
+    unsigned char c = (unsigned char)msg[0];
+    if (!((c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf)) {
+        snprintf(why, whylen, "not a msgpack map (type byte 0x%02x): a message is one map", c);
+        return RP_EPROTO;
+    }
+    int rc = mp_check(msg, n, MP_MAX_DEPTH, UINT32_MAX, why, whylen);
+    if (rc) return rc;
+    return msgpack_sbuffer_write(body, msg, n) ? RP_ENOMEM : 0;
+}
+
 /* Adds one input line (n bytes, no newline, JSONLINE_PADDING readable bytes
  * after it) to the frame being filled. A message that would take the frame
  * over --max-frame-bytes starts the next frame; a full frame joins the
@@ -332,14 +354,15 @@ static int s_add_line(sender_t *s, const char *line, size_t n)
     if (!s->filling && s_start(s)) return -1;
     char why[RISK_WHY_MAX];
     size_t before = s->cur.body.size;
-    int rc = jsonline_pack(s->jl, line, n, &s->cur.body, why, sizeof why);
+    int rc = s->jl ? jsonline_pack(s->jl, line, n, &s->cur.body, why, sizeof why)
+                   : s_pack_msgpack(line, n, &s->cur.body, why, sizeof why);
     if (rc == RP_ENOMEM) {
-        fprintf(stderr, "riskctl send: out of memory at line %llu\n", s->lineno);
+        fprintf(stderr, "riskctl send: out of memory at %s %llu\n", s->unit, s->lineno);
         return -1;
     }
     if (rc) {
         s->bad_lines++;
-        s_show(s, "line %llu refused: %s", s->lineno, why);
+        s_show(s, "%s %llu refused: %s", s->unit, s->lineno, why);
         s_drop_empty(s);
         return 0;
     }
@@ -347,8 +370,9 @@ static int s_add_line(sender_t *s, const char *line, size_t n)
     if (s_frame_bytes(1, size) > (uint64_t)s->max_frame) {
         s->cur.body.size = before;
         s->bad_lines++;
-        s_show(s, "line %llu refused: its message takes %zu bytes, more than a frame of "
-               "--max-frame-bytes %lld holds", s->lineno, size, (long long)s->max_frame);
+        s_show(s, "%s %llu refused: its message takes %zu bytes, more than a frame of "
+               "--max-frame-bytes %lld holds", s->unit, s->lineno, size,
+               (long long)s->max_frame);
         s_drop_empty(s);
         return 0;
     }
@@ -356,7 +380,7 @@ static int s_add_line(sender_t *s, const char *line, size_t n)
         /* the frame so far leaves without this message, which starts the next */
         char *msg = malloc(size);
         if (!msg) {
-            fprintf(stderr, "riskctl send: out of memory at line %llu\n", s->lineno);
+            fprintf(stderr, "riskctl send: out of memory at %s %llu\n", s->unit, s->lineno);
             return -1;
         }
         memcpy(msg, s->cur.body.data + before, size);
@@ -365,7 +389,7 @@ static int s_add_line(sender_t *s, const char *line, size_t n)
         rc = s_start(s) ? -1 : msgpack_sbuffer_write(&s->cur.body, msg, size);
         free(msg);
         if (rc) {
-            fprintf(stderr, "riskctl send: out of memory at line %llu\n", s->lineno);
+            fprintf(stderr, "riskctl send: out of memory at %s %llu\n", s->unit, s->lineno);
             return -1;
         }
     }
@@ -391,6 +415,41 @@ static int s_take_lines(sender_t *s, input_t *in)
     }
     memmove(in->buf, in->buf + start, in->len - start);
     in->len -= start;
+    in->taken += start;
+    return rc;
+}
+
+/* --format msgpack: takes the complete messages of the input while the
+ * window has room. A message is one msgpack object; an incomplete one waits
+ * for more input, unless the input has ended or more than a frame's bytes
+ * are already waiting for it. Then nothing after it can be told apart: it is
+ * refused, the rest of the input is not read, and the send exits 1. Returns
+ * 0 or -1. */
+static int s_take_messages(sender_t *s, input_t *in)
+{
+    size_t start = 0;
+    int rc = 0;
+    while (rc == 0 && s->nfr < s->window && start < in->len) {
+        size_t end = start;
+        char why[RISK_WHY_MAX];
+        if (mp_skip(in->buf, in->len, &end, why, sizeof why)) {
+            if (!in->eof && in->len - start <= (size_t)s->max_frame) break;
+            s->lineno++;
+            s->lines++;
+            s->bad_lines++;
+            s_show(s, "message %llu (at byte %llu of the input) refused: %s; the input after "
+                   "it cannot be split into messages and is not sent", s->lineno,
+                   in->taken + start, why);
+            start = in->len;
+            in->eof = 1; /* read no further */
+            break;
+        }
+        rc = s_add_line(s, in->buf + start, end - start);
+        start = end;
+    }
+    memmove(in->buf, in->buf + start, in->len - start);
+    in->len -= start;
+    in->taken += start;
     return rc;
 }
 
@@ -411,7 +470,7 @@ static int s_step(sender_t *s, input_t *in)
     int input_ready =
         want_input && ready > 0 && (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR));
     if (input_ready && s_read(in)) return -1;
-    if (s_take_lines(s, in)) return -1;
+    if (s->jl ? s_take_lines(s, in) : s_take_messages(s, in)) return -1;
     /* A partial frame goes out when the input pauses (nothing more to read
      * right now: a paced producer's messages are not held back waiting for
      * a full frame) or ends. A file never pauses, so its frames are full. */
@@ -429,19 +488,19 @@ static void s_report(const sender_t *s, int64_t t0, int quiet, int failed)
     int lost = s->bad_lines || s->rejected;
     if (!quiet || failed || lost)
         fprintf(stderr,
-                "riskctl send: %llu lines in %llu frames, %.2f s (%.0f msg/s): accepted %llu, "
-                "duplicates %llu (conflicts %llu), rejected %llu, lines refused %llu, "
+                "riskctl send: %llu %ss in %llu frames, %.2f s (%.0f msg/s): accepted %llu, "
+                "duplicates %llu (conflicts %llu), rejected %llu, %ss refused %llu, "
                 "frames re-sent %llu%s\n",
-                s->lines, s->frames, secs, secs > 0 ? (double)s->lines / secs : 0.0, s->accepted,
-                s->duplicates, s->conflicts, s->rejected, s->bad_lines, s->resent,
+                s->lines, s->unit, s->frames, secs, secs > 0 ? (double)s->lines / secs : 0.0, s->accepted,
+                s->duplicates, s->conflicts, s->rejected, s->unit, s->bad_lines, s->resent,
                 failed ? " -- INCOMPLETE" : "");
     char first[32] = "";
     if (s->shown > SEND_SHOW) snprintf(first, sizeof first, " first %d", SEND_SHOW);
     if (lost)
         fprintf(stderr,
-                "riskctl send: %llu line(s) refused here and %llu message(s) rejected by the "
+                "riskctl send: %llu %s(s) refused here and %llu message(s) rejected by the "
                 "state (the%s reasons above): exit status 1\n",
-                s->bad_lines, s->rejected, first);
+                s->bad_lines, s->unit, s->rejected, first);
     printf("accepted=%llu duplicates=%llu conflicts=%llu rejected=%llu bad_lines=%llu\n",
            s->accepted, s->duplicates, s->conflicts, s->rejected, s->bad_lines);
 }
@@ -488,6 +547,8 @@ int cmd_send(int argc, char **argv)
 {
     config_opt_t opts[] = {
         {"ingest", "tcp://localhost:5555", "state process acknowledged ingest endpoint", NULL},
+        {"format", "json", "input: json (one message per line) or msgpack (concatenated "
+         "msgpack maps, the wire form of a message, sent as they are)", NULL},
         {"batch", "1000", "messages per frame, at most 10000 (the state's default --max-batch)",
          NULL},
         {"max-frame-bytes", "16777216", "largest frame in bytes (at most the state's --max-frame)",
@@ -513,13 +574,22 @@ int cmd_send(int argc, char **argv)
                    "goes as its exact decimal text. A line that is not one JSON object\n"
                    "of valid UTF-8 with unique keys, an integer Version and numbers that fit\n"
                    "is refused here and not sent; the first reasons name their line numbers.\n"
+                   "With --format msgpack the input is a stream of msgpack maps, each sent\n"
+                   "as it is; reasons name the message's number and byte offset.\n"
                    "\nExit status: 0 when every message was accepted or a duplicate; 1 when "
                    "a line\nwas refused, the state rejected a message or a whole frame, or "
                    "the state\nstopped answering (--retries), or --wait timed out; 2 on a "
                    "usage error.",
                    &npos, &code))
         return code;
-    sender_t s = {.endpoint = config_get(opts, "ingest")};
+    sender_t s = {.endpoint = config_get(opts, "ingest"), .unit = "line"};
+    const char *format = config_get(opts, "format");
+    int json = strcmp(format, "json") == 0;
+    if (!json && strcmp(format, "msgpack") != 0) {
+        fprintf(stderr, "riskctl send: --format %s: expected json or msgpack\n", format);
+        return CLI_USAGE;
+    }
+    if (!json) s.unit = "message";
     int64_t window, wait_timeout;
     if (config_int(opts, "batch", 1, SEND_BATCH_MAX, &s.batch) ||
         config_int(opts, "max-frame-bytes", 1024, 1 << 30, &s.max_frame) ||
@@ -543,9 +613,9 @@ int cmd_send(int argc, char **argv)
     zsys_handler_set(NULL); /* riskctl handles no signals; Ctrl-C must stop it */
     if (!(in.buf = malloc(in.cap)) || !(s.fr = calloc((size_t)s.window, sizeof *s.fr)))
         fprintf(stderr, "riskctl send: out of memory\n");
-    if (in.buf && s.fr && !(s.jl = jsonline_new()))
+    if (in.buf && s.fr && json && !(s.jl = jsonline_new()))
         fprintf(stderr, "riskctl send: out of memory\n");
-    if (!in.buf || !s.fr || !s.jl || s_connect(&s)) {
+    if (!in.buf || !s.fr || (json && !s.jl) || s_connect(&s)) {
         s_free(&s, &in);
         return CLI_FAIL;
     }

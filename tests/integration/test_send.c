@@ -10,6 +10,7 @@
 #include "workload.h"
 
 #include <criterion/criterion.h>
+#include <msgpack.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -564,6 +565,136 @@ Test(send, every_frame_of_a_large_group_commit_is_answered, .timeout = 120, .fin
     cr_assert_eq(rc, 0, "send exited %d: %s\n%s", rc, out, err);
     s_expect_counts(out, LINES, 0, 0, err);
     cr_assert(!strstr(err, "re-sending"), "frames were re-sent:\n%s", err);
+    free(err);
+    s_expect_state(c, m);
+    model_destroy(&m);
+    h_passed();
+}
+
+/* --format msgpack: one message as a msgpack map, Value packed as kind 0 an
+ * integer (micro / 1e6 must be whole), 1 a decimal string, 2 a double of an
+ * exactly representable value. */
+static void s_mp_msg(msgpack_packer *pk, const char *trade, long version, int64_t micro, int kind,
+                     const char *path3[3])
+{
+    static const char *const lv[3] = {"RiskType", "Region", "TradeDesk"};
+    msgpack_pack_map(pk, 4);
+    msgpack_pack_str_with_body(pk, "TradeID", 7);
+    msgpack_pack_str_with_body(pk, trade, strlen(trade));
+    msgpack_pack_str_with_body(pk, "Version", 7);
+    msgpack_pack_int64(pk, version);
+    msgpack_pack_str_with_body(pk, "Value", 5);
+    if (kind == 0) {
+        msgpack_pack_int64(pk, micro / 1000000);
+    } else if (kind == 1) {
+        char v[64];
+        s_plain(micro, 6, v, sizeof v);
+        msgpack_pack_str_with_body(pk, v, strlen(v));
+    } else {
+        msgpack_pack_double(pk, (double)micro / 1e6);
+    }
+    msgpack_pack_str_with_body(pk, "Hierarchy", 9);
+    msgpack_pack_map(pk, 3);
+    for (int i = 0; i < 3; i++) {
+        msgpack_pack_str_with_body(pk, lv[i], strlen(lv[i]));
+        msgpack_pack_str_with_body(pk, path3[i], strlen(path3[i]));
+    }
+}
+
+/* Writes sb to a new file name in the cluster's folder. */
+static void s_write_buf(h_cluster_t *c, const char *name, const msgpack_sbuffer *sb, char *path,
+                        size_t cap)
+{
+    FILE *f = s_open(c, name, path, cap);
+    cr_assert_eq(fwrite(sb->data, 1, sb->size, f), sb->size, "cannot write %s", path);
+    fclose(f);
+}
+
+/* Messages a producer already has in binary reach the state exactly as the
+ * JSON form would: re-valuations, duplicates and stale versions included,
+ * Values as integers, decimal strings and exact doubles. The file is larger
+ * than riskctl's 1 MiB read buffer, so messages straddle its reads. */
+Test(send, msgpack_input_is_sent_as_it_is, .timeout = 120, .fini = h_finish)
+{
+    enum { N = 20000 };
+    h_cluster_t *c = h_cluster_new("send-msgpack");
+    h_start_state(c, NULL);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    model_t *m = model_new();
+    uint64_t rng = 0x5eed;
+    for (int i = 0; i < N; i++) {
+        char t[48], path[96];
+        /* re-valued and repeated: 5000 trades */
+        snprintf(t, sizeof t, "msgpack-trade-%05d", (int)(s_rand(&rng) % 5000));
+        long version = (long)(s_rand(&rng) % 5);
+        int kind = (int)(s_rand(&rng) % 3);
+        /* whole units for an integer, quarters for a double (exact in binary) */
+        int64_t micro = ((int64_t)(s_rand(&rng) % 2000001) - 1000000) *
+                        (kind == 0 ? 1000000 : kind == 2 ? 250000 : 7);
+        const char *p3[3] = {s_types[s_rand(&rng) % 3], s_regions[s_rand(&rng) % 3],
+                             s_desks[s_rand(&rng) % 2]};
+        s_mp_msg(&pk, t, version, micro, kind, p3);
+        snprintf(path, sizeof path, "%s::%s::%s", p3[0], p3[1], p3[2]);
+        model_add(m, t, version, micro, path);
+    }
+    char file[PATH_MAX];
+    s_write_buf(c, "in.msgpack", &sb, file, sizeof file);
+    size_t sb_size = sb.size;
+    msgpack_sbuffer_destroy(&sb);
+    char out[1024], *err;
+    int rc = s_send(c, file, out, sizeof out, &err, "--format", "msgpack", "--batch", "256",
+                    NULL);
+    cr_assert_eq(rc, 0, "send exited %d: %s\n%s", rc, out, err);
+    cr_assert_gt(sb_size, 1 << 20, "the file is only %zu bytes", sb_size);
+    workload_sent_t w = workload_parse_send(out);
+    cr_assert(w.accepted == model_accepted(m) && w.duplicates == model_duplicates(m) &&
+                  w.rejected == 0 && w.bad_lines == 0,
+              "want accepted=%ld duplicates=%ld; stdout: %s\nstderr: %s", model_accepted(m),
+              model_duplicates(m), out, err);
+    free(err);
+    s_expect_state(c, m);
+    model_destroy(&m);
+    h_passed();
+}
+
+/* A msgpack object that is not a map is refused by number, the rest still
+ * goes; a message cut short at the end of the input is refused with its
+ * byte offset; either makes the exit status 1. */
+Test(send, msgpack_input_that_is_not_messages_is_refused_by_number, .timeout = 60,
+     .fini = h_finish)
+{
+    h_cluster_t *c = h_cluster_new("send-msgpack-bad");
+    h_start_state(c, NULL);
+    const char *p3[3] = {"Vega", "APAC", "Credit"};
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    model_t *m = model_new();
+    for (int i = 0; i < 10; i++) {
+        char t[16];
+        snprintf(t, sizeof t, "b%d", i);
+        if (i == 4) msgpack_pack_int(&pk, 7); /* message 5: not a map */
+        s_mp_msg(&pk, t, 1, 1500000, 1, p3);
+        s_model_good(m, t);
+    }
+    size_t whole = sb.size;
+    s_mp_msg(&pk, "cut", 1, 1500000, 1, p3); /* message 12, cut short */
+    sb.size = whole + 9;
+    char file[PATH_MAX];
+    s_write_buf(c, "bad.msgpack", &sb, file, sizeof file);
+    msgpack_sbuffer_destroy(&sb);
+    char out[1024], *err;
+    int rc = s_send(c, file, out, sizeof out, &err, "--format", "msgpack", NULL);
+    cr_assert_eq(rc, 1, "send exited %d: %s\n%s", rc, out, err);
+    s_expect_counts(out, 10, 0, 2, err);
+    s_expect_said(err, "message 5 refused: not a msgpack map");
+    char want[80];
+    snprintf(want, sizeof want, "message 12 (at byte %zu of the input) refused", whole);
+    s_expect_said(err, want);
     free(err);
     s_expect_state(c, m);
     model_destroy(&m);
