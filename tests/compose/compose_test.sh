@@ -10,7 +10,9 @@
 # Knobs: RISKPIPE_TEST_COUNT (messages, default 100000; 20000 with RISKPIPE_TEST_QUICK=1),
 #        RISKPIPE_TEST_SEED (default 4242), RISKPIPE_BIN (host binaries, default bin/),
 #        RISKPIPE_TEST_RATE (messages/s streamed to riskctl send, default COUNT / 25: a send of ~25 s),
-#        RISKPIPE_TEST_KEEP=1 (leave the stack up for debugging; remove it with the printed command).
+#        RISKPIPE_TEST_KEEP=1 (leave the stack up for debugging; remove it with the printed command),
+#        RISKPIPE_COMPOSE_TOOL (v2: `docker compose`, v1: the standalone docker-compose, any (default):
+#        v2 when it answers, else v1; make test runs the suite once with each).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -71,13 +73,30 @@ trap 'echo "# interrupted"; exit 130' INT TERM
 # ---- preconditions -------------------------------------------------------------------------------------
 command -v docker >/dev/null 2>&1 || skip "no docker CLI"
 timeout 30 docker info >/dev/null 2>&1 || skip "no Docker engine answers (docker info failed)"
-if docker compose version >/dev/null 2>&1; then
+case "${RISKPIPE_COMPOSE_TOOL:-any}" in
+v2)
+    docker compose version >/dev/null 2>&1 ||
+        skip "no Docker Compose v2 ('docker compose'; make deps installs it as a CLI plugin)"
     COMPOSE=(docker compose)
-elif command -v docker-compose >/dev/null 2>&1; then
+    ;;
+v1)
+    command -v docker-compose >/dev/null 2>&1 || skip "no standalone docker-compose (v1)"
     COMPOSE=(docker-compose)
-else
-    skip "no compose tool (neither 'docker compose' nor docker-compose)"
-fi
+    ;;
+any)
+    if docker compose version >/dev/null 2>&1; then
+        COMPOSE=(docker compose)
+    elif command -v docker-compose >/dev/null 2>&1; then
+        COMPOSE=(docker-compose)
+    else
+        skip "no compose tool (neither 'docker compose' nor docker-compose)"
+    fi
+    ;;
+*)
+    echo "RISKPIPE_COMPOSE_TOOL must be v2, v1 or any" >&2
+    exit 2
+    ;;
+esac
 command -v python3 >/dev/null 2>&1 || skip "python3 not found (needed for the independent check)"
 dc() { "${COMPOSE[@]}" -p "$PROJECT" "$@"; }
 cd "$ROOT"
