@@ -175,7 +175,7 @@ test-faults: all $(INTEG_BIN)
 	  --filter 'faults/*'
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build of everything, then the
-# whole suite against it (not compose: images build from the normal tree; not
+# whole suite against it (not compose or swarm: images build from the normal tree; not
 # fuzz: its targets carry their own sanitizers; not bench: timing tools).
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=undefined
@@ -184,7 +184,7 @@ asan: deps
 	  LDFLAGS="$(SAN_FLAGS)" \
 	  all build-asan/tests/unit-tests build-asan/tests/integration-tests \
 	  build-asan/tests/security-tests
-	BUILD=build-asan RISKPIPE_BIN=$(abspath bin-asan) RISKPIPE_SKIP_SUITES="fuzz compose bench" \
+	BUILD=build-asan RISKPIPE_BIN=$(abspath bin-asan) RISKPIPE_SKIP_SUITES="fuzz compose swarm bench" \
 	  RISKPIPE_TEST_QUICK=1 RISKPIPE_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1 tests/run-all.sh
 
