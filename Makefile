@@ -29,7 +29,7 @@ DEB_PKGS := libzmq3-dev libczmq-dev liblmdb-dev lmdb-utils libmsgpack-dev libcri
             libjansson-dev libutf8proc-dev libsimdjson-dev pkg-config gcc g++ make clang \
             libclang-rt-14-dev valgrind libmicrohttpd-dev python3-prometheus-client curl \
             python3-venv chromium chromium-driver python3-selenium \
-            libcurl4-openssl-dev libncurses-dev tmux
+            libcurl4-openssl-dev libncurses-dev tmux iproute2 iptables bc
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Python tools of the test suites, pinned, from PyPI into a venv of their own
 # (Debian has none of them): schemathesis fuzzes the HTTP API against

@@ -55,10 +55,9 @@ done
 # The compose test once under each compose tool: Docker Compose v2 (`docker
 # compose`, the CLI plugin make deps installs) and the standalone
 # docker-compose 1.29; a tool that is missing makes its run a skip.
-if [ -x tests/compose/compose_test.sh ] && [ -z "${RISKPIPE_SKIP_COMPOSE:-}" ]; then
+if [ -x tests/compose/compose_test.sh ] && [ -z "${RISKPIPE_SKIP_COMPOSE:-}" ] && ! skipped compose; then
   for tool in v2 v1; do
-    skipped compose || run_suite "compose-$tool" script env RISKPIPE_COMPOSE_TOOL=$tool \
-      tests/compose/compose_test.sh
+    run_suite "compose-$tool" script env RISKPIPE_COMPOSE_TOOL=$tool tests/compose/compose_test.sh
   done
 fi
 echo "$passed passed, $failed failed"
