@@ -714,8 +714,10 @@ Test(faults, chaos_mode, .timeout = 600, .fini = h_finish)
             c->dir);
     h_child_env_add(CHAOS_SPEC);
     /* Chaos rolls once per batch or commit; none happen before the first
-     * frame, so the start-up waits are safe. */
-    h_start_state(c, "--redeliver-ms", "500", NULL);
+     * frame, so the start-up waits are safe. Small batches and groups give
+     * many rolls even when the send is fast: a quick run once committed and
+     * dispatched all of its 20,000 messages with no roll hitting. */
+    h_start_state(c, "--redeliver-ms", "500", "--batch-size", "512", "--group-max", "8", NULL);
     h_start_reducer(c);
     h_start_mapper(c);
     h_start_mapper(c);
