@@ -60,18 +60,23 @@ static void s_remove(dispatch_t *self, uint32_t i)
     self->n--;
 }
 
-/* Builds and sends one batch. Returns 0 sent, RP_EBUSY when no mapper can
- * take it now, RP_ENOTFOUND when it was acknowledged meanwhile, or RP_*. */
-static int s_send(dispatch_t *self, MDB_txn *txn, const flight_t *f, uint64_t watermark)
+/* Builds and sends one batch, copies times in a row (the PUSH socket deals
+ * consecutive messages to different mappers). Returns 0 sent (a copy after
+ * the first that finds no room is not sent), RP_EBUSY when no mapper can take
+ * it now, RP_ENOTFOUND when it was acknowledged meanwhile, or RP_*. */
+static int s_send(dispatch_t *self, MDB_txn *txn, const flight_t *f, uint64_t watermark,
+                  int copies)
 {
     msgpack_sbuffer_clear(&self->sb);
     int rc = changelog_work_frame(self->log, txn, f->id, &f->row, watermark, &self->sb);
     if (rc) return rc;
-    if (zmq_send(self->work, self->sb.data, self->sb.size, ZMQ_DONTWAIT) < 0) {
-        if (errno == EAGAIN) return RP_EBUSY;
-        log_error("work send: %s", zmq_strerror(errno));
-        return RP_EZMQ;
-    }
+    for (int c = 0; c < copies; c++)
+        if (zmq_send(self->work, self->sb.data, self->sb.size, ZMQ_DONTWAIT) < 0) {
+            if (c > 0 && errno == EAGAIN) break;
+            if (errno == EAGAIN) return RP_EBUSY;
+            log_error("work send: %s", zmq_strerror(errno));
+            return RP_EZMQ;
+        }
     return 0;
 }
 
@@ -84,7 +89,13 @@ int dispatch_run(dispatch_t *self, uint64_t watermark, int64_t now)
         flight_t *f = &self->fl[i];
         if (now - f->sent_ms < self->redeliver_ms) continue;
         if (!txn && (rc = store_begin(self->store, 1, &txn))) return rc;
-        rc = s_send(self, txn, f, watermark);
+        /* Twice: the round robin hands the two copies to two mappers. One
+         * copy went back to the same mapper round after round (the sends
+         * repeat in the same order), and a mapper stopped while connected
+         * took it every time, its socket buffers holding megabytes: the
+         * reducer waited on that batch for as long as the mapper stayed
+         * stopped. The reducer skips the copy it does not need. */
+        rc = s_send(self, txn, f, watermark, 2);
         if (rc == RP_EBUSY) goto out;
         if (rc == RP_ENOTFOUND) {
             s_remove(self, i--);
@@ -104,7 +115,7 @@ int dispatch_run(dispatch_t *self, uint64_t watermark, int64_t now)
             break;
         }
         if (rc) break;
-        rc = s_send(self, txn, &f, watermark);
+        rc = s_send(self, txn, &f, watermark, 1);
         if (rc == RP_EBUSY) break;
         if (rc && rc != RP_ENOTFOUND) break;
         self->next_id = f.id + 1;

@@ -158,12 +158,46 @@ Test(dispatch, an_unacknowledged_batch_is_resent_byte_for_byte_after_the_timeout
     cr_assert_eq(dispatch_next_due(g_d, REDELIVER_MS - 1, 5000), 10,
                  "a due batch is retried on the short tick, not in a busy loop");
     RP_ASSERT_OK(dispatch_run(g_d, 1, REDELIVER_MS));
-    cr_assert_eq(s_drain(ids, NULL, again, alen), 1, "re-sent once the timeout passed");
-    cr_assert_eq(alen[0], flen[0]);
-    cr_assert_eq(memcmp(again[0], first[0], flen[0]), 0, "the re-send is identical");
+    /* in two copies (for two mappers; here both reach the one) */
+    cr_assert_eq(s_drain(ids, NULL, again, alen), 2, "re-sent once the timeout passed, twice");
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(alen[i], flen[0]);
+        cr_assert_eq(memcmp(again[i], first[0], flen[0]), 0, "the re-send is identical");
+    }
     cr_assert_eq(dispatch_stats(g_d)->redelivered, 1);
     cr_assert_eq(dispatch_next_due(g_d, REDELIVER_MS, 5000), REDELIVER_MS,
                  "the next re-send is one timeout after the last");
+}
+
+/* The round robin deals a re-sent batch's two copies to two mappers, so a
+ * mapper that is stopped but connected cannot hold it round after round. */
+Test(dispatch, a_resent_batch_reaches_two_mappers)
+{
+    s_connect_pull();
+    void *second = zmq_socket(g_ctx, ZMQ_PULL);
+    cr_assert_not_null(second);
+    cr_assert_eq(zmq_connect(second, g_ep), 0);
+    s_commit_changes(2); /* one batch */
+    RP_ASSERT_OK(dispatch_run(g_d, 1, 0));
+    uint64_t ids[16];
+    int first = s_drain(ids, NULL, NULL, NULL);
+    void *t = g_pull; /* s_drain reads g_pull: swap to read the other */
+    g_pull = second;
+    int other = s_drain(ids, NULL, NULL, NULL);
+    cr_assert_eq(first + other, 1, "one copy when first sent");
+    for (int round = 1; round <= 3; round++) {
+        RP_ASSERT_OK(dispatch_run(g_d, 1, (int64_t)round * REDELIVER_MS));
+        g_pull = t;
+        int a = s_drain(ids, NULL, NULL, NULL);
+        cr_assert(a == 1 && ids[0] == 1, "round %d: the first mapper got %d copies", round, a);
+        g_pull = second;
+        int b = s_drain(ids, NULL, NULL, NULL);
+        cr_assert(b == 1 && ids[0] == 1, "round %d: the second mapper got %d copies", round, b);
+    }
+    g_pull = t;
+    int zero = 0;
+    zmq_setsockopt(second, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_close(second);
 }
 
 Test(dispatch, a_socket_without_mappers_loses_no_batch)
