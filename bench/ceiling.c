@@ -187,7 +187,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench-ceiling: cannot open %s: %s\n", dir, rp_strerror(rc));
         return 1;
     }
-    changelog_t *log = changelog_new(st, 1024, &rc);
+    changelog_t *log = changelog_new(st, 1024, 0, 1, &rc);
     dlq_t *dlq = log ? dlq_new(st, 100000, (uint64_t)256 << 20, &rc) : NULL;
     ingest_t *ing = dlq ? ingest_new(st, log, dlq, &levels, 10000) : NULL;
     if (!ing || (rc = ingest_check_store(st, &levels))) {

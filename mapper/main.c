@@ -19,7 +19,9 @@
 #include <unistd.h>
 
 static config_opt_t s_opts[] = {
-    {"work", "tcp://127.0.0.1:5557", "batches from the state process (PULL, connect)", NULL},
+    {"work", "tcp://127.0.0.1:5557",
+     "batches from the state process (PULL, connect); with state shards, every shard's work "
+     "endpoint, comma-separated", NULL},
     {"results", "tcp://127.0.0.1:5558", "deltas to the reducer (PUSH, connect)", NULL},
     {"max-frame", "134217728", "largest work frame in bytes (a larger one is dropped)", NULL},
     HTTP_OPTS(""),

@@ -56,6 +56,7 @@ const char *const ctl_reducer_names[CTL_R_COUNT] = {
     [CTL_R_APPLIED_SEQ] = "applied_seq",
     [CTL_R_STATE_SEQ] = "state_seq",
     [CTL_R_LAG] = "lag",
+    [CTL_R_SHARDS] = "shards",
 };
 
 const char *const ctl_mapper_names[CTL_M_COUNT] = {

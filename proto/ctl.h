@@ -34,13 +34,14 @@ extern const char *const ctl_state_names[CTL_S_COUNT];
 
 /* Counters of riskpipe-reducer (names in ctl_reducer_names). The reducer adds
  * two counters per mapper it has heard from: "mapper ID batches" and
- * "mapper ID idle_ms". */
+ * "mapper ID idle_ms"; with state shards, three per shard first: "shard S
+ * applied_seq", "shard S next_batch" and "shard S lag". */
 enum {
     CTL_R_RESULT_FRAMES, CTL_R_BATCHES_APPLIED, CTL_R_BATCHES_DUPLICATE, CTL_R_BAD_FRAMES,
     CTL_R_DELTAS_APPLIED, CTL_R_CHANGES_APPLIED, CTL_R_COMMITS, CTL_R_COMMIT_FAILURES,
     CTL_R_REDUCE_ROWS_PRUNED, CTL_R_ACKS_SENT, CTL_R_FLOOR, CTL_R_NEXT_BATCH, CTL_R_FRAMES_HELD,
     CTL_R_FRAMES_DEFERRED, CTL_R_FOREIGN_FRAMES, CTL_R_REFUSED_FRAMES, CTL_R_REFUSED_PEERS,
-    CTL_R_APPLIED_SEQ, CTL_R_STATE_SEQ, CTL_R_LAG,
+    CTL_R_APPLIED_SEQ, CTL_R_STATE_SEQ, CTL_R_LAG, CTL_R_SHARDS,
     CTL_R_COUNT
 };
 extern const char *const ctl_reducer_names[CTL_R_COUNT];

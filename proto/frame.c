@@ -1,6 +1,7 @@
 /* Encoding and validating decoding of the inter-process frames. */
 #include "frame.h"
 #include "mp.h"
+#include "shard.h"
 #include "../common/hier.h"
 #include "../common/rperr.h"
 
@@ -153,17 +154,27 @@ static void s_pos_pack(msgpack_packer *pk, const frame_pos_t *pos)
     msgpack_pack_uint64(pk, pos->last_seq);
     msgpack_pack_uint64(pk, pos->head_seq);
     msgpack_pack_uint64(pk, pos->commit_us);
+    msgpack_pack_uint32(pk, pos->shard);
+    msgpack_pack_uint32(pk, pos->shards ? pos->shards : 1);
 }
 
-/* Reads the three fields of a frame_pos_t at f[0..2]. */
+/* Reads the FRAME_POS_FIELDS fields of a frame_pos_t at f[0..4]. */
 static int s_pos_get(const msgpack_object *f, frame_pos_t *out, const char *what, char *why,
                      size_t whylen)
 {
+    uint64_t shard, shards;
     if (s_u64(&f[0], &out->last_seq) || s_u64(&f[1], &out->head_seq) ||
-        s_u64(&f[2], &out->commit_us)) {
+        s_u64(&f[2], &out->commit_us) || s_u64(&f[3], &shard) || s_u64(&f[4], &shards)) {
         snprintf(why, whylen, "%s frame has a field of the wrong type", what);
         return RP_EPROTO;
     }
+    if (shards < 1 || shards > SHARD_MAX || shard >= shards) {
+        snprintf(why, whylen, "%s frame names shard %llu of %llu (at most %d shards)", what,
+                 (unsigned long long)shard, (unsigned long long)shards, SHARD_MAX);
+        return RP_EPROTO;
+    }
+    out->shard = (uint32_t)shard;
+    out->shards = (uint32_t)shards;
     if (out->head_seq < out->last_seq) {
         snprintf(why, whylen, "%s frame's last sequence %llu lies beyond its head %llu", what,
                  (unsigned long long)out->last_seq, (unsigned long long)out->head_seq);
@@ -175,7 +186,7 @@ static int s_pos_get(const msgpack_object *f, frame_pos_t *out, const char *what
 void frame_work_head(msgpack_packer *pk, const frame_id_t *state, uint64_t batch_id,
                      uint64_t watermark, const frame_pos_t *pos, uint32_t n)
 {
-    frame_head(pk, FRAME_WORK, 9);
+    frame_head(pk, FRAME_WORK, 11);
     s_id_pack(pk, state);
     msgpack_pack_uint64(pk, batch_id);
     msgpack_pack_uint64(pk, watermark);
@@ -187,19 +198,19 @@ int frame_work_decode(const char *buf, size_t len, msgpack_unpacked *unp, work_t
                       char *why, size_t whylen)
 {
     const msgpack_object *f;
-    int rc = frame_open(buf, len, FRAME_WORK, 9, FRAME_MAX_CHANGES, unp, &f, why, whylen);
+    int rc = frame_open(buf, len, FRAME_WORK, 11, FRAME_MAX_CHANGES, unp, &f, why, whylen);
     if (rc) return rc;
     f++; /* fields after the stream id keep their places */
     if (s_stream_head(f, &out->state, &out->batch_id, &out->watermark) ||
-        f[7].type != MSGPACK_OBJECT_ARRAY) {
+        f[9].type != MSGPACK_OBJECT_ARRAY) {
         snprintf(why, whylen, "WORK frame has a field of the wrong type");
         return RP_EPROTO;
     }
     if ((rc = s_watermark_ok(out->batch_id, out->watermark, "WORK", why, whylen)) ||
         (rc = s_pos_get(&f[4], &out->pos, "WORK", why, whylen)))
         return rc;
-    out->n = f[7].via.array.size;
-    out->changes = f[7].via.array.ptr;
+    out->n = f[9].via.array.size;
+    out->changes = f[9].via.array.ptr;
     for (uint32_t i = 0; i < out->n; i++) {
         change_t c;
         if (frame_change_get(&out->changes[i], &c)) {
@@ -214,7 +225,7 @@ void frame_result_head(msgpack_packer *pk, const frame_id_t *state, uint64_t bat
                        uint64_t watermark, const char *mapper_id, uint64_t nchanges,
                        const frame_pos_t *pos, uint32_t n)
 {
-    frame_head(pk, FRAME_RESULT, 11);
+    frame_head(pk, FRAME_RESULT, 13);
     s_id_pack(pk, state);
     msgpack_pack_uint64(pk, batch_id);
     msgpack_pack_uint64(pk, watermark);
@@ -267,12 +278,12 @@ int frame_result_decode(const char *buf, size_t len, msgpack_unpacked *unp, resu
                         char *why, size_t whylen)
 {
     const msgpack_object *f;
-    int rc = frame_open(buf, len, FRAME_RESULT, 11, FRAME_MAX_DELTAS, unp, &f, why, whylen);
+    int rc = frame_open(buf, len, FRAME_RESULT, 13, FRAME_MAX_DELTAS, unp, &f, why, whylen);
     if (rc) return rc;
     f++; /* fields after the stream id keep their places */
     if (s_stream_head(f, &out->state, &out->batch_id, &out->watermark) ||
         f[4].type != MSGPACK_OBJECT_STR || f[4].via.str.size > FRAME_MAPPER_ID_MAX ||
-        s_u64(&f[5], &out->nchanges) || f[9].type != MSGPACK_OBJECT_ARRAY) {
+        s_u64(&f[5], &out->nchanges) || f[11].type != MSGPACK_OBJECT_ARRAY) {
         snprintf(why, whylen, "RESULT frame has a field of the wrong type");
         return RP_EPROTO;
     }
@@ -281,8 +292,8 @@ int frame_result_decode(const char *buf, size_t len, msgpack_unpacked *unp, resu
         return rc;
     out->mapper_id = f[4].via.str.ptr;
     out->mapper_id_len = f[4].via.str.size;
-    out->n = f[9].via.array.size;
-    out->deltas = f[9].via.array.ptr;
+    out->n = f[11].via.array.size;
+    out->deltas = f[11].via.array.ptr;
     if (out->nchanges > FRAME_MAX_CHANGES) {
         snprintf(why, whylen, "RESULT frame claims %llu changes, at most %d",
                  (unsigned long long)out->nchanges, FRAME_MAX_CHANGES);

@@ -2,20 +2,22 @@
  * frame is a msgpack array [version, type, ...]; decoders validate version,
  * type, sizes and every field type before the caller touches anything.
  *
- *   WORK    state -> mapper   [3, 1, state_id, batch_id, watermark, last_seq,
- *                              head_seq, commit_us, [change...]]
- *   RESULT  mapper -> reducer [3, 2, state_id, batch_id, watermark, mapper_id,
- *                              nchanges, last_seq, head_seq, commit_us,
- *                              [[path, delta, count_delta]...]]
- *   ACK     reducer -> state  [3, 3, state_id, reducer_id, [batch_id...]]
- *   CTL_REQ riskctl -> daemon [3, 4, command]                (proto/ctl.h)
- *   CTL_REP daemon -> riskctl [3, 5, {name: value...}]       (proto/ctl.h)
+ *   WORK    state -> mapper   [4, 1, state_id, batch_id, watermark, last_seq,
+ *                              head_seq, commit_us, shard, shards, [change...]]
+ *   RESULT  mapper -> reducer [4, 2, state_id, batch_id, watermark, mapper_id,
+ *                              nchanges, last_seq, head_seq, commit_us, shard,
+ *                              shards, [[path, delta, count_delta]...]]
+ *   ACK     reducer -> state  [4, 3, state_id, reducer_id, [batch_id...]]
+ *   CTL_REQ riskctl -> daemon [4, 4, command]                (proto/ctl.h)
+ *   CTL_REP daemon -> riskctl [4, 5, {name: value...}]       (proto/ctl.h)
  *
  * Version 2 dropped WORK's first_seq, which no consumer read. Version 3 adds
  * the batch's position in the change log (frame_pos_t), which the mapper
  * copies from WORK into RESULT: the reducer records the change sequence its
  * aggregate reflects, its lag behind the state, and the ingest-to-aggregate
- * latency. A peer of another version is refused by every decoder, never
+ * latency. Version 4 adds the shard the batch's state process is (shard of
+ * shards, proto/shard.h): batch ids and sequence numbers are per shard, so
+ * the reducer orders and de-duplicates per shard. A peer of another version is refused by every decoder, never
  * misread.
  *
  * A change is [old_value|nil, old_path|nil, new_value|nil, new_path|nil]
@@ -34,7 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FRAME_VERSION 3
+#define FRAME_VERSION 4
 #define FRAME_MAX_CHANGES 65536 /* changes in one WORK frame */
 #define FRAME_MAX_DELTAS 1000000
 #define FRAME_MAX_ACKS 4096
@@ -58,7 +60,8 @@ typedef struct {
     size_t old_len, new_len;
 } change_t;
 
-/* Where a batch stands in its change log: last_seq is the sequence number of
+/* Where a batch stands: in which shard's change log (shard of shards; 0 of 0
+ * is sent as 0 of 1, an unsharded pipeline), and where in it: last_seq is the sequence number of
  * its last change (batches are contiguous, so applying batches in id order
  * makes the aggregate the rollup of the log up to last_seq); head_seq the
  * last sequence number the state had committed when it sent the frame
@@ -66,6 +69,7 @@ typedef struct {
  * since the epoch, of the commit that logged the batch (0: unknown). */
 typedef struct {
     uint64_t last_seq, head_seq, commit_us;
+    uint32_t shard, shards;
 } frame_pos_t;
 
 typedef struct {

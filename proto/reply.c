@@ -18,18 +18,33 @@ void reply_destroy(reply_t *r)
     memset(r, 0, sizeof *r);
 }
 
-void reply_reject(reply_t *r, uint64_t index, const char *reason)
+/* Counts a rejection and packs its entry; shard < 0: none named. */
+static void s_reject(reply_t *r, uint64_t index, const char *reason, int64_t shard)
 {
     r->rejected++;
     if (r->nerrors >= REPLY_MAX_ERRORS) return;
     msgpack_packer pk;
     msgpack_packer_init(&pk, &r->errors, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 2);
+    msgpack_pack_map(&pk, shard < 0 ? 2 : 3);
     mp_pack_cstr(&pk, "index");
     msgpack_pack_uint64(&pk, index);
     mp_pack_cstr(&pk, "reason");
     mp_pack_cstr(&pk, reason);
+    if (shard >= 0) {
+        mp_pack_cstr(&pk, "shard");
+        msgpack_pack_uint64(&pk, (uint64_t)shard);
+    }
     r->nerrors++;
+}
+
+void reply_reject(reply_t *r, uint64_t index, const char *reason)
+{
+    s_reject(r, index, reason, -1);
+}
+
+void reply_reject_shard(reply_t *r, uint64_t index, const char *reason, uint32_t shard)
+{
+    s_reject(r, index, reason, shard);
 }
 
 void reply_retry(reply_t *r, const char *error)
@@ -87,6 +102,7 @@ int reply_decode(const char *buf, size_t len, reply_view_t *out)
     int bad = 0, rc = mp_unpack(buf, len, 4, 100000, &unp, why, sizeof why);
     memset(out, 0, sizeof *out);
     out->first_index = -1;
+    out->first_shard = -1;
     const msgpack_object *m = &unp.data;
     if (rc || m->type != MSGPACK_OBJECT_MAP) {
         msgpack_unpacked_destroy(&unp);
@@ -119,6 +135,9 @@ int reply_decode(const char *buf, size_t len, reply_view_t *out)
                 snprintf(out->first_error, sizeof out->first_error, "%.*s",
                          (int)rs->via.str.size, rs->via.str.ptr);
                 if (has_idx) out->first_index = (int64_t)idx->via.u64;
+                const msgpack_object *sh = mp_map_get(e0, "shard");
+                if (sh && sh->type == MSGPACK_OBJECT_POSITIVE_INTEGER && sh->via.u64 < 65536)
+                    out->first_shard = (int64_t)sh->via.u64;
             }
         }
     }

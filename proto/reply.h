@@ -1,6 +1,8 @@
 /* The acknowledged-ingest reply, part of the public wire contract:
  *   {"accepted": n, "duplicates": n, "conflicts": n, "rejected": n,
  *    "errors": [{"index": i, "reason": "..."}...], "seq": s}
+ * A message sent to the wrong state shard (proto/shard.h) is rejected with an
+ * entry {"index": i, "reason": "wrong shard: ...", "shard": right shard}.
  * duplicates counts stale and repeated versions and includes conflicts (same
  * version, other payload), so accepted + duplicates + rejected = messages in
  * the frame. When nothing in the frame was committed and the producer should
@@ -45,6 +47,7 @@ typedef struct {
     char first_reason[200];   /* "message I: reason" of the first entry, or "" */
     int64_t first_index;      /* I of the first entry, or -1 (a producer maps it to its input) */
     char first_error[160];    /* the first entry's reason alone, or "" */
+    int64_t first_shard;      /* the shard the first entry's message belongs to, or -1 */
 } reply_view_t;
 
 /* Initialises an empty reply (owns an empty buffer). */
@@ -56,6 +59,10 @@ void reply_destroy(reply_t *r);
 /* Counts one rejected message and, while there is room, records its index and
  * reason (copied). */
 void reply_reject(reply_t *r, uint64_t index, const char *reason);
+
+/* Like reply_reject, for a message of another shard: the entry names the
+ * shard it belongs to. */
+void reply_reject_shard(reply_t *r, uint64_t index, const char *reason, uint32_t shard);
 
 /* Turns the reply into "nothing committed, retry: <error>": every count 0. */
 void reply_retry(reply_t *r, const char *error);

@@ -4,6 +4,7 @@
 #include "../common/rperr.h"
 #include "../common/store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -270,4 +271,45 @@ void tables_reduce_encode(msgpack_sbuffer *sb, uint64_t batch, const char *mappe
     msgpack_pack_uint64(&pk, deltas);
     mp_pack_cstr(&pk, "applied_ms");
     msgpack_pack_int64(&pk, applied_ms);
+}
+
+int tables_meta_shards(store_t *store, MDB_dbi meta, int has_data, uint32_t shard,
+                       uint32_t shards, char *why, size_t whylen)
+{
+    MDB_txn *txn = NULL;
+    uint64_t have_k = 0, have_s = 0;
+    int own = shard != TABLES_NO_SHARD, dirty = 0;
+    int rc = store_begin(store, 0, &txn);
+    if (rc == 0) rc = store_meta_get(txn, meta, TABLES_META_SHARDS, &have_k);
+    if (rc == 0 && own) rc = store_meta_get(txn, meta, TABLES_META_SHARD, &have_s);
+    if (rc == RP_ENOTFOUND && has_data && !have_k) {
+        have_k = 1; /* data from before shards existed: an unsharded pipeline */
+        rc = 0;
+        dirty = 1;
+    } else if (rc == RP_ENOTFOUND) {
+        have_k = shards;
+        have_s = own ? shard : 0;
+        rc = 0;
+        dirty = 1;
+    }
+    if (rc == 0 && (have_k != shards || (own && have_s != shard))) {
+        if (own)
+            snprintf(why, whylen, "this data directory is shard %llu of a pipeline of %llu "
+                     "shard(s), not shard %u of %u: a pipeline's shards are fixed when it is "
+                     "created (use the recorded --shard and --shards, or a new --data)",
+                     (unsigned long long)have_s, (unsigned long long)have_k, shard, shards);
+        else
+            snprintf(why, whylen, "this data directory belongs to a pipeline of %llu state "
+                     "shard(s), not %u: a pipeline's shards are fixed when it is created (use "
+                     "--shards %llu, or a new --data)",
+                     (unsigned long long)have_k, shards, (unsigned long long)have_k);
+        store_abort(&txn);
+        return RP_EINVAL;
+    }
+    if (rc == 0 && dirty) rc = store_meta_put(txn, meta, TABLES_META_SHARDS, have_k);
+    if (rc == 0 && dirty && own) rc = store_meta_put(txn, meta, TABLES_META_SHARD, have_s);
+    if (rc == 0 && dirty) rc = store_commit(&txn);
+    store_abort(&txn);
+    if (rc) snprintf(why, whylen, "cannot read or record the shard count: %s", rp_strerror(rc));
+    return rc;
 }

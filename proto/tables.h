@@ -39,6 +39,7 @@
 #include "risk.h"
 #include "../common/hier.h"
 #include "../common/money.h"
+#include "../common/store.h"
 
 #include <msgpack.h>
 #include <stddef.h>
@@ -63,6 +64,8 @@ extern const char *const tables_reducer_dbs[];
 #define TABLES_META_FLOOR "floor"           /* reducer: batches below are applied */
 #define TABLES_META_APPLIED_SEQ "applied_seq" /* reducer: last change sequence applied */
 #define TABLES_META_INSTANCE "instance"     /* both: this environment's random id */
+#define TABLES_META_SHARDS "shards"         /* both: K, the pipeline's state shards */
+#define TABLES_META_SHARD "shard"           /* state: which one this is, 0..K-1 */
 #define TABLES_META_PEER "peer"             /* both: the instance at the stream's other end */
 
 /* The decoded state row: the latest accepted version of a trade. */
@@ -164,6 +167,18 @@ int tables_dlq_decode(const char *buf, size_t len, msgpack_unpacked *unp, dlq_ro
 void tables_dlq_usage_encode(uint8_t out[TABLES_DLQ_USAGE_SIZE], uint64_t entries,
                              uint64_t bytes);
 int tables_dlq_usage_decode(const void *buf, size_t len, uint64_t *entries, uint64_t *bytes);
+
+#define TABLES_NO_SHARD UINT32_MAX /* tables_meta_shards: the reducer has no shard index */
+
+/* Records the pipeline's shard count (and, unless shard is TABLES_NO_SHARD,
+ * this state's shard) in the meta table of a new environment, or checks the
+ * recorded ones: a pipeline's K is fixed when it is created, since it decides
+ * where every trade lives. An environment that already holds data but
+ * recorded no K was made before shards existed and is K=1, shard 0. Runs in
+ * its own write transaction (committed only when it wrote). Returns 0,
+ * RP_EINVAL with the reason in why when they differ, or a store error. */
+int tables_meta_shards(store_t *store, MDB_dbi meta, int has_data, uint32_t shard,
+                       uint32_t shards, char *why, size_t whylen);
 
 /* Appends an aggregate row value to sb. */
 void tables_agg_encode(msgpack_sbuffer *sb, money_sum_t value, int64_t count);

@@ -16,11 +16,14 @@ struct changelog_t {
     uint64_t next_seq, next_batch, cut_seq;
     uint64_t p_next_seq, p_next_batch, p_cut_seq;
     frame_id_t instance; /* names this change log's stream in every WORK frame */
+    uint32_t shard, shards; /* which state shard of the pipeline this is */
     msgpack_sbuffer sb;
 };
 
-changelog_t *changelog_new(store_t *store, uint32_t batch_max, int *err)
+changelog_t *changelog_new(store_t *store, uint32_t batch_max, uint32_t shard, uint32_t shards,
+                           int *err)
 {
+    char why[300];
     changelog_t *self = calloc(1, sizeof *self);
     int rc = RP_ENOMEM;
     if (!self) goto fail;
@@ -35,6 +38,13 @@ changelog_t *changelog_new(store_t *store, uint32_t batch_max, int *err)
         (rc = store_meta_instance(store, store_dbi(store, SDB_META), TABLES_META_INSTANCE,
                                   self->instance.b)))
         goto fail;
+    if ((rc = tables_meta_shards(store, store_dbi(store, SDB_META), self->next_seq > 1, shard,
+                                 shards, why, sizeof why))) {
+        log_error("%s", why);
+        goto fail;
+    }
+    self->shard = shard;
+    self->shards = shards;
     changelog_aborted(self);
     return self;
 fail:
@@ -186,7 +196,7 @@ int changelog_work_frame(changelog_t *self, MDB_txn *txn, uint64_t id, const bat
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
     uint64_t first = row->first, n = row->last - row->first + 1;
-    frame_pos_t pos = {row->last, self->next_seq - 1, row->commit_us};
+    frame_pos_t pos = {row->last, self->next_seq - 1, row->commit_us, self->shard, self->shards};
     if (pos.head_seq < pos.last_seq) pos.head_seq = pos.last_seq; /* inside the cutting txn */
     frame_work_head(&pk, &self->instance, id, watermark, &pos, (uint32_t)n);
     MDB_cursor *cur;
@@ -213,6 +223,12 @@ int changelog_work_frame(changelog_t *self, MDB_txn *txn, uint64_t id, const bat
 uint64_t changelog_last_seq(const changelog_t *self)
 {
     return self->next_seq - 1;
+}
+
+uint32_t changelog_shard(const changelog_t *self, uint32_t *shards)
+{
+    *shards = self->shards;
+    return self->shard;
 }
 
 const frame_id_t *changelog_instance(const changelog_t *self)

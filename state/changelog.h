@@ -16,10 +16,13 @@
 typedef struct changelog_t changelog_t;
 
 /* Loads the sequence counters and the environment's instance id (made on
- * first use) from the meta table. batch_max is the largest number of changes
- * in one batch. Returns a new changelog or NULL (*err set). The store is
- * borrowed and must outlive the changelog. */
-changelog_t *changelog_new(store_t *store, uint32_t batch_max, int *err);
+ * first use) from the meta table, and records or checks that it is shard
+ * shard of shards (tables_meta_shards; a mismatch is logged and refused with
+ * RP_EINVAL). batch_max is the largest number of changes in one batch.
+ * Returns a new changelog or NULL (*err set). The store is borrowed and must
+ * outlive the changelog. */
+changelog_t *changelog_new(store_t *store, uint32_t batch_max, uint32_t shard, uint32_t shards,
+                           int *err);
 
 /* Frees the changelog; accepts NULL and sets *self_p to NULL. */
 void changelog_destroy(changelog_t **self_p);
@@ -65,6 +68,9 @@ typedef struct {
 
 /* The last sequence number given out as of the last commit (0: none). */
 uint64_t changelog_last_seq(const changelog_t *self);
+
+/* Which shard of the pipeline this change log is; *shards gets K. */
+uint32_t changelog_shard(const changelog_t *self, uint32_t *shards);
 
 /* The state instance id that names this change log's stream (borrowed). */
 const frame_id_t *changelog_instance(const changelog_t *self);

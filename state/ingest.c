@@ -4,8 +4,10 @@
 #include "../common/log.h"
 #include "../common/rperr.h"
 #include "../proto/risk.h"
+#include "../proto/shard.h"
 #include "../proto/tables.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +17,7 @@ struct ingest_t {
     dlq_t *dlq;
     hier_levels_t levels;
     uint32_t max_batch;
+    uint32_t shard, shards; /* this state's shard of the pipeline's */
     msgpack_sbuffer row;
 };
 
@@ -28,6 +31,7 @@ ingest_t *ingest_new(store_t *store, changelog_t *log, dlq_t *dlq, const hier_le
     self->dlq = dlq;
     self->levels = *levels;
     self->max_batch = max_batch;
+    self->shard = changelog_shard(log, &self->shards);
     msgpack_sbuffer_init(&self->row);
     return self;
 }
@@ -115,10 +119,17 @@ int ingest_frame(ingest_t *self, MDB_txn *txn, const char *buf, size_t len, cons
     for (size_t i = 0; rc == 0 && risk_frame_next(&f, &msg, &mlen); i++) {
         msgpack_unpacked unp;
         risk_msg_t m;
+        uint32_t home = 0;
         if (risk_msg_unpack(msg, mlen, &unp, why, sizeof why) ||
             risk_msg_decode(&unp.data, &self->levels, &m, why, sizeof why)) {
             reply_reject(reply, i, why);
             rc = dlq_add(self->dlq, txn, msg, mlen, i, why, source);
+        } else if ((home = shard_of(m.trade_id, m.trade_id_len, self->shards)) != self->shard) {
+            /* A routing mistake, not bad data: the producer still holds the
+             * message and learns where it goes; nothing is dead-lettered. */
+            snprintf(why, sizeof why, "wrong shard: TradeID belongs to shard %u of %u, this is "
+                     "shard %u", home, self->shards, self->shard);
+            reply_reject_shard(reply, i, why, home);
         } else {
             rc = s_apply(self, txn, msg, mlen, &m, i, source, reply);
         }

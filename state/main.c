@@ -16,6 +16,7 @@
 #include "../proto/ctl.h"
 #include "../proto/frame.h"
 #include "../proto/reply.h"
+#include "../proto/shard.h"
 #include "../proto/tables.h"
 #include "../svc/control.h"
 #include "../svc/daemon.h"
@@ -34,6 +35,10 @@ static config_opt_t s_opts[] = {
     {"acks", "tcp://127.0.0.1:5559", "acknowledgements from the reducer (PULL, bind)", NULL},
     {"control", "tcp://127.0.0.1:5560", "stats endpoint for riskctl (REP, bind)", NULL},
     {"hierarchy", HIER_DEFAULT, "comma-separated hierarchy levels", NULL},
+    {"shards", "1", "state shards in the pipeline, fixed when it is created (proto/shard.h)",
+     NULL},
+    {"shard", "0", "which shard this state process is, 0 to --shards minus 1: it takes the "
+     "TradeIDs whose hash modulo --shards is this number", NULL},
     {"batch-size", "1024", "most changes per batch sent to a mapper", NULL},
     {"window", "64", "most batches in flight (sent, not yet acknowledged)", NULL},
     {"redeliver-ms", "3000", "re-send a batch not acknowledged within this time", NULL},
@@ -52,7 +57,7 @@ static config_opt_t s_opts[] = {
     {NULL, NULL, NULL, NULL}};
 
 typedef struct {
-    int64_t batch_size, window, redeliver_ms, max_batch, dlq_max, dlq_max_bytes;
+    int64_t batch_size, window, redeliver_ms, max_batch, dlq_max, dlq_max_bytes, shard, shards;
     size_t map_size;
     hier_levels_t levels;
     commit_opts_t commit;
@@ -91,8 +96,15 @@ static int s_flags(flags_t *f)
         config_int(s_opts, "max-lag", 1, INT64_MAX, &max_lag) ||
         config_int(s_opts, "dlq-max", 1, INT64_MAX, &f->dlq_max) ||
         config_int(s_opts, "dlq-max-bytes", 1, INT64_MAX, &f->dlq_max_bytes) ||
+        config_int(s_opts, "shards", 1, SHARD_MAX, &f->shards) ||
+        config_int(s_opts, "shard", 0, SHARD_MAX - 1, &f->shard) ||
         daemon_map_flags(s_opts, &f->map_size, &f->commit.map_max))
         return RP_EINVAL;
+    if (f->shard >= f->shards) {
+        fprintf(stderr, "--shard %lld: a pipeline of --shards %lld has shards 0 to %lld\n",
+                (long long)f->shard, (long long)f->shards, (long long)f->shards - 1);
+        return RP_EINVAL;
+    }
     if (hier_levels_parse(config_get(s_opts, "hierarchy"), &f->levels, why, sizeof why)) {
         fprintf(stderr, "--hierarchy: %s\n", why);
         return RP_EINVAL;
@@ -113,7 +125,8 @@ static int s_open(state_t *s, const flags_t *f)
     if (!s->store) return rc;
     if ((s->lock_fd = daemon_lock_dir(config_get(s_opts, "data"))) < 0) return s->lock_fd;
     if ((rc = ingest_check_store(s->store, &f->levels))) return rc;
-    if (!(s->log = changelog_new(s->store, (uint32_t)f->batch_size, &rc))) return rc;
+    if (!(s->log = changelog_new(s->store, (uint32_t)f->batch_size, (uint32_t)f->shard,
+                                 (uint32_t)f->shards, &rc))) return rc;
     if (!(s->dlq = dlq_new(s->store, (uint64_t)f->dlq_max, (uint64_t)f->dlq_max_bytes, &rc)))
         return rc;
     if (!(s->ingest = ingest_new(s->store, s->log, s->dlq, &f->levels, (uint32_t)f->max_batch)))
@@ -216,8 +229,9 @@ int main(int argc, char **argv)
         return 1;
     }
     const changelog_progress_t *p = commit_progress(s.commit);
-    log_info("ready: data %s, hierarchy %s, committed seq %llu, %llu unacknowledged batch(es)",
-             config_get(s_opts, "data"), config_get(s_opts, "hierarchy"),
+    log_info("ready: data %s, shard %s of %s, hierarchy %s, committed seq %llu, %llu "
+             "unacknowledged batch(es)", config_get(s_opts, "data"), config_get(s_opts, "shard"),
+             config_get(s_opts, "shards"), config_get(s_opts, "hierarchy"),
              (unsigned long long)p->committed, (unsigned long long)p->unacked_batches);
     zmq_pollitem_t items[POLL_COUNT] = {
         [POLL_INGEST] = {zsock_resolve(s.router), 0, ZMQ_POLLIN, 0},

@@ -177,6 +177,23 @@ int daemon_endpoint_is_local(const char *ep)
            c < 256 && d < 256;
 }
 
+/* Whether every endpoint of a comma-separated list may be used without
+ * CURVE; logs the first that may not. */
+static int s_endpoints_allowed(const char *list, const char *what)
+{
+    if (s_keys || s_insecure) return 1;
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *save = NULL, *ep = strtok_r(buf, ",", &save); ep; ep = strtok_r(NULL, ",", &save))
+        if (!daemon_endpoint_is_local(ep)) {
+            log_error("%s: refusing %s: it is not on this machine and peers are not "
+                      "authenticated; use a loopback or ipc:// endpoint, or --insecure",
+                      what, ep);
+            return 0;
+        }
+    return 1;
+}
+
 zsock_t *daemon_socket(int type, const char *endpoint, daemon_dir_t dir,
                        const daemon_sockopt_t *opt, const char *what)
 {
@@ -184,12 +201,13 @@ zsock_t *daemon_socket(int type, const char *endpoint, daemon_dir_t dir,
         dir = endpoint[0] == '@' ? DAEMON_BIND : DAEMON_CONNECT;
         endpoint++;
     }
-    if (!s_keys && !s_insecure && !daemon_endpoint_is_local(endpoint)) {
-        log_error("%s: refusing %s: it is not on this machine and peers are not "
-                  "authenticated; use a loopback or ipc:// endpoint, or --insecure",
-                  what, endpoint);
+    if (strlen(endpoint) >= 1024 || !endpoint[0] || strstr(endpoint, ",,") ||
+        endpoint[strlen(endpoint) - 1] == ',') {
+        log_error("%s: '%s' is not an endpoint or a comma-separated list of them", what,
+                  endpoint);
         return NULL;
     }
+    if (!s_endpoints_allowed(endpoint, what)) return NULL;
     zsock_t *s = zsock_new(type);
     if (!s) {
         log_error("%s: cannot create socket: %s", what, zmq_strerror(errno));
@@ -217,14 +235,20 @@ zsock_t *daemon_socket(int type, const char *endpoint, daemon_dir_t dir,
         return NULL;
     }
     int bind = dir == DAEMON_BIND;
-    int rc = bind ? zsock_bind(s, "%s", endpoint) : zsock_connect(s, "%s", endpoint);
-    if (rc < 0) {
-        log_error("%s: cannot %s %s: %s", what, bind ? "bind" : "connect", endpoint,
-                  zmq_strerror(errno));
-        zsock_destroy(&s);
-        return NULL;
+    /* A list: one socket bound or connected to each (a mapper pulls from
+     * every state shard) */
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", endpoint);
+    for (char *save = NULL, *ep = strtok_r(buf, ",", &save); ep; ep = strtok_r(NULL, ",", &save)) {
+        int rc = bind ? zsock_bind(s, "%s", ep) : zsock_connect(s, "%s", ep);
+        if (rc < 0) {
+            log_error("%s: cannot %s %s: %s", what, bind ? "bind" : "connect", ep,
+                      zmq_strerror(errno));
+            zsock_destroy(&s);
+            return NULL;
+        }
+        log_info("%s: %s %s", what, bind ? "bound to" : "connected to", ep);
     }
-    log_info("%s: %s %s", what, bind ? "bound to" : "connected to", endpoint);
     return s;
 }
 

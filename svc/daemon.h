@@ -89,8 +89,9 @@ long long daemon_refused_peers(void);
 void daemon_shutdown(void);
 
 /* Creates a socket of zmq type, applies opt (may be NULL) and binds or
- * connects it to endpoint (dir unless its prefix says otherwise); what names
- * it in logs. Without --insecure, an endpoint that is not local is refused:
+ * connects it to endpoint (dir unless its prefix says otherwise), or to
+ * each endpoint of a comma-separated list (a mapper pulls from every state
+ * shard); what names it in logs. Without --insecure, an endpoint that is not local is refused:
  * peers would be unauthenticated. Returns the socket (caller owns;
  * zsock_destroy) or NULL with the reason logged. */
 zsock_t *daemon_socket(int type, const char *endpoint, daemon_dir_t dir,

@@ -92,6 +92,9 @@ static const s_row_t s_rows[] = {
      "Batch acknowledgements sent to the state process."},
     {"floor", "riskpipe_batch_floor", "gauge", NULL,
      "Batches below this id are applied and pruned."},
+    {"shards", "riskpipe_state_shards", "gauge", NULL,
+     "State shards of the pipeline the reducer applies (applied_seq, state_seq and lag are "
+     "sums over them)."},
     {"frames_held", "riskpipe_frames_held", "gauge", NULL,
      "Result frames held ahead of a missing batch."},
     {"frames_deferred", "riskpipe_frames_deferred_total", "counter", NULL,

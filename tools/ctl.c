@@ -11,6 +11,7 @@
 #include "../common/rperr.h"
 #include "../proto/ctl.h"
 #include "../proto/mp.h"
+#include "../proto/shard.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -230,7 +231,8 @@ static int s_wait_http(const char *url, const char *state_url, const char *token
 int cmd_wait(int argc, char **argv)
 {
     config_opt_t opts[] = {
-        {"state-control", "tcp://localhost:5560", "state process control endpoint", NULL},
+        {"state-control", "tcp://localhost:5560", "state process control endpoint; with state "
+         "shards, every shard's, comma-separated: waits for each", NULL},
         {"timeout", "60", "give up after this many seconds", NULL},
         {"url", "",
          "wait over HTTP: the reducer's HTTP API URL (http://HOST:PORT); needs "
@@ -255,11 +257,23 @@ int cmd_wait(int argc, char **argv)
     int http = cli_http_urls("wait", url, state_url);
     if (http < 0) return CLI_USAGE;
     if (http) return s_wait_http(url, state_url, config_get(opts, "token-file"), timeout);
-    long long applied;
-    int rc = ctl_wait_applied("wait", config_get(opts, "state-control"), -1,
-                              clock_mono_ms() + timeout * 1000, &applied);
-    if (rc == CLI_OK) printf("applied through change %lld\n", applied);
-    return rc;
+    char list[4096], *eps[SHARD_MAX];
+    snprintf(list, sizeof list, "%s", config_get(opts, "state-control"));
+    int k = shard_split(list, eps, SHARD_MAX);
+    if (k < 1) {
+        fprintf(stderr, "riskctl wait: --state-control: expected an endpoint, or one per state "
+                "shard comma-separated\n");
+        return CLI_USAGE;
+    }
+    int64_t deadline = clock_mono_ms() + timeout * 1000;
+    for (int i = 0; i < k; i++) {
+        long long applied;
+        int rc = ctl_wait_applied("wait", eps[i], -1, deadline, &applied);
+        if (rc != CLI_OK) return rc;
+        if (k > 1) printf("%s: ", eps[i]);
+        printf("applied through change %lld\n", applied);
+    }
+    return CLI_OK;
 }
 
 /* The counters of a reply as a JSON object (role included). */

@@ -53,6 +53,16 @@ static int s_snapshot(const char *dir, snapshot_t *snap)
         snap->cut_seq = 0;
         rc = 0;
     }
+    uint64_t shards = 1;
+    if (rc == 0 && (rc = store_meta_get(t.txn, meta, TABLES_META_SHARDS, &shards)) == RP_ENOTFOUND)
+        rc = 0;
+    if (rc == 0 && shards != 1) {
+        fprintf(stderr, "riskctl rebuild: %s is a shard of a pipeline of %llu state shards; "
+                "rebuild makes the reducer of a one-shard pipeline only (a sharded reducer "
+                "must be rebuilt from every shard's change log: not supported yet)\n", dir,
+                (unsigned long long)shards);
+        rc = RP_EINVAL;
+    }
     if (rc == 0 && (rc = store_rc(mdb_stat(t.txn, t.dbi, &st))))
         cli_fail("rebuild", rc, "%s: cannot count the state table", dir);
     if (rc == 0) {

@@ -14,6 +14,7 @@
 #include "../common/money.h"
 #include "../common/rperr.h"
 #include "../proto/ctl.h"
+#include "../proto/shard.h"
 #include "../proto/tables.h"
 
 #include <stdio.h>
@@ -21,15 +22,68 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The expected aggregate table computed from the state table in dir. */
-static int s_expected(const char *dir, rollup_t *out)
+/* Reads an environment's recorded shard count (and, with shard non-NULL,
+ * its shard); an environment from before shards is shard 0 of 1. Returns 0
+ * or an RP code (printed). */
+static int s_shard_meta(scan_t *t, MDB_dbi meta, uint64_t *shard, uint64_t *shards)
 {
-    scan_t t;
-    int rc = scan_open(&t, "verify", dir, tables_state_dbs, SDB_STATE, 1);
-    if (rc) return rc;
-    rc = rollup_read(&t, out);
-    scan_close(&t);
+    int rc = store_meta_get(t->txn, meta, TABLES_META_SHARDS, shards);
+    if (rc == RP_ENOTFOUND) {
+        *shards = 1;
+        if (shard) *shard = 0;
+        return 0;
+    }
+    if (rc == 0 && shard) rc = store_meta_get(t->txn, meta, TABLES_META_SHARD, shard);
+    if (rc) cli_fail(t->cmd, rc, "%s: cannot read the recorded shard", t->dir);
     return rc;
+}
+
+/* Counts (and prints the first few of) the trades of shard i of k stored in
+ * t's state table that belong to another shard. Returns the count, or an RP
+ * code (printed). */
+static long long s_misplaced(scan_t *t, uint32_t i, uint32_t k)
+{
+    MDB_val key, v;
+    long long bad = 0;
+    int r;
+    for (r = scan_next(t, &key, &v, MDB_FIRST); r == 1; r = scan_next(t, &key, &v, MDB_NEXT)) {
+        uint32_t home = shard_of(key.mv_data, key.mv_size, k);
+        if (home == i) continue;
+        if (bad++ < 10)
+            printf("misplaced trade '%.*s' in shard %u: it belongs to shard %u\n",
+                   (int)key.mv_size, (char *)key.mv_data, i, home);
+    }
+    return r < 0 ? r : bad;
+}
+
+/* The expected aggregate table computed from the state tables of the
+ * shards in dirs[0..k) (in shard order), each checked to be that shard of a
+ * pipeline of k and to hold only its own trades (misplaced ones are counted
+ * in *diffs). Returns 0 or an RP code (printed). */
+static int s_expected(char **dirs, int k, rollup_t *out, size_t *diffs)
+{
+    for (int i = 0; i < k; i++) {
+        scan_t t;
+        uint64_t shard, shards;
+        int rc = scan_open(&t, "verify", dirs[i], tables_state_dbs, SDB_STATE, 1);
+        if (rc) return rc;
+        rc = s_shard_meta(&t, store_dbi(t.store, SDB_META), &shard, &shards);
+        if (rc == 0 && (shards != (uint64_t)k || shard != (uint64_t)i)) {
+            fprintf(stderr, "riskctl verify: %s is shard %llu of %llu, but it is given as shard "
+                    "%d of %d: list every shard's --state-data, comma-separated, in shard "
+                    "order\n", dirs[i], (unsigned long long)shard, (unsigned long long)shards,
+                    i, k);
+            rc = RP_EINVAL;
+        }
+        long long bad = 0;
+        if (rc == 0) rc = rollup_read(&t, out);
+        if (rc == 0 && k > 1 && (bad = s_misplaced(&t, (uint32_t)i, (uint32_t)k)) < 0)
+            rc = (int)bad;
+        if (bad > 0) *diffs += (size_t)bad;
+        scan_close(&t);
+        if (rc) return rc;
+    }
+    return 0;
 }
 
 static void s_missing(const rollup_row_t *e, size_t *diffs)
@@ -120,19 +174,34 @@ static int s_result(size_t rows, size_t diffs, const char *what)
     return CLI_OK;
 }
 
-static int s_verify_lmdb(const char *state_dir, const char *reducer_dir)
+static int s_verify_lmdb(const char *state_dirs, const char *reducer_dir)
 {
     rollup_t exp = {0};
     scan_t t;
     size_t rows = 0, diffs = 0;
-    int rc = s_expected(state_dir, &exp);
+    char list[4096], *dirs[SHARD_MAX];
+    snprintf(list, sizeof list, "%s", state_dirs);
+    int k = shard_split(list, dirs, SHARD_MAX);
+    if (k < 1) {
+        fprintf(stderr, "riskctl verify: --state-data: expected a directory, or one per state "
+                "shard (at most %d) comma-separated\n", SHARD_MAX);
+        return CLI_USAGE;
+    }
+    int rc = s_expected(dirs, k, &exp, &diffs);
     if (rc == 0 &&
         (rc = scan_open(&t, "verify", reducer_dir, tables_reducer_dbs, RDB_AGGREGATE, 1)) == 0) {
-        rc = s_compare(&t, &exp, &rows, &diffs);
+        uint64_t shards;
+        rc = s_shard_meta(&t, store_dbi(t.store, RDB_META), NULL, &shards);
+        if (rc == 0 && shards != (uint64_t)k) {
+            fprintf(stderr, "riskctl verify: the reducer at %s applies %llu state shard(s), but "
+                    "--state-data names %d\n", reducer_dir, (unsigned long long)shards, k);
+            rc = RP_EINVAL;
+        }
+        if (rc == 0) rc = s_compare(&t, &exp, &rows, &diffs);
         scan_close(&t);
     }
     rollup_free(&exp);
-    return rc ? CLI_FAIL : s_result(rows, diffs, "the state table");
+    return rc ? CLI_FAIL : s_result(rows, diffs, k > 1 ? "the state shards' tables" : "the state table");
 }
 
 /* 1 when both daemons' status says the reducer has not yet applied what
@@ -243,7 +312,8 @@ static int s_verify_http(const char *url, const char *state_url, const char *tok
 int cmd_verify(int argc, char **argv)
 {
     config_opt_t opts[] = {
-        {"state-data", "./data/state", "the state process's LMDB environment directory", NULL},
+        {"state-data", "./data/state", "the state process's LMDB environment directory; with "
+         "state shards, every shard's, comma-separated, in shard order", NULL},
         {"reducer-data", "./data/reducer", "the reducer's LMDB environment directory", NULL},
         {"url", "",
          "compare over HTTP: the reducer's HTTP API URL (http://HOST:PORT) instead of "

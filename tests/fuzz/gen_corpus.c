@@ -204,23 +204,23 @@ static void s_frames(void)
         {1, 1, 5000000, -250000000, "Delta::AMER::FXSpot", "Vega::EMEA::Rates", 19, 17},
         {1, 0, MONEY_MAX, 0, "a::b::c", NULL, 7, 0},
     };
-    frame_work_head(&pk, &s_sid, 42, 40, &(frame_pos_t){0, 0, 0}, 3);
+    frame_work_head(&pk, &s_sid, 42, 40, &(frame_pos_t){0}, 3);
     for (int i = 0; i < 3; i++)
         frame_change_pack(&pk, &c[i]);
     s_write_sel("frames", "work_3", FRAME_WORK - 1, &sb);
     msgpack_sbuffer_clear(&sb);
-    frame_work_head(&pk, &s_sid, 1, 0, &(frame_pos_t){0, 0, 0}, 0);
+    frame_work_head(&pk, &s_sid, 1, 0, &(frame_pos_t){0}, 0);
     s_write_sel("frames", "work_empty", FRAME_WORK - 1, &sb);
 
     msgpack_sbuffer_clear(&sb);
-    frame_result_head(&pk, &s_sid, 42, 40, "host:1234", 3, &(frame_pos_t){0, 0, 0}, 4);
+    frame_result_head(&pk, &s_sid, 42, 40, "host:1234", 3, &(frame_pos_t){0}, 4);
     frame_delta_pack(&pk, "Delta", 5, 5000000, 1);
     frame_delta_pack(&pk, "Delta::AMER", 11, -5000000, -1);
     frame_delta_pack(&pk, "Delta::AMER::FXSpot", 19, (money_sum_t)MONEY_MAX * 100000, 3);
     frame_delta_pack(&pk, "Vega", 4, -(money_sum_t)MONEY_MAX * 1000000, 0);
     s_write_sel("frames", "result_4", FRAME_RESULT - 1, &sb);
     msgpack_sbuffer_clear(&sb);
-    frame_result_head(&pk, &s_sid, 7, 7, "", 0, &(frame_pos_t){0, 0, 0}, 0);
+    frame_result_head(&pk, &s_sid, 7, 7, "", 0, &(frame_pos_t){0}, 0);
     s_write_sel("frames", "result_empty", FRAME_RESULT - 1, &sb);
 
     uint64_t ids[4] = {1, 2, 300, 1ULL << 40};

@@ -129,16 +129,16 @@ Test(stages, mapper_drops_bad_work_and_maps_the_next_batch, .timeout = 60, .fini
     h_start_mapper(c);
     s_send_garbage(work, 1);
 
-    /* [3, WORK, state id, batch 7, watermark 1, last_seq 12, head_seq 20,
-     * commit_us 1764000000000000, changes]: a new trade of 1.5
+    /* [4, WORK, state id, batch 7, watermark 1, last_seq 12, head_seq 20,
+     * commit_us 1764000000000000, shard 0, shards 1, changes]: a new trade of 1.5
      * on A::B::C, and a trade of -0.25 moved from A::B::C to A::X::Y */
     static const char sid[16] = "0123456789abcdef";
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 9);
-    msgpack_pack_int(&pk, 3);
+    msgpack_pack_array(&pk, 11);
+    msgpack_pack_int(&pk, 4);
     msgpack_pack_int(&pk, 1);
     msgpack_pack_bin_with_body(&pk, sid, sizeof sid);
     msgpack_pack_uint64(&pk, 7);
@@ -146,6 +146,8 @@ Test(stages, mapper_drops_bad_work_and_maps_the_next_batch, .timeout = 60, .fini
     msgpack_pack_uint64(&pk, 12);
     msgpack_pack_uint64(&pk, 20);
     msgpack_pack_uint64(&pk, 1764000000000000ULL);
+    msgpack_pack_uint64(&pk, 0);
+    msgpack_pack_uint64(&pk, 1);
     msgpack_pack_array(&pk, 2);
     msgpack_pack_array(&pk, 4);
     msgpack_pack_nil(&pk);
@@ -169,8 +171,8 @@ Test(stages, mapper_drops_bad_work_and_maps_the_next_batch, .timeout = 60, .fini
     cr_assert_eq(msgpack_unpack_next(&unp, zmq_msg_data(&m), zmq_msg_size(&m), &off),
                  MSGPACK_UNPACK_SUCCESS);
     const msgpack_object *f = unp.data.via.array.ptr;
-    cr_assert_eq(unp.data.via.array.size, 11);
-    cr_assert_eq(f[0].via.u64, 3, "frame version");
+    cr_assert_eq(unp.data.via.array.size, 13);
+    cr_assert_eq(f[0].via.u64, 4, "frame version");
     cr_assert_eq(f[1].via.u64, 2, "frame type RESULT");
     cr_assert(f[2].type == MSGPACK_OBJECT_BIN && f[2].via.bin.size == sizeof sid &&
                   memcmp(f[2].via.bin.ptr, sid, sizeof sid) == 0,
@@ -180,7 +182,8 @@ Test(stages, mapper_drops_bad_work_and_maps_the_next_batch, .timeout = 60, .fini
     cr_assert_eq(f[5].via.u64, 2, "changes in the batch");
     cr_assert(f[6].via.u64 == 12 && f[7].via.u64 == 20 && f[8].via.u64 == 1764000000000000ULL,
               "the RESULT carries the WORK frame's position");
-    f += 3; /* the deltas follow the position */
+    cr_assert(f[9].via.u64 == 0 && f[10].via.u64 == 1, "and its shard, 0 of 1");
+    f += 5; /* the deltas follow the position */
     /* expected, worked by hand: A: +1.5, then -(-0.25) for the old side and
      * -0.25 for the new side = +1.5, count +1 -1 +1; A::B: +1.5 +0.25 = 1.75,
      * +1 -1; A::B::C likewise; A::X and A::X::Y: -0.25, +1 */

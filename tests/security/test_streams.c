@@ -173,10 +173,10 @@ static void s_push_result(h_cluster_t *c, const void *sid, uint64_t id, uint64_t
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    /* [3, RESULT, state id, batch, watermark, mapper, nchanges, last_seq,
-     * head_seq, commit_us, deltas]: frame version 3 (proto/frame.h) */
-    msgpack_pack_array(&pk, 11);
-    msgpack_pack_int(&pk, 3);
+    /* [4, RESULT, state id, batch, watermark, mapper, nchanges, last_seq,
+     * head_seq, commit_us, shard, shards, deltas]: frame version 4 (proto/frame.h) */
+    msgpack_pack_array(&pk, 13);
+    msgpack_pack_int(&pk, 4);
     msgpack_pack_int(&pk, 2);
     msgpack_pack_bin_with_body(&pk, sid, 16);
     msgpack_pack_uint64(&pk, id);
@@ -186,6 +186,8 @@ static void s_push_result(h_cluster_t *c, const void *sid, uint64_t id, uint64_t
     msgpack_pack_uint64(&pk, id * 1000);     /* a plausible last sequence */
     msgpack_pack_uint64(&pk, id * 1000 + 5); /* and head */
     msgpack_pack_uint64(&pk, 0);             /* commit time unknown */
+    msgpack_pack_uint64(&pk, 0);             /* shard 0 */
+    msgpack_pack_uint64(&pk, 1);             /* of 1 */
     msgpack_pack_array(&pk, delta ? 1 : 0);
     if (delta) {
         msgpack_pack_array(&pk, 3);
@@ -271,7 +273,7 @@ Test(streams, an_ack_of_another_reducer_prunes_nothing, .timeout = 300, .fini = 
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     msgpack_pack_array(&pk, 5);
-    msgpack_pack_int(&pk, 3); /* frame version 3 */
+    msgpack_pack_int(&pk, 4); /* frame version 4 */
     msgpack_pack_int(&pk, 3);
     msgpack_pack_bin_with_body(&pk, sid, 16);
     msgpack_pack_bin_with_body(&pk, "a-second-reducer", 16);

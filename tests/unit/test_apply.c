@@ -26,7 +26,7 @@ static void s_open(void)
 {
     int err = 0;
     fixture_store_reopen(&g_fx, tables_reducer_dbs, 16 << 20);
-    g_ap = apply_new(g_fx.st, &err);
+    g_ap = apply_new(g_fx.st, 1, &err);
     cr_assert_not_null(g_ap, "apply_new: %d %s", err, rp_strerror(err));
 }
 
@@ -49,9 +49,11 @@ static void s_teardown(void)
 
 TestSuite(apply, .init = s_setup, .fini = s_teardown);
 
-/* Encodes a RESULT frame for batch id with n deltas, decodes it and applies it
- * in its own transaction; commit = 0 aborts instead. Returns *duplicate. */
-static int s_apply(uint64_t id, const d_t *d, uint32_t n, int commit)
+/* Encodes a RESULT frame of shard of shards for batch id with n deltas,
+ * decodes it and applies it in its own transaction; commit = 0 aborts
+ * instead. Returns *duplicate. */
+static int s_apply_in(uint32_t shard, uint32_t shards, uint64_t id, const d_t *d, uint32_t n,
+                      int commit)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
@@ -60,7 +62,9 @@ static int s_apply(uint64_t id, const d_t *d, uint32_t n, int commit)
     /* the largest batch, so that tests may use deltas up to its bound */
     /* batch id covers changes up to 10 x id; the state had 5 more */
     frame_result_head(&pk, &fixture_sid, id, 0, "test:1", FRAME_MAX_CHANGES,
-                      &(frame_pos_t){id * 10, id * 10 + 5, 0}, n);
+                      &(frame_pos_t){.last_seq = id * 10, .head_seq = id * 10 + 5,
+                                     .shard = shard, .shards = shards},
+                      n);
     for (uint32_t i = 0; i < n; i++)
         frame_delta_pack(&pk, d[i].path, strlen(d[i].path), d[i].delta, d[i].count);
     msgpack_unpacked u;
@@ -86,12 +90,17 @@ static int s_apply(uint64_t id, const d_t *d, uint32_t n, int commit)
     return dup;
 }
 
-static uint64_t s_prune(uint64_t watermark, int commit)
+static int s_apply(uint64_t id, const d_t *d, uint32_t n, int commit)
+{
+    return s_apply_in(0, 1, id, d, n, commit);
+}
+
+static uint64_t s_prune_in(uint32_t shard, uint64_t watermark, int commit)
 {
     MDB_txn *txn;
     cr_assert_eq(store_begin(g_fx.st, 0, &txn), 0);
     uint64_t pruned = 0;
-    int rc = apply_prune(g_ap, txn, watermark, &pruned);
+    int rc = apply_prune(g_ap, txn, shard, watermark, &pruned);
     RP_ASSERT_OK(rc, "apply_prune");
     if (commit) {
         cr_assert_eq(store_commit(&txn), 0);
@@ -101,6 +110,11 @@ static uint64_t s_prune(uint64_t watermark, int commit)
         apply_aborted(g_ap);
     }
     return pruned;
+}
+
+static uint64_t s_prune(uint64_t watermark, int commit)
+{
+    return s_prune_in(0, watermark, commit);
 }
 
 /* Reads an aggregate row with plain msgpack (independent of tables.c).
@@ -195,20 +209,20 @@ static uint64_t s_meta_seq(void)
 Test(apply, applied_sequence_follows_the_last_batch_applied_and_persists)
 {
     d_t d[] = {{"p", 1, 1}};
-    cr_assert_eq(apply_seq(g_ap), 0);
+    cr_assert_eq(apply_seq(g_ap, 0), 0);
     cr_assert_eq(s_meta_seq(), 0);
     cr_assert_eq(s_apply(1, d, 1, 1), 0);
     cr_assert_eq(s_apply(2, d, 1, 1), 0);
-    cr_assert_eq(apply_seq(g_ap), 20);
+    cr_assert_eq(apply_seq(g_ap, 0), 20);
     cr_assert_eq(s_meta_seq(), 20);
     cr_assert_eq(s_apply(1, d, 1, 1), 1, "a re-sent batch is a duplicate");
-    cr_assert_eq(apply_seq(g_ap), 20, "a duplicate never moves the sequence back");
+    cr_assert_eq(apply_seq(g_ap, 0), 20, "a duplicate never moves the sequence back");
     cr_assert_eq(s_apply(3, d, 1, 0), 0);
-    cr_assert_eq(apply_seq(g_ap), 20, "an aborted batch leaves it");
+    cr_assert_eq(apply_seq(g_ap, 0), 20, "an aborted batch leaves it");
     cr_assert_eq(s_meta_seq(), 20);
     s_close();
     s_open();
-    cr_assert_eq(apply_seq(g_ap), 20, "reloaded from the meta table");
+    cr_assert_eq(apply_seq(g_ap, 0), 20, "reloaded from the meta table");
 }
 
 Test(apply, aborted_application_is_not_a_duplicate_later)
@@ -226,7 +240,7 @@ Test(apply, prune_deletes_reduce_rows_below_watermark)
     for (uint64_t id = 1; id <= 5; id++) cr_assert_eq(s_apply(id, d, 1, 1), 0);
     cr_assert_eq(s_prune(4, 1), 3);
     cr_assert_eq(fixture_entries(&g_fx, RDB_REDUCE), 2);
-    cr_assert_eq(apply_floor(g_ap), 4);
+    cr_assert_eq(apply_floor(g_ap, 0), 4);
 }
 
 Test(apply, prune_at_or_below_floor_is_a_no_op)
@@ -236,7 +250,7 @@ Test(apply, prune_at_or_below_floor_is_a_no_op)
     cr_assert_eq(s_prune(3, 1), 0);
     cr_assert_eq(s_prune(2, 1), 0);
     cr_assert_eq(s_prune(3, 1), 0);
-    cr_assert_eq(apply_floor(g_ap), 3);
+    cr_assert_eq(apply_floor(g_ap, 0), 3);
     cr_assert_eq(fixture_entries(&g_fx, RDB_REDUCE), 1);
 }
 
@@ -257,7 +271,7 @@ Test(apply, floor_survives_reopen)
     cr_assert_eq(s_prune(7, 1), 0);
     s_close();
     s_open();
-    cr_assert_eq(apply_floor(g_ap), 7);
+    cr_assert_eq(apply_floor(g_ap, 0), 7);
     d_t d[] = {{"p", 1, 1}};
     cr_assert_eq(s_apply(6, d, 1, 1), 1);
 }
@@ -265,7 +279,7 @@ Test(apply, floor_survives_reopen)
 Test(apply, aborted_prune_keeps_old_floor)
 {
     cr_assert_eq(s_prune(7, 0), 0);
-    cr_assert_eq(apply_floor(g_ap), 0);
+    cr_assert_eq(apply_floor(g_ap, 0), 0);
     d_t d[] = {{"p", 1, 1}};
     cr_assert_eq(s_apply(6, d, 1, 1), 0, "batch below an aborted floor was skipped");
 }
@@ -341,9 +355,9 @@ Test(apply, reduce_row_records_batch_and_mapper)
     cr_assert_eq(s_apply(42, a, 2, 1), 0);
     MDB_txn *txn;
     cr_assert_eq(store_begin(g_fx.st, 1, &txn), 0);
-    uint8_t k[8];
-    store_u64_put(k, 42);
-    MDB_val kv = {8, k}, v;
+    /* the documented key: 4-byte big-endian shard (0), 8-byte big-endian id */
+    uint8_t k[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 42};
+    MDB_val kv = {12, k}, v;
     cr_assert_eq(mdb_get(txn, store_dbi(g_fx.st, RDB_REDUCE), &kv, &v), 0);
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
@@ -371,7 +385,7 @@ Test(apply, unreadable_aggregate_row_is_refused_as_corrupt)
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    frame_result_head(&pk, &fixture_sid, 1, 0, "m", 1, &(frame_pos_t){0, 0, 0}, 1);
+    frame_result_head(&pk, &fixture_sid, 1, 0, "m", 1, &(frame_pos_t){0}, 1);
     frame_delta_pack(&pk, "p", 1, 1, 1);
     msgpack_unpacked u;
     result_t r;
@@ -398,4 +412,93 @@ Test(apply, tables_agg_codec_round_trips)
     cr_assert(back == v);
     cr_assert_eq(c, -3);
     msgpack_sbuffer_destroy(&sb);
+}
+
+/* Reopens the applier over the same store for a pipeline of shards. */
+static void s_reopen_with(uint32_t shards)
+{
+    int err = 0;
+    apply_destroy(&g_ap);
+    g_ap = apply_new(g_fx.st, shards, &err);
+    cr_assert_not_null(g_ap, "apply_new(%u): %s", shards, rp_strerror(err));
+}
+
+/* A new store with an applier for a pipeline of shards (the setup's store
+ * recorded one shard when it was opened). */
+static void s_fresh_with(uint32_t shards)
+{
+    apply_destroy(&g_ap);
+    fixture_store_close(&g_fx);
+    fixture_store_open(&g_fx, "apply-shards", tables_reducer_dbs, 16 << 20);
+    s_reopen_with(shards);
+}
+
+Test(apply, each_shard_is_a_stream_of_its_own)
+{
+    s_fresh_with(2);
+    d_t a[] = {{"p", 5, 1}}, b[] = {{"p", 7, 1}};
+    cr_assert_eq(s_apply_in(0, 2, 1, a, 1, 1), 0, "shard 0's batch 1");
+    cr_assert_eq(s_apply_in(1, 2, 1, b, 1, 1), 0, "shard 1's batch 1 is another batch");
+    cr_assert_eq(s_apply_in(1, 2, 1, b, 1, 1), 1, "shard 1's batch 1 again: a duplicate");
+    s_expect_agg("p", "0.000012", 2);
+    cr_assert_eq(apply_next(g_ap, 0), 2);
+    cr_assert_eq(apply_next(g_ap, 1), 2);
+    cr_assert_eq(apply_seq(g_ap, 1), 10);
+    cr_assert_eq(apply_seq_total(g_ap), 20);
+    cr_assert_eq(s_apply_in(1, 2, 2, b, 1, 1), 0);
+    cr_assert_eq(s_prune_in(1, 3, 1), 2, "shard 1's two rows");
+    cr_assert_eq(fixture_entries(&g_fx, RDB_REDUCE), 1, "shard 0's row stays");
+    cr_assert_eq(apply_floor(g_ap, 0), 0);
+    cr_assert_eq(apply_floor(g_ap, 1), 3);
+    s_reopen_with(2);
+    cr_assert_eq(apply_floor(g_ap, 1), 3, "reloaded from meta key floor.1");
+    cr_assert_eq(apply_seq(g_ap, 1), 20, "and applied_seq.1");
+    cr_assert_eq(apply_next(g_ap, 0), 2, "shard 0's batch 1 is still known applied");
+    cr_assert_eq(s_apply_in(0, 2, 1, a, 1, 1), 1);
+}
+
+Test(apply, a_result_of_another_shard_count_is_refused)
+{
+    s_fresh_with(2);
+    result_t r = {.state = fixture_sid, .batch_id = 1, .watermark = 1,
+                  .pos = {.shard = 0, .shards = 3}};
+    char why[512];
+    RP_ASSERT_RC(apply_check(g_ap, &r, why, sizeof why), RP_EPROTO);
+    cr_assert(strstr(why, "pipeline of 3 state shard(s)"), "why: %s", why);
+    r.pos.shards = 2;
+    r.pos.shard = 1;
+    RP_ASSERT_OK(apply_check(g_ap, &r, why, sizeof why));
+}
+
+Test(apply, an_environment_keeps_its_shard_count)
+{
+    d_t a[] = {{"p", 5, 1}};
+    cr_assert_eq(s_apply(1, a, 1, 1), 0);
+    apply_destroy(&g_ap);
+    int err = 0;
+    cr_assert_null(apply_new(g_fx.st, 2, &err), "a one-shard reducer reopened with 2");
+    cr_assert_eq(err, RP_EINVAL);
+    s_reopen_with(1);
+}
+
+Test(apply, reduce_rows_keyed_by_batch_alone_become_shard_0s)
+{
+    /* a row as riskpipe before shards wrote it: key 8-byte big-endian id */
+    MDB_txn *txn;
+    cr_assert_eq(store_begin(g_fx.st, 0, &txn), 0);
+    uint8_t k8[8] = {0, 0, 0, 0, 0, 0, 0, 1};
+    MDB_val k = {8, k8}, v = {3, "row"};
+    cr_assert_eq(mdb_put(txn, store_dbi(g_fx.st, RDB_REDUCE), &k, &v, 0), 0);
+    cr_assert_eq(store_commit(&txn), 0);
+    s_reopen_with(1);
+    cr_assert_eq(apply_next(g_ap, 0), 2, "batch 1 is known applied");
+    cr_assert_eq(fixture_entries(&g_fx, RDB_REDUCE), 1);
+    cr_assert_eq(store_begin(g_fx.st, 1, &txn), 0);
+    uint8_t k12[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    k = (MDB_val){12, k12};
+    cr_assert_eq(mdb_get(txn, store_dbi(g_fx.st, RDB_REDUCE), &k, &v), 0);
+    cr_assert(v.mv_size == 3 && memcmp(v.mv_data, "row", 3) == 0, "the row moved as it was");
+    store_abort(&txn);
+    d_t a[] = {{"p", 5, 1}};
+    cr_assert_eq(s_apply(1, a, 1, 1), 1, "and batch 1 is a duplicate");
 }

@@ -21,7 +21,7 @@ static void s_open(uint32_t batch_max)
 {
     int err = 0;
     fixture_store_reopen(&g_fx, tables_state_dbs, 16 << 20);
-    g_log = changelog_new(g_fx.st, batch_max, &err);
+    g_log = changelog_new(g_fx.st, batch_max, 0, 1, &err);
     cr_assert_not_null(g_log, "changelog_new: %d %s", err, rp_strerror(err));
 }
 

@@ -51,7 +51,7 @@ static void s_open(size_t map_size, size_t map_max, uint64_t max_lag, int64_t ma
     hier_levels_t levels;
     char why[160];
     RP_ASSERT_OK(hier_levels_parse(HIER_DEFAULT, &levels, why, sizeof why), "%s", why);
-    cr_assert_not_null(g_log = changelog_new(g_fx.st, 1024, &err), "%s", rp_strerror(err));
+    cr_assert_not_null(g_log = changelog_new(g_fx.st, 1024, 0, 1, &err), "%s", rp_strerror(err));
     cr_assert_not_null(g_dlq = dlq_new(g_fx.st, 1000, 1 << 30, &err), "%s", rp_strerror(err));
     cr_assert_not_null(g_in = ingest_new(g_fx.st, g_log, g_dlq, &levels, 1000));
     g_ctx = zmq_ctx_new();

@@ -52,7 +52,7 @@ static void s_setup(void)
     static int n;
     fixture_store_open(&g_fx, "dispatch", tables_state_dbs, 16 << 20);
     int err = 0;
-    g_log = changelog_new(g_fx.st, 2, &err);
+    g_log = changelog_new(g_fx.st, 2, 0, 1, &err);
     cr_assert_not_null(g_log, "changelog_new: %s", rp_strerror(err));
     g_ctx = zmq_ctx_new();
     g_push = zmq_socket(g_ctx, ZMQ_PUSH);

@@ -62,16 +62,19 @@ static void s_head_with_id(msgpack_packer *pk, int type, uint32_t nfields)
     msgpack_pack_bin_body(pk, fixture_sid.b, FRAME_ID_SIZE);
 }
 
-/* Packs the three position fields (last_seq, head_seq, commit_us) as zeros. */
+/* Packs the five position fields (last_seq, head_seq, commit_us as zeros;
+ * shard 0 of 1). */
 static void s_pos_zero(msgpack_packer *pk)
 {
     for (int i = 0; i < 3; i++) msgpack_pack_uint64(pk, 0);
+    msgpack_pack_uint64(pk, 0);
+    msgpack_pack_uint64(pk, 1);
 }
 
-/* Packs [version, WORK, id, 7, 3, 0, 0, 0, [change]] around one raw change written by fn. */
+/* Packs [version, WORK, id, 7, 3, 0, 0, 0, 0, 1, [change]] around one raw change written by fn. */
 static void s_work_with(void (*fn)(msgpack_packer *))
 {
-    s_head_with_id(&g_pk, FRAME_WORK, 9);
+    s_head_with_id(&g_pk, FRAME_WORK, 11);
     msgpack_pack_uint64(&g_pk, 7);
     msgpack_pack_uint64(&g_pk, 3);
     s_pos_zero(&g_pk);
@@ -82,7 +85,7 @@ static void s_work_with(void (*fn)(msgpack_packer *))
 /* Packs a RESULT frame with one raw delta written by fn. */
 static void s_result_with(void (*fn)(msgpack_packer *))
 {
-    frame_result_head(&g_pk, &fixture_sid, 9, 8, "m1", 5, &(frame_pos_t){0, 0, 0}, 1);
+    frame_result_head(&g_pk, &fixture_sid, 9, 8, "m1", 5, &(frame_pos_t){0}, 1);
     fn(&g_pk);
 }
 
@@ -110,7 +113,7 @@ Test(frame, work_round_trip)
          .has_new = 1, .new_value = MONEY_MAX, .new_path = "c::d", .new_len = 4},
         {.has_old = 1, .old_value = -1, .old_path = "x", .old_len = 1},
     };
-    frame_work_head(&g_pk, &fixture_sid, 42, 40, &(frame_pos_t){0, 0, 0}, 3);
+    frame_work_head(&g_pk, &fixture_sid, 42, 40, &(frame_pos_t){0}, 3);
     for (int i = 0; i < 3; i++) frame_change_pack(&g_pk, &in[i]);
     work_t w;
     int rc = s_work(&w);
@@ -138,7 +141,7 @@ Test(frame, work_round_trip)
 
 Test(frame, position_round_trips_and_a_last_beyond_the_head_is_refused)
 {
-    frame_pos_t pos = {UINT64_MAX - 1, UINT64_MAX, 1764000000123456ULL};
+    frame_pos_t pos = {UINT64_MAX - 1, UINT64_MAX, 1764000000123456ULL, 2, 3};
     frame_work_head(&g_pk, &fixture_sid, 7, 7, &pos, 0);
     work_t w;
     RP_ASSERT_OK(s_work(&w), "%s", g_why);
@@ -149,17 +152,17 @@ Test(frame, position_round_trips_and_a_last_beyond_the_head_is_refused)
     RP_ASSERT_OK(s_result(&r), "%s", g_why);
     cr_assert_eq(memcmp(&r.pos, &pos, sizeof pos), 0);
     msgpack_sbuffer_clear(&g_sb);
-    frame_work_head(&g_pk, &fixture_sid, 7, 7, &(frame_pos_t){5, 4, 0}, 0);
+    frame_work_head(&g_pk, &fixture_sid, 7, 7, &(frame_pos_t){.last_seq = 5, .head_seq = 4}, 0);
     cr_assert_eq(s_work(&w), RP_EPROTO);
     cr_assert(strstr(g_why, "beyond its head"), "why: %s", g_why);
     msgpack_sbuffer_clear(&g_sb);
-    frame_result_head(&g_pk, &fixture_sid, 7, 7, "m", 0, &(frame_pos_t){5, 4, 0}, 0);
+    frame_result_head(&g_pk, &fixture_sid, 7, 7, "m", 0, &(frame_pos_t){.last_seq = 5, .head_seq = 4}, 0);
     cr_assert_eq(s_result(&r), RP_EPROTO);
 }
 
 Test(frame, work_with_no_changes_round_trips)
 {
-    frame_work_head(&g_pk, &fixture_sid, 1, 1, &(frame_pos_t){0, 0, 0}, 0);
+    frame_work_head(&g_pk, &fixture_sid, 1, 1, &(frame_pos_t){0}, 0);
     work_t w;
     int rc = s_work(&w);
     cr_assert_eq(rc, 0, "rc=%d %s", rc, g_why);
@@ -168,7 +171,7 @@ Test(frame, work_with_no_changes_round_trips)
 
 Test(frame, work_round_trips_full_u64_ids)
 {
-    frame_work_head(&g_pk, &fixture_sid, UINT64_MAX, UINT64_MAX - 1, &(frame_pos_t){0, 0, 0}, 0);
+    frame_work_head(&g_pk, &fixture_sid, UINT64_MAX, UINT64_MAX - 1, &(frame_pos_t){0}, 0);
     work_t w;
     cr_assert_eq(s_work(&w), 0, "%s", g_why);
     cr_assert_eq(w.batch_id, UINT64_MAX);
@@ -193,7 +196,7 @@ Test(frame, result_round_trip_with_128_bit_deltas)
     int64_t cnt[] = {1, -1, 0, cmax, -cmax, 2, 3, 4, 5, 6};
     const uint32_t n = sizeof d / sizeof d[0];
     char paths[10][8];
-    frame_result_head(&g_pk, &fixture_sid, 77, 70, "host:123", FRAME_MAX_CHANGES, &(frame_pos_t){0, 0, 0}, n);
+    frame_result_head(&g_pk, &fixture_sid, 77, 70, "host:123", FRAME_MAX_CHANGES, &(frame_pos_t){0}, n);
     for (uint32_t i = 0; i < n; i++) {
         snprintf(paths[i], sizeof paths[i], "p%u", i);
         frame_delta_pack(&g_pk, paths[i], strlen(paths[i]), d[i], cnt[i]);
@@ -219,7 +222,7 @@ Test(frame, result_round_trip_with_128_bit_deltas)
 
 Test(frame, result_delta_beyond_int64_uses_16_byte_form)
 {
-    frame_result_head(&g_pk, &fixture_sid, 1, 1, "m", 5, &(frame_pos_t){0, 0, 0}, 3); /* 5 changes allow |delta| <= 1e19 */
+    frame_result_head(&g_pk, &fixture_sid, 1, 1, "m", 5, &(frame_pos_t){0}, 3); /* 5 changes allow |delta| <= 1e19 */
     frame_delta_pack(&g_pk, "a", 1, (money_sum_t)INT64_MAX + 1, 1);
     frame_delta_pack(&g_pk, "b", 1, (money_sum_t)INT64_MIN - 1, 1);
     frame_delta_pack(&g_pk, "c", 1, INT64_MIN, 1);
@@ -361,7 +364,7 @@ Test(frame, rejects_single_element_array)
 
 Test(frame, rejects_truncated_and_garbage_bytes)
 {
-    frame_work_head(&g_pk, &fixture_sid, 1, 1, &(frame_pos_t){0, 0, 0}, 0);
+    frame_work_head(&g_pk, &fixture_sid, 1, 1, &(frame_pos_t){0}, 0);
     work_t w;
     msgpack_unpacked_destroy(&g_unp);
     cr_assert_eq(frame_work_decode(g_sb.data, g_sb.size - 1, &g_unp, &w, g_why, sizeof g_why),
@@ -372,7 +375,7 @@ Test(frame, rejects_truncated_and_garbage_bytes)
 
 static void s_batch_id_string(msgpack_packer *pk)
 {
-    s_head_with_id(pk, FRAME_WORK, 9);
+    s_head_with_id(pk, FRAME_WORK, 11);
     s_str(pk, "7");
     msgpack_pack_uint64(pk, 1);
     s_pos_zero(pk);
@@ -387,7 +390,7 @@ Test(frame, rejects_work_batch_id_of_wrong_type)
 
 Test(frame, rejects_work_negative_watermark)
 {
-    s_head_with_id(&g_pk, FRAME_WORK, 9);
+    s_head_with_id(&g_pk, FRAME_WORK, 11);
     msgpack_pack_uint64(&g_pk, 1);
     msgpack_pack_int64(&g_pk, -1);
     s_pos_zero(&g_pk);
@@ -397,7 +400,7 @@ Test(frame, rejects_work_negative_watermark)
 
 Test(frame, rejects_work_changes_not_an_array)
 {
-    s_head_with_id(&g_pk, FRAME_WORK, 9);
+    s_head_with_id(&g_pk, FRAME_WORK, 11);
     msgpack_pack_uint64(&g_pk, 1);
     msgpack_pack_uint64(&g_pk, 1);
     s_pos_zero(&g_pk);
@@ -547,7 +550,7 @@ Test(frame, rejects_change_with_path_longer_than_path_max)
 Test(frame, reports_index_of_malformed_change)
 {
     change_t ok = {.has_new = 1, .new_value = 1, .new_path = "a", .new_len = 1};
-    frame_work_head(&g_pk, &fixture_sid, 1, 1, &(frame_pos_t){0, 0, 0}, 3);
+    frame_work_head(&g_pk, &fixture_sid, 1, 1, &(frame_pos_t){0}, 3);
     frame_change_pack(&g_pk, &ok);
     frame_change_pack(&g_pk, &ok);
     s_change_empty_path(&g_pk);
@@ -654,7 +657,7 @@ Test(frame, rejects_result_mapper_id_longer_than_64)
     char id[FRAME_MAPPER_ID_MAX + 2];
     memset(id, 'm', FRAME_MAPPER_ID_MAX + 1);
     id[FRAME_MAPPER_ID_MAX + 1] = 0;
-    frame_result_head(&g_pk, &fixture_sid, 1, 1, id, 0, &(frame_pos_t){0, 0, 0}, 0);
+    frame_result_head(&g_pk, &fixture_sid, 1, 1, id, 0, &(frame_pos_t){0}, 0);
     s_expect_bad_result("wrong type");
 }
 
@@ -663,7 +666,7 @@ Test(frame, accepts_result_mapper_id_of_64)
     char id[FRAME_MAPPER_ID_MAX + 1];
     memset(id, 'm', FRAME_MAPPER_ID_MAX);
     id[FRAME_MAPPER_ID_MAX] = 0;
-    frame_result_head(&g_pk, &fixture_sid, 1, 1, id, 0, &(frame_pos_t){0, 0, 0}, 0);
+    frame_result_head(&g_pk, &fixture_sid, 1, 1, id, 0, &(frame_pos_t){0}, 0);
     result_t r;
     int rc = s_result(&r);
     cr_assert_eq(rc, 0, "rc=%d %s", rc, g_why);
@@ -672,7 +675,7 @@ Test(frame, accepts_result_mapper_id_of_64)
 
 Test(frame, rejects_result_nchanges_negative)
 {
-    s_head_with_id(&g_pk, FRAME_RESULT, 11);
+    s_head_with_id(&g_pk, FRAME_RESULT, 13);
     msgpack_pack_uint64(&g_pk, 1);
     msgpack_pack_uint64(&g_pk, 1);
     s_str(&g_pk, "m");
@@ -753,7 +756,7 @@ Test(frame, rejects_ctl_rep_payload_not_map)
 static int s_one_delta(money_sum_t value, int64_t count)
 {
     msgpack_sbuffer_clear(&g_sb);
-    frame_result_head(&g_pk, &fixture_sid, 1, 1, "m", 3, &(frame_pos_t){0, 0, 0}, 1);
+    frame_result_head(&g_pk, &fixture_sid, 1, 1, "m", 3, &(frame_pos_t){0}, 1);
     frame_delta_pack(&g_pk, "a", 1, value, count);
     result_t r;
     return s_result(&r);
@@ -769,24 +772,24 @@ Test(frame, result_delta_beyond_what_the_batch_can_move_is_rejected)
 
 Test(frame, result_claiming_more_changes_than_a_batch_holds_is_rejected)
 {
-    frame_result_head(&g_pk, &fixture_sid, 1, 1, "m", FRAME_MAX_CHANGES + 1, &(frame_pos_t){0, 0, 0}, 0);
+    frame_result_head(&g_pk, &fixture_sid, 1, 1, "m", FRAME_MAX_CHANGES + 1, &(frame_pos_t){0}, 0);
     result_t r;
     cr_assert_eq(s_result(&r), RP_EPROTO);
 }
 
 Test(frame, a_watermark_above_its_batch_id_is_refused)
 {
-    frame_work_head(&g_pk, &fixture_sid, 5, 6, &(frame_pos_t){0, 0, 0}, 0);
+    frame_work_head(&g_pk, &fixture_sid, 5, 6, &(frame_pos_t){0}, 0);
     work_t w;
     RP_ASSERT_RC(s_work(&w), RP_EPROTO);
     cr_assert(strstr(g_why, "watermark 6 above"), "why='%s'", g_why);
     msgpack_sbuffer_clear(&g_sb);
-    frame_result_head(&g_pk, &fixture_sid, 9, UINT64_MAX, "m1", 0, &(frame_pos_t){0, 0, 0}, 0);
+    frame_result_head(&g_pk, &fixture_sid, 9, UINT64_MAX, "m1", 0, &(frame_pos_t){0}, 0);
     result_t r;
     RP_ASSERT_RC(s_result(&r), RP_EPROTO);
     cr_assert(strstr(g_why, "above"), "why='%s'", g_why);
     msgpack_sbuffer_clear(&g_sb);
-    frame_result_head(&g_pk, &fixture_sid, 9, 9, "m1", 0, &(frame_pos_t){0, 0, 0}, 0);
+    frame_result_head(&g_pk, &fixture_sid, 9, 9, "m1", 0, &(frame_pos_t){0}, 0);
     RP_ASSERT_OK(s_result(&r), "a watermark equal to the batch id is fine: %s", g_why);
 }
 
@@ -809,13 +812,13 @@ Test(frame, rejects_ack_whose_stream_id_is_not_16_bytes)
 Test(frame, work_and_result_carry_the_state_stream_id)
 {
     const frame_id_t other = {{9, 9, 9}};
-    frame_work_head(&g_pk, &other, 3, 2, &(frame_pos_t){0, 0, 0}, 0);
+    frame_work_head(&g_pk, &other, 3, 2, &(frame_pos_t){0}, 0);
     work_t w;
     RP_ASSERT_OK(s_work(&w), "%s", g_why);
     cr_assert(frame_id_eq(&w.state, &other));
     cr_assert_not(frame_id_eq(&w.state, &fixture_sid));
     msgpack_sbuffer_clear(&g_sb);
-    frame_result_head(&g_pk, &other, 3, 2, "m", 0, &(frame_pos_t){0, 0, 0}, 0);
+    frame_result_head(&g_pk, &other, 3, 2, "m", 0, &(frame_pos_t){0}, 0);
     result_t r;
     RP_ASSERT_OK(s_result(&r), "%s", g_why);
     cr_assert(frame_id_eq(&r.state, &other));

@@ -33,7 +33,7 @@ static void s_setup(void)
 {
     int err = 0;
     fixture_store_open(&g_fx, "ingest", tables_state_dbs, 16 << 20);
-    g_log = changelog_new(g_fx.st, 100, &err);
+    g_log = changelog_new(g_fx.st, 100, 0, 1, &err);
     cr_assert_not_null(g_log, "changelog_new: %d %s", err, rp_strerror(err));
     char why[128];
     cr_assert_eq(hier_levels_parse(HIER_DEFAULT, &g_levels, why, sizeof why), 0);
@@ -458,4 +458,46 @@ Test(ingest, check_store_refuses_other_levels)
     char why[128];
     cr_assert_eq(hier_levels_parse("RiskType,Book", &other, why, sizeof why), 0);
     RP_ASSERT_RC(ingest_check_store(g_fx.st, &other), RP_EINVAL);
+}
+
+Test(ingest, a_message_of_another_shard_is_rejected_naming_its_shard)
+{
+    /* this store is shard 1 of 2 */
+    ingest_destroy(&g_in);
+    changelog_destroy(&g_log);
+    fixture_store_reopen(&g_fx, tables_state_dbs, 16 << 20);
+    int err = 0;
+    cr_assert_null(changelog_new(g_fx.st, 100, 1, 2, &err), "shard 0 of 1 recorded first");
+    fixture_store_close(&g_fx);
+    fixture_store_open(&g_fx, "ingest-shard", tables_state_dbs, 16 << 20);
+    cr_assert_not_null(g_log = changelog_new(g_fx.st, 100, 1, 2, &err), "%s", rp_strerror(err));
+    dlq_destroy(&g_dlq);
+    cr_assert_not_null(g_dlq = dlq_new(g_fx.st, 1000, 1 << 30, &err));
+    cr_assert_not_null(g_in = ingest_new(g_fx.st, g_log, g_dlq, &g_levels, 100));
+    /* pick one TradeID of each shard by the documented hash */
+    char mine[16] = "", other[16] = "";
+    for (int i = 0; !mine[0] || !other[0]; i++) {
+        char id[16];
+        int n = snprintf(id, sizeof id, "S-%d", i);
+        uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a-64, written out */
+        for (int j = 0; j < n; j++) h = (h ^ (unsigned char)id[j]) * 0x100000001b3ULL;
+        snprintf(h % 2 == 1 ? mine : other, 16, "%s", id);
+    }
+    msg_t m[] = {{other, 1, "1", 0, 0, 0}, {mine, 1, "2", 0, 0, 0}};
+    reply_t r;
+    s_ingest(m, 2, &r);
+    s_counts(&r, 1, 0, 0, 1);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    reply_encode(&r, &sb);
+    reply_view_t view;
+    cr_assert_eq(reply_decode(sb.data, sb.size, &view), 0);
+    cr_assert_eq(view.first_index, 0);
+    cr_assert_eq(view.first_shard, 0, "the right shard is in the reply");
+    cr_assert(strstr(view.first_error, "belongs to shard 0 of 2, this is shard 1"), "%s",
+              view.first_error);
+    cr_assert_eq(fixture_entries(&g_fx, SDB_DLQ), 0, "a routing mistake is not dead-lettered");
+    cr_assert_eq(s_log_size(), 1, "only the message of this shard is logged");
+    msgpack_sbuffer_destroy(&sb);
+    reply_destroy(&r);
 }

@@ -36,7 +36,7 @@ static void s_open(size_t map_size, size_t map_max)
     static int gen;
     fixture_store_open(&g_fx, "order", tables_reducer_dbs, map_size);
     int err = 0;
-    cr_assert_not_null(g_ap = apply_new(g_fx.st, &err), "%s", rp_strerror(err));
+    cr_assert_not_null(g_ap = apply_new(g_fx.st, 1, &err), "%s", rp_strerror(err));
     cr_assert_not_null(g_o = order_new(g_fx.st, g_ap, 64, map_max));
     g_ctx = zmq_ctx_new();
     char r[64], a[64];
@@ -81,7 +81,7 @@ static void s_result_of(const frame_id_t *sid, uint64_t id, uint64_t watermark, 
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    frame_result_head(&pk, sid, id, watermark, "m1", 1 + (uint64_t)npad, &(frame_pos_t){0, 0, 0}, 1 + (uint32_t)npad);
+    frame_result_head(&pk, sid, id, watermark, "m1", 1 + (uint64_t)npad, &(frame_pos_t){0}, 1 + (uint32_t)npad);
     frame_delta_pack(&pk, path, strlen(path), delta, count);
     for (int i = 0; i < npad; i++) {
         char p[96];
@@ -98,7 +98,7 @@ static int s_cycle(void)
 {
     zmq_pollitem_t it = {g_results, 0, ZMQ_POLLIN, 0};
     cr_assert_eq(zmq_poll(&it, 1, 2000), 1, "results arrive");
-    return order_cycle(g_o, g_results, g_acks);
+    return order_cycle(g_o, g_results, (void *[]){g_acks});
 }
 
 /* Collects the acknowledged batch ids now waiting at the state's end. */
@@ -152,7 +152,7 @@ Test(order, frames_apply_in_batch_id_order_whatever_their_arrival)
     uint64_t ids[16];
     cr_assert_eq(s_acked(ids, 16), 3);
     cr_assert(ids[0] == 1 && ids[1] == 2 && ids[2] == 3, "acknowledged in id order");
-    cr_assert_eq(apply_next(g_ap), 4);
+    cr_assert_eq(apply_next(g_ap, 0), 4);
     cr_assert_eq(order_stats(g_o)->applied, 3);
     cr_assert_eq(order_stats(g_o)->commits, 1, "one group, one commit");
 }
@@ -227,7 +227,7 @@ Test(order, the_watermark_prunes_reduce_rows_below_it)
     s_result(5, 4, "Delta", 1, 1, 0); /* batches below 4 are acknowledged everywhere */
     RP_ASSERT_OK(s_cycle());
     cr_assert_eq(fixture_entries(&g_fx, RDB_REDUCE), 2, "rows 4 and 5 remain");
-    cr_assert_eq(apply_floor(g_ap), 4);
+    cr_assert_eq(apply_floor(g_ap, 0), 4);
     cr_assert_eq(order_stats(g_o)->pruned, 3);
 }
 
@@ -237,8 +237,8 @@ Test(order, a_held_frame_cannot_move_the_pruning_floor)
     s_result(1, 1, "Delta", 1, 1, 0);
     s_result(1000, 1000, "Delta", 1, 1, 0); /* far ahead, with a high watermark */
     RP_ASSERT_OK(s_cycle());
-    cr_assert_eq(apply_floor(g_ap), 1, "the floor follows applied batches only");
-    cr_assert_eq(apply_next(g_ap), 2, "batch 2 is still awaited");
+    cr_assert_eq(apply_floor(g_ap, 0), 1, "the floor follows applied batches only");
+    cr_assert_eq(apply_next(g_ap, 0), 2, "batch 2 is still awaited");
     cr_assert_eq(order_held(g_o), 1);
 }
 
@@ -254,7 +254,7 @@ Test(order, a_failed_commit_acknowledges_nothing_and_releases_held_frames)
     cr_assert_eq(order_held(g_o), 0, "the state re-sends what was not acknowledged");
     cr_assert_eq(order_stats(g_o)->commit_failures, 1);
     cr_assert_eq(fixture_entries(&g_fx, RDB_REDUCE), 0);
-    cr_assert_eq(apply_next(g_ap), 1, "batch 1 is still the next to apply");
+    cr_assert_eq(apply_next(g_ap, 0), 1, "batch 1 is still the next to apply");
 }
 
 Test(order, a_result_of_another_state_stream_is_never_applied_nor_acknowledged)
@@ -273,7 +273,7 @@ Test(order, a_result_of_another_state_stream_is_never_applied_nor_acknowledged)
     cr_assert_eq(s_acked(ids, 16), 0, "nor acknowledged");
     cr_assert_eq(order_held(g_o), 0, "nor held");
     cr_assert_eq(order_stats(g_o)->foreign, 1);
-    cr_assert_eq(apply_next(g_ap), 2, "batch 2 of the real stream is still awaited");
+    cr_assert_eq(apply_next(g_ap, 0), 2, "batch 2 of the real stream is still awaited");
     s_result(2, 1, "Delta", 7, 1, 0);
     RP_ASSERT_OK(s_cycle());
     cr_assert(s_total("Delta", &count, &found) == 12 && count == 2);
@@ -288,13 +288,13 @@ Test(order, the_binding_survives_a_restart)
     order_destroy(&g_o);
     apply_destroy(&g_ap);
     int err = 0;
-    cr_assert_not_null(g_ap = apply_new(g_fx.st, &err));
+    cr_assert_not_null(g_ap = apply_new(g_fx.st, 1, &err));
     cr_assert_not_null(g_o = order_new(g_fx.st, g_ap, 64, 16 << 20));
-    cr_assert(frame_id_eq(apply_peer(g_ap), &fixture_sid));
+    cr_assert(frame_id_eq(apply_peer(g_ap, 0), &fixture_sid));
     s_result_of(&other, 2, 1, "Delta", 1000, 1, 0);
     RP_ASSERT_OK(s_cycle());
     cr_assert_eq(order_stats(g_o)->foreign, 1);
-    cr_assert_eq(apply_next(g_ap), 2);
+    cr_assert_eq(apply_next(g_ap, 0), 2);
 }
 
 Test(order, a_reducer_that_applied_nothing_refuses_a_stream_that_started_elsewhere)
@@ -312,9 +312,9 @@ Test(order, a_reducer_that_applied_nothing_refuses_a_stream_that_started_elsewhe
     uint64_t ids[16];
     cr_assert_eq(s_acked(ids, 16), 0, "nothing acknowledged, so the state keeps its batches");
     cr_assert_eq(order_stats(g_o)->refused, 2);
-    cr_assert_eq(apply_floor(g_ap), 0, "the floor did not jump to the watermark");
+    cr_assert_eq(apply_floor(g_ap, 0), 0, "the floor did not jump to the watermark");
     char why[512];
-    result_t r = {.state = fixture_sid, .batch_id = 50, .watermark = 50};
+    result_t r = {.state = fixture_sid, .batch_id = 50, .watermark = 50, .pos.shards = 1};
     RP_ASSERT_RC(apply_check(g_ap, &r, why, sizeof why), RP_EINVAL);
     cr_assert(strstr(why, "riskctl rebuild"), "the refusal names the recovery: %s", why);
 }
@@ -343,4 +343,81 @@ Test(order, destroy_clears_the_pointer_and_accepts_null)
     cr_assert_null(g_o, "destroy must clear the caller's pointer");
     order_destroy(&g_o);
     order_destroy(NULL);
+}
+
+/* Sends a RESULT of shard of 2 (stream sid) for batch id moving path by delta. */
+static void s_shard_result(const frame_id_t *sid, uint32_t shard, uint64_t id, int64_t delta)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    frame_result_head(&pk, sid, id, 0, "m1", 1,
+                      &(frame_pos_t){.last_seq = id, .head_seq = id, .shard = shard, .shards = 2},
+                      1);
+    frame_delta_pack(&pk, "Delta", 5, delta, 1);
+    cr_assert_eq(zmq_send(g_mapper, sb.data, sb.size, 0), (int)sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* The batch ids acknowledged on pull socket st, all of stream sid. */
+static int s_acked_on(void *st, const frame_id_t *sid, uint64_t *ids, int cap)
+{
+    int n = 0;
+    zmq_pollitem_t it = {st, 0, ZMQ_POLLIN, 0};
+    while (zmq_poll(&it, 1, 100) == 1) {
+        char buf[65536];
+        int len = zmq_recv(st, buf, sizeof buf, 0);
+        msgpack_unpacked unp;
+        ack_t a;
+        char why[160];
+        RP_ASSERT_OK(frame_ack_decode(buf, (size_t)len, &unp, &a, why, sizeof why), "%s", why);
+        cr_assert(frame_id_eq(&a.state, sid), "an ACK reaches the state of its own shard only");
+        for (uint32_t i = 0; i < a.n && n < cap; i++) ids[n++] = a.ids[i].via.u64;
+        msgpack_unpacked_destroy(&unp);
+    }
+    return n;
+}
+
+Test(order, each_shard_is_applied_in_its_own_order_and_acknowledged_to_its_own_state)
+{
+    s_open(16 << 20, 16 << 20);
+    /* the same store, reopened for a pipeline of two shards */
+    order_destroy(&g_o);
+    apply_destroy(&g_ap);
+    fixture_store_close(&g_fx);
+    fixture_store_open(&g_fx, "order-shards", tables_reducer_dbs, 16 << 20);
+    int err = 0;
+    cr_assert_not_null(g_ap = apply_new(g_fx.st, 2, &err), "%s", rp_strerror(err));
+    cr_assert_not_null(g_o = order_new(g_fx.st, g_ap, 64, 16 << 20));
+    char a1[64];
+    snprintf(a1, sizeof a1, "inproc://order-acks1-%d", (int)getpid());
+    void *state1 = s_socket(ZMQ_PULL, a1, 1), *acks1 = s_socket(ZMQ_PUSH, a1, 0);
+    void *acks[2] = {g_acks, acks1};
+    const frame_id_t sid1 = {{0x55}};
+    /* shard 1's batch 2 arrives before its batch 1; shard 0's batch 1 is whole */
+    s_shard_result(&sid1, 1, 2, 20);
+    s_shard_result(&fixture_sid, 0, 1, 1);
+    zmq_pollitem_t it = {g_results, 0, ZMQ_POLLIN, 0};
+    cr_assert_eq(zmq_poll(&it, 1, 2000), 1);
+    RP_ASSERT_OK(order_cycle(g_o, g_results, acks));
+    uint64_t ids[8];
+    cr_assert_eq(s_acked_on(g_state, &fixture_sid, ids, 8), 1);
+    cr_assert_eq(ids[0], 1);
+    cr_assert_eq(s_acked_on(state1, &sid1, ids, 8), 0, "shard 1's batch 2 waits for its batch 1");
+    cr_assert_eq(order_held(g_o), 1);
+    int64_t count;
+    int found;
+    cr_assert(s_total("Delta", &count, &found) == 1 && count == 1, "only shard 0's batch so far");
+    s_shard_result(&sid1, 1, 1, 300);
+    cr_assert_eq(zmq_poll(&it, 1, 2000), 1);
+    RP_ASSERT_OK(order_cycle(g_o, g_results, acks));
+    int n = s_acked_on(state1, &sid1, ids, 8);
+    cr_assert(n == 2 && ids[0] == 1 && ids[1] == 2, "shard 1 acknowledged 1 and 2 (%d ids)", n);
+    cr_assert_eq(s_acked_on(g_state, &fixture_sid, ids, 8), 0);
+    cr_assert(s_total("Delta", &count, &found) == 321 && count == 3);
+    cr_assert_eq(apply_next(g_ap, 0), 2);
+    cr_assert_eq(apply_next(g_ap, 1), 3);
+    zmq_close(acks1);
+    zmq_close(state1);
 }

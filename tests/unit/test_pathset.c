@@ -136,7 +136,7 @@ static void s_apply(fixture_store_t *fx, apply_t *a, uint64_t id, const char *co
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     frame_result_head(&pk, &fixture_sid, id, 0, "test:1", FRAME_MAX_CHANGES,
-                      &(frame_pos_t){id * 10, id * 10, 0}, (uint32_t)n);
+                      &(frame_pos_t){.last_seq = id * 10, .head_seq = id * 10}, (uint32_t)n);
     for (int i = 0; i < n; i++)
         frame_delta_pack(&pk, paths[i], strlen(paths[i]), 1000000, 1);
     msgpack_unpacked u;
@@ -163,7 +163,7 @@ Test(pathset, the_applier_adds_committed_paths_and_rolls_back_aborted_ones)
     fixture_store_t fx = {0};
     fixture_store_open(&fx, "pathset", tables_reducer_dbs, 16 << 20);
     int err = 0;
-    apply_t *a = apply_new(fx.st, &err);
+    apply_t *a = apply_new(fx.st, 1, &err);
     cr_assert_not_null(a, "%s", rp_strerror(err));
     apply_watch(a, g_ps);
     const char *first[] = {"Delta", "Delta::AMER"}, *second[] = {"Vega", "Delta"};
