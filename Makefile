@@ -55,6 +55,15 @@ REDUCER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard reducer/*.c)) $(WEB_OBJ)
 RISKCTL_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/*.c)) \
                $(patsubst %.cc,$(BUILD)/%.o,$(wildcard tools/*.cc))
 PROGS := $(BIN)/riskpipe-state $(BIN)/riskpipe-mapper $(BIN)/riskpipe-reducer $(BIN)/riskctl
+# The producers' client library (client/rp_client.h): rp_client and the
+# proto/ and common/ code it needs, over libzmq and msgpack-c alone (no
+# czmq), as one archive a bank's producer links; riskctl send is built on it.
+CLIENT_OBJ := $(BUILD)/client/rp_client.o
+CLIENT_LIB := $(BIN)/libriskpipe-client.a
+CLIENT_LIB_OBJ := $(CLIENT_OBJ) $(addprefix $(BUILD)/,proto/shard.o proto/reply.o proto/mp.o \
+                    common/rperr.o common/clock.o)
+CLIENT_LIBS = $(shell pkg-config --libs libzmq msgpack lmdb 2>/dev/null)
+RISKCTL_OBJ += $(CLIENT_OBJ)
 
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BIN := $(BUILD)/tests/unit-tests
@@ -70,7 +79,7 @@ SECURITY_BIN := $(BUILD)/tests/security-tests
 
 .PHONY: all deps test test-unit test-integration test-security test-faults run clean install \
         format asan memcheck fuzz check-layers bench
-all: $(PROGS)
+all: $(PROGS) $(CLIENT_LIB) $(BIN)/rp-client-example
 
 # $(call install_debs,PACKAGES): installs those of PACKAGES that are missing.
 define install_debs
@@ -139,11 +148,19 @@ $(PROGS):
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+$(CLIENT_LIB): $(CLIENT_LIB_OBJ)
+	@mkdir -p $(BIN)
+	rm -f $@ && ar rcs $@ $^
+
+# client/example.c, linked as its comment tells a producer to link it.
+$(BIN)/rp-client-example: $(BUILD)/client/example.o $(CLIENT_LIB)
+	$(CC) $(LDFLAGS) $^ $(CLIENT_LIBS) -o $@
+
 # The unit tests cover riskctl's JSON reader (tools/jsonline.cc) and its
 # readers of the HTTP API (the pages, the event stream, top's tree) too.
 CTL_UNIT_OBJ := $(addprefix $(BUILD)/tools/,jsonline.o sse.o livetree.o api.o http_client.o \
                   rollup.o scan.o cli.o)
-$(UNIT_BIN): $(UNIT_SRC:%.c=$(BUILD)/%.o) $(ROLE_OBJ) $(COMMON_OBJ) $(CTL_UNIT_OBJ)
+$(UNIT_BIN): $(UNIT_SRC:%.c=$(BUILD)/%.o) $(ROLE_OBJ) $(COMMON_OBJ) $(CTL_UNIT_OBJ) $(CLIENT_OBJ)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(CTL_LIBS) -lcriterion -o $@
 
 $(INTEG_BIN): $(INTEG_SRC:%.c=$(BUILD)/%.o)
@@ -228,8 +245,13 @@ $(BIN)/bench-ceiling: $(BUILD)/bench/ceiling.o $(filter-out %/main.o,$(STATE_OBJ
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(CTL_LIBS) -o $@
 
+# The reducer alone, fed RESULT frames as fast as it applies them.
+$(BIN)/bench-reducer-ceiling: $(BUILD)/bench/reducer_ceiling.o $(COMMON_OBJ)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 bench: deps bench-peers-deps
-	$(MAKE) all $(BENCH_PEERS) $(BIN)/bench-ceiling $(BIN)/bench-latency
+	$(MAKE) all $(BENCH_PEERS) $(BIN)/bench-ceiling $(BIN)/bench-latency $(BIN)/bench-reducer-ceiling
 	bench/run.sh
 
 -include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)

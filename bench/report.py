@@ -4,6 +4,7 @@ bench/run.sh collected (one "<kind> key=value ..." line per run).
 
 Usage: report.py RESULTS   (exit 0; 1 when a system has no result)
 """
+import os
 import statistics
 import sys
 
@@ -54,6 +55,67 @@ def latency_table(rows):
     fails = sum(int(r.get("failures", 0)) for r in rows)
     print()
     print("probe failures over all runs: %d" % fails)
+
+
+def shards_table(runs):
+    """The K-shard runs on this machine, the per-message CPU cost of each kind
+    of process fitted from them, and what it predicts for K shards on K hosts."""
+    rows = runs["shards"]
+    ks = sorted({int(r["shards"]) for r in rows})
+    print("| K shards | runs | median s | median msg/s | range msg/s | CPU us/msg: state, "
+          "mappers, reducer, send | reducer frames |")
+    print("|---|---|---|---|---|---|---|")
+    cost = {}
+    for kk in ks:
+        rr = [r for r in rows if int(r["shards"]) == kk]
+        rt = rates(rr)
+        per = [statistics.median(float(r[c]) / float(r["msgs"]) * 1e6 for r in rr)
+               for c in ("cpu_state", "cpu_mappers", "cpu_reducer", "cpu_send")]
+        cost[kk] = per
+        print("| %d | %d | %.2f | %s | %s - %s | %.1f, %.1f, %.1f, %.1f | %d |"
+              % (kk, len(rr), statistics.median(float(r["seconds"]) for r in rr),
+                 k(statistics.median(rt)), k(min(rt)), k(max(rt)), per[0], per[1], per[2],
+                 per[3], statistics.median(int(r["batches"]) for r in rr)))
+    one = [r for r in rows if int(r["shards"]) == ks[0]]
+    c_state, c_map, c_red, c_send = cost[ks[0]]
+    total = c_state + c_map + c_red + c_send
+    print()
+    print("Fitted on this machine (%d cores): the pipeline is CPU-bound, so it can do at most"
+          " cores / (sum of the CPU per message) = %s msg/s whatever K is; more shards add a"
+          " process per shard and cost CPU (state us/msg at K=%d: %.1f, at K=%d: %.1f)."
+          % (CORES, k(CORES / total * 1e6), ks[0], c_state, ks[-1], cost[ks[-1]][0]))
+    msgs_per_batch = statistics.median(float(r["msgs"]) / float(r["batches"]) for r in one)
+    ceil = runs.get("reducer_ceiling")
+    red = None
+    if ceil:
+        fps = statistics.median(float(r["frames_per_s"]) for r in ceil)
+        red = fps * msgs_per_batch
+        print()
+        print("Reducer ceiling (bench-reducer-ceiling, RESULT frames of 1024 changes on 150"
+              " paths, each commit fsynced): median %.0f frames/s over %d runs; at %.0f"
+              " messages per batch as in the K=%d runs, %s msg/s."
+              % (fps, len(ceil), msgs_per_batch, ks[0], k(red)))
+    # K shards on K hosts: each state has a core of its own and needs c_state
+    # CPU-us per message; mappers and producers run on hosts of their own,
+    # scaled to keep up; one reducer applies everything.
+    shard_rate = 1e6 / c_state
+    print()
+    print("Model, K shards on K hosts (one state per host; mappers and producers on hosts of"
+          " their own, enough of them; one reducer): msg/s = min(K x %s (one state's core,"
+          " %.1f CPU-us/msg), reducer ceiling %s)." % (k(shard_rate), c_state,
+                                                       k(red) if red else "?"))
+    print()
+    print("| hosts = K | predicted msg/s | limited by |")
+    print("|---|---|---|")
+    for kk in (1, 2, 4, 8, 16):
+        t = kk * shard_rate
+        lim = "the state shards"
+        if red and red < t:
+            t, lim = red, "the reducer"
+        print("| %d | %s | %s |" % (kk, k(t), lim))
+
+
+CORES = os.cpu_count() or 2
 
 
 def main():
@@ -109,6 +171,12 @@ def main():
         print("## Latency (bench/latency.sh)")
         print()
         latency_table(runs["latency"])
+    if "shards" in runs:
+        print()
+        print("## State shards (bench/shards.sh: K states, 2 mappers, one reducer, every run"
+              " verified across the shards)")
+        print()
+        shards_table(runs)
     if "growth" in runs:
         print()
         print("## Growth (riskpipe, one run each)")

@@ -12,7 +12,10 @@
 #     (bench-ceiling, commits of 256 frames of 1000 messages, fsynced).
 #  4. Latency (bench/latency.sh, BENCH_RUNS times): idle, under 20k msg/s,
 #     a 10k burst; the table has the medians and ranges.
-#  5. Growth (BENCH_SCALE=1, the default): riskpipe once each on 5M messages
+#  5. State shards: bench/shards.sh for K = BENCH_SHARDS (1 2 4), BENCH_RUNS
+#     times each in alternation, on the same file; and the reducer's own
+#     ceiling (bench-reducer-ceiling against a fresh reducer), BENCH_RUNS times.
+#  6. Growth (BENCH_SCALE=1, the default): riskpipe once each on 5M messages
 #     over 1M and over 4M trades, and on 10M messages over 8M trades.
 # Prints one table per part; BENCH_OUT (default bench/results.txt) keeps the
 # raw result lines. Usage: make bench, or bench/run.sh after `make all
@@ -61,6 +64,33 @@ if [ -x bench/latency.sh ]; then
     bench/latency.sh | sed 's/^/latency /' | tee -a "$OUT" >&2
   done
 fi
+
+# The reducer alone: RESULT frames as fast as it applies them.
+reducer_ceiling() {
+  local d=$TMP/rceil p=$((${BENCH_PORT_BASE:-7000} - 200))
+  rm -rf "$d" && mkdir -p "$d" && sync
+  "$BIN/riskpipe-reducer" --data "$d" --results "tcp://127.0.0.1:$((p + 200))" \
+    --acks "tcp://127.0.0.1:$((p + 201))" --control "tcp://127.0.0.1:$((p + 202))" --http "" \
+    >/dev/null 2>"$TMP/rceil.log" &
+  local pid=$!
+  local line rc=0
+  line=$("$BIN/bench-reducer-ceiling" --results "tcp://127.0.0.1:$((p + 200))" \
+    --acks "tcp://127.0.0.1:$((p + 201))" --frames "${BENCH_REDUCER_FRAMES:-20000}") || rc=1
+  kill -TERM "$pid" && wait "$pid" || true
+  rm -rf "$d"
+  [ $rc = 0 ] && echo "$line"
+}
+
+for r in $(seq 1 "$RUNS"); do
+  for kk in ${BENCH_SHARDS:-1 2 4}; do
+    echo "shards run $r/$RUNS: K=$kk..." >&2
+    sync
+    line=$(bench/shards.sh "$kk" "$FILE") || { echo "bench: shards K=$kk run $r failed" >&2; exit 1; }
+    echo "shards $line" | tee -a "$OUT" >&2
+  done
+  line=$(reducer_ceiling) || { echo "bench: reducer ceiling run $r failed" >&2; exit 1; }
+  echo "reducer_ceiling $line" | tee -a "$OUT" >&2
+done
 
 if [ "$SCALE" = 1 ]; then
   rm -f "$FILE"

@@ -215,6 +215,14 @@ void keys_apply_client(keys_t *self, zsock_t *sock, keys_role_t server)
     zsock_set_curve_serverkey(sock, self->pub_txt[server]);
 }
 
+void keys_client_z85(const keys_t *self, keys_role_t server, const char **server_key,
+                     const char **public_key, const char **secret_key)
+{
+    *server_key = self->pub_txt[server];
+    *public_key = zcert_public_txt(self->own);
+    *secret_key = zcert_secret_txt(self->own);
+}
+
 int keys_allowed(keys_t *self, const char *domain, const uint8_t key[KEYS_KEY_SIZE])
 {
     keys_role_t role;

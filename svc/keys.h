@@ -53,6 +53,11 @@ void keys_apply_server(keys_t *self, zsock_t *sock, const char *domain);
  * pair that accepts only server's public key. */
 void keys_apply_client(keys_t *self, zsock_t *sock, keys_role_t server);
 
+/* The same keys as Z85 text (40 characters and a NUL, borrowed from the key
+ * set), for a client that sets them itself (client/rp_client.h). */
+void keys_client_z85(const keys_t *self, keys_role_t server, const char **server_key,
+                     const char **public_key, const char **secret_key);
+
 /* 1 when the 32-byte public key may connect in domain. */
 int keys_allowed(keys_t *self, const char *domain, const uint8_t key[KEYS_KEY_SIZE]);
 

@@ -26,15 +26,25 @@ static int s_security(const config_opt_t *opts, const char *cmd, int *exit_code)
     return 0;
 }
 
+int cli_endpoint_ok(const char *endpoint, char *why, size_t whylen)
+{
+    if (s_keys || s_insecure || daemon_endpoint_is_local(endpoint)) return 0;
+    snprintf(why, whylen, "%s is not on this machine and no --keys were given (peers would "
+             "not be authenticated); use --keys, or --insecure", endpoint);
+    return -1;
+}
+
+void cli_curve(keys_role_t server, const char **server_key, const char **public_key,
+               const char **secret_key)
+{
+    *server_key = *public_key = *secret_key = NULL;
+    if (s_keys) keys_client_z85(s_keys, server, server_key, public_key, secret_key);
+}
+
 int cli_connect(zsock_t *s, const char *endpoint, keys_role_t server, char *why, size_t whylen)
 {
-    if (s_keys) {
-        keys_apply_client(s_keys, s, server);
-    } else if (!s_insecure && !daemon_endpoint_is_local(endpoint)) {
-        snprintf(why, whylen, "%s is not on this machine and no --keys were given (peers would "
-                 "not be authenticated); use --keys, or --insecure", endpoint);
-        return -1;
-    }
+    if (cli_endpoint_ok(endpoint, why, whylen)) return -1;
+    if (s_keys) keys_apply_client(s_keys, s, server);
     if (zsock_connect(s, "%s", endpoint) == 0) return 0;
     snprintf(why, whylen, "cannot connect to %s: %s", endpoint, zmq_strerror(errno));
     return -1;

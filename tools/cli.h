@@ -38,6 +38,14 @@ int cli_parse(config_opt_t *opts, int argc, char **argv, const char *usage, int 
  * unless --insecure. Returns 0, or -1 with the reason in why. */
 int cli_connect(zsock_t *s, const char *endpoint, keys_role_t server, char *why, size_t whylen);
 
+/* For a connection riskctl does not make through cli_connect (rp_client's):
+ * whether endpoint may be used (0, or -1 with the reason in why, as
+ * cli_connect decides), and the CURVE keys to use with server (Z85, borrowed;
+ * NULL without --keys). */
+int cli_endpoint_ok(const char *endpoint, char *why, size_t whylen);
+void cli_curve(keys_role_t server, const char **server_key, const char **public_key,
+               const char **secret_key);
+
 /* Checks the HTTP URL flags of a command that reads the HTTP API: when
  * either of url and state_url (may be NULL: the command has none) is
  * given, both must be (when state_url is not NULL) and be http:// or

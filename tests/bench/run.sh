@@ -14,6 +14,8 @@ trap 'rm -rf "$T"' EXIT
 . tests/lib/ports.sh
 pick_ports 16000 200 10 || exit 1
 export BENCH_PORT_BASE=$BASE
+pick_ports 24000 100 30 || exit 1 # bench/shards.sh and the reducer ceiling's
+SHARD_BASE=$BASE
 passed=0 failed=0
 
 check() { # name command...: PASS when the command exits 0
@@ -79,6 +81,32 @@ riskpipe_run() {
 }
 check riskpipe_run_is_verified_and_counts_live_trades riskpipe_run
 
+# bench/shards.sh: a verified run of two state shards, on ports of its own
+# (shard i at +5 i, the reducer at +10), with every kind's CPU seconds.
+shards_run() {
+  local line
+  line=$(BENCH_PORT_BASE=$SHARD_BASE bench/shards.sh 2 "$T/w.jsonl") || return 1
+  echo "$line"
+  [[ "$line" == "shards=2 "*" msgs=20000 "* && "$line" == *" cpu_state="[0-9]* &&
+     "$line" == *" batches="[1-9]* ]]
+}
+check shards_run_is_verified_across_two_shards shards_run
+
+# bench-reducer-ceiling: a fresh reducer applies and acknowledges every frame.
+reducer_ceiling() {
+  "$BIN/riskpipe-reducer" --data "$T/rceil" --results "tcp://127.0.0.1:$((SHARD_BASE + 20))" \
+    --acks "tcp://127.0.0.1:$((SHARD_BASE + 21))" --control "tcp://127.0.0.1:$((SHARD_BASE + 22))" \
+    --http "" 2>"$T/rceil.log" &
+  local pid=$! line rc=0
+  line=$("$BIN/bench-reducer-ceiling" --results "tcp://127.0.0.1:$((SHARD_BASE + 20))" \
+    --acks "tcp://127.0.0.1:$((SHARD_BASE + 21))" --frames 300) || rc=1
+  kill -TERM $pid && wait $pid
+  echo "$line"
+  [ $rc = 0 ] && [[ "$line" == "frames=300 "*"frames_per_s="[1-9]* ]] &&
+    [ "$(mdb_stat -s aggregate "$T/rceil" | awk '/Entries/ {print $NF}')" -gt 0 ]
+}
+check reducer_ceiling_applies_every_frame reducer_ceiling
+
 # bench/latency.sh: every sample seen, the probe rows exact (it checks them).
 latency() {
   SAMPLES=30 BURST=1000 LOAD_RATE=5000 bench/latency.sh >"$T/lat.txt" || return 1
@@ -107,6 +135,9 @@ riskpipe seconds=2 msgs=1000 state_rss_mb=9 state_anon_mb=6 reducer_rss_mb=8 red
 riskpipe seconds=4 msgs=1000 state_rss_mb=9 state_anon_mb=5 reducer_rss_mb=8 reducer_anon_mb=1 mapper_rss_mb=8 mapper_anon_mb=1 state_disk_bytes=100 state_used_bytes=50 live_trades=10
 pg seconds=10 msgs=1000 verified=yes bytes=1000
 redis seconds=4 msgs=1000 verified=yes bytes=500
+shards shards=1 seconds=2 msgs=1000 msgps=500 cpu_state=0.5 cpu_mappers=0.1 cpu_reducer=0.1 cpu_send=0.3 batches=10
+shards shards=2 seconds=2 msgs=1000 msgps=500 cpu_state=0.6 cpu_mappers=0.1 cpu_reducer=0.1 cpu_send=0.3 batches=12
+reducer_ceiling frames=100 seconds=1 frames_per_s=100 changes_per_s=102400
 EOF
   local out want
   out=$(python3 bench/report.py "$T/res.txt") || return 1
@@ -114,6 +145,13 @@ EOF
   want=$(awk 'BEGIN { printf "%.2fx", (1000 / 2.5) / (1000 / 4) }')
   grep -q "riskpipe / faster peer: $want" <<<"$out" || { echo "want ratio $want"; return 1; }
   grep -q "| state | 9 | 6 |" <<<"$out" || { echo "want the state's largest memory figures"; return 1; }
+  # K=1: 500 CPU-us per message in the state: 2k msg/s per shard; the reducer
+  # ceiling: 100 frames/s of 1000 / 10 = 100 messages: 10k msg/s
+  grep -q "| 1 | 2k | the state shards |" <<<"$out" &&
+    grep -q "| 4 | 8k | the state shards |" <<<"$out" &&
+    grep -q "| 8 | 10k | the reducer |" <<<"$out" || { echo "want the K-host model"; return 1; }
+  grep -q "| 2 | 1 | 2.00 | 0k | 0k - 0k | 600.0, 100.0, 100.0, 300.0 | 12 |" <<<"$out" ||
+    { echo "want the K=2 row"; return 1; }
 }
 check report_gives_the_ratio_to_the_faster_peer report
 

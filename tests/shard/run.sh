@@ -127,6 +127,35 @@ out=$(ctl stats --state-control "$(sep 0 4)" --reducer-control "$RCONTROL" 2>&1)
 check "the reducer reports 2 shards and each shard's applied sequence" "$out" -- \
     eval '[ -n "$(grep -E "\"shards\": 2" <<<"$out")" ] && [ -n "$(grep -F "shard 1 applied_seq" <<<"$out")" ]'
 
+# --- the C client library's example producer --------------------------------------------------
+# rp-client-example sends trades example-0..N-1 of Value (i % 100) + 0.5 on Delta::EMEA::Rates
+# (client/example.c); the totals must move by exactly that, computed here.
+before=$(ctl query Delta::EMEA::Rates --json --reducer-data "$T/reducer")
+out=$("$BIN/rp-client-example" "$INGEST" 3000 2>&1)
+rc=$?
+check "rp-client-example (linked with libriskpipe-client.a) routes 3000 trades over both shards" \
+    "exit $rc: $out" -- eval '[ $rc = 0 ] && [ -n "$(grep -F "accepted 3000," <<<"$out")" ]'
+settled
+after=$(ctl query Delta::EMEA::Rates --json --reducer-data "$T/reducer")
+moved=$("$PY" - "$before" "$after" <<'PY'
+import decimal, json, sys
+row = lambda t: next(((decimal.Decimal(r["value"]), r["count"]) for r in json.loads(t)
+                      if r["path"] == "Delta::EMEA::Rates"), (decimal.Decimal(0), 0))
+(v0, c0), (v1, c1) = row(sys.argv[1]), row(sys.argv[2])
+want = sum(decimal.Decimal(i % 100) + decimal.Decimal("0.5") for i in range(3000))
+print("ok" if (v1 - v0, c1 - c0) == (want, 3000) else "moved %s/%d, want %s/3000" % (v1 - v0, c1 - c0, want))
+PY
+)
+check "the example's trades moved Delta::EMEA::Rates by exactly their sum" "$moved" -- [ "$moved" = ok ]
+out=$("$PY" "$HERE/route.py" placed 2 "$T/state0" "$T/state1" 2>&1)
+check "the example's trades are in their shards too" "$out" -- \
+    [ -n "$(grep -F 'misplaced: 0' <<<"$out")" ]
+# the example's trades as JSON lines, for the independent computation from here on
+"$PY" -c 'for i in range(3000): print("{\"TradeID\":\"example-%d\",\"Version\":1,\"Value\":\"%d.5\",\"Hierarchy\":{\"RiskType\":\"Delta\",\"Region\":\"EMEA\",\"TradeDesk\":\"Rates\"}}" % (i, i % 100))' >"$T/ex.jsonl"
+"$PY" "$CHECK" expected "$T/exp1.json" "$T/w1.jsonl" "$T/ex.jsonl"
+check "after the example: the aggregate equals the independent computation" \
+    "$(totals_ok "$T/exp1.json")" -- totals_ok "$T/exp1.json"
+
 # --- a message sent to the wrong shard -------------------------------------------------------
 id=$("$PY" "$HERE/route.py" pick 2 0 1 wrongshard)
 printf '{"TradeID":"%s","Version":1,"Value":"1000000","Hierarchy":{"RiskType":"Delta","Region":"AMER","TradeDesk":"FXSpot"}}\n' \
@@ -164,7 +193,7 @@ rc=$?
 check "riskctl send rides over shard 1's SIGKILL and restart: exit 0" \
     "exit $rc: $(tail -n 3 "$T/send2.err")" -- [ $rc = 0 ]
 settled
-"$PY" "$CHECK" expected "$T/exp2.json" "$T/w1.jsonl" "$T/w2.jsonl"
+"$PY" "$CHECK" expected "$T/exp2.json" "$T/w1.jsonl" "$T/ex.jsonl" "$T/w2.jsonl"
 check "after the kill: the aggregate equals the independent computation (nothing lost or doubled)" \
     "$(totals_ok "$T/exp2.json")" -- totals_ok "$T/exp2.json"
 out=$(verify 2>&1)
