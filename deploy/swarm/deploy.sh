@@ -7,16 +7,18 @@
 #   and an HTTP bearer token in KEYS_DIR/http.token. Every file goes into the swarm as a config (public
 #   keys) or a secret (key pairs, token) of the stack; keep KEYS_DIR private, or delete all of it but what
 #   a producer needs (state.cert, reducer.cert and its key pair) once the stack is deployed.
-#   The state and the reducer are pinned to the nodes labelled riskpipe.state=true and riskpipe.reducer=true;
+#   The state shards and the reducer are pinned to the nodes labelled riskpipe.state0=true,
+#   riskpipe.state1=true and riskpipe.reducer=true;
 #   when no node has a label, the node running this script gets it (say so on a multi-node swarm first).
-# Environment: RISKPIPE_IMAGE (riskpipe:latest), RISKPIPE_INGEST_PORT (5555), RISKPIPE_DASHBOARD_PORT
+# Environment: RISKPIPE_IMAGE (riskpipe:latest), RISKPIPE_INGEST_PORT (5555, shard 0),
+# RISKPIPE_INGEST_PORT_1 (5565, shard 1), RISKPIPE_DASHBOARD_PORT
 # (8080), RISKPIPE_LOG_LEVEL (info), RISKCTL (the riskctl that makes the keys: bin/riskctl when built,
 # else the image's).
-# Remove with: docker stack rm NAME (then docker volume rm NAME_state-data NAME_reducer-data on the
-# labelled nodes to delete the data).
+# Remove with: docker stack rm NAME (then docker volume rm NAME_state0-data NAME_state1-data
+# NAME_reducer-data on the labelled nodes to delete the data).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-[ $# -ge 1 ] && [ $# -le 2 ] || { sed -n '4,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 1 ] && [ $# -le 2 ] || { sed -n '4,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 NAME=$1
 KEYS=${2:-swarm-keys/$NAME}
 IMAGE=${RISKPIPE_IMAGE:-riskpipe:latest}
@@ -48,7 +50,7 @@ for f in state.cert reducer.cert mapper.cert riskctl.cert producers/riskctl.cert
   [ -s "$KEYS/$f" ] || { say "$KEYS/$f is missing or empty: not a complete key set"; exit 1; }
 done
 
-for role in state reducer; do
+for role in state0 state1 reducer; do
   if [ -z "$(docker node ls -q --filter "node.label=riskpipe.$role=true")" ]; then
     docker node update --label-add "riskpipe.$role=true" "$(docker info -f "{{.Swarm.NodeID}}")" >/dev/null
     say "labelled this node riskpipe.$role=true (no node had the label)"

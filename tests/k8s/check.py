@@ -29,6 +29,7 @@ def main():
     keys = set(secret["data"])
     by = {(d["kind"], d["metadata"]["name"]): d for d in docs}
     services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    shards = 1
     for role, kind in ROLES.items():
         w = by.get((kind, role))
         report(w is not None, f"{role} is a {kind}", "missing")
@@ -37,10 +38,23 @@ def main():
         spec = w["spec"]
         pod = spec["template"]["spec"]
         c = pod["containers"][0]
-        if kind == "StatefulSet":
+        if kind == "StatefulSet" and role == "state":
+            # K shards: one pod per shard, each one LMDB writer with a claim of its own, told its
+            # shard by its pod-index label
+            k = int(flags(c["args"]).get("shards", "1"))
+            env = {e["name"]: e for e in c.get("env", [])}
+            ref = env.get("RISKPIPE_STATE_SHARD", {}).get("valueFrom", {}).get("fieldRef", {})
+            report(spec["replicas"] == k and spec.get("volumeClaimTemplates"),
+                   f"state: one replica per shard (--shards {k}), each with a volume claim",
+                   f"replicas {spec['replicas']}, claims {spec.get('volumeClaimTemplates')}")
+            report(ref.get("fieldPath") == "metadata.labels['apps.kubernetes.io/pod-index']",
+                   "state: each pod's shard is its pod index", str(ref))
+            shards = k
+        elif kind == "StatefulSet":
             report(spec["replicas"] == 1 and spec.get("volumeClaimTemplates"),
                    f"{role}: one replica (one LMDB writer) with a volume claim for its data",
                    f"replicas {spec['replicas']}, claims {spec.get('volumeClaimTemplates')}")
+        if kind == "StatefulSet":
             data = flags(c["args"]).get("data")
             mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
             report(mounts.get(data) == "data", f"{role}: --data {data} is the claimed volume",
@@ -74,11 +88,21 @@ def main():
             report(sp == bound and services[role]["spec"].get("clusterIP") == "None",
                    f"{role}: its headless Service carries every port it binds", f"service {sorted(sp)}")
         for k, v in f.items():  # every endpoint it connects to names a Service and one of its ports
-            m = re.match(r"tcp://([a-z0-9-]+):(\d+)$", v)
-            if m and m.group(1) not in ("*",):
-                svc = services.get(m.group(1))
-                ok = svc is not None and int(m.group(2)) in {p["port"] for p in svc["spec"]["ports"]}
-                report(ok, f"{role}: --{k} {v} reaches a Service port", "no such Service port")
+            eps = v.split(",")
+            for ep in eps:
+                # a Service, or a StatefulSet pod under its headless Service: state-0.state
+                m = re.match(r"tcp://(?:([a-z0-9-]+)-(\d+)\.)?([a-z0-9-]+):(\d+)$", ep)
+                if not m:
+                    continue
+                svc = services.get(m.group(3))
+                ok = svc is not None and int(m.group(4)) in {p["port"] for p in svc["spec"]["ports"]}
+                if m.group(1):  # the pod exists: its StatefulSet has that many replicas
+                    sts = by.get(("StatefulSet", m.group(1)))
+                    ok = ok and sts is not None and int(m.group(2)) < sts["spec"]["replicas"]
+                report(ok, f"{role}: --{k} {ep} reaches a Service port", "no such Service port or pod")
+            if any(e.startswith("tcp://state-") for e in eps):
+                report(len(eps) == shards and all(f"state-{i}." in e for i, e in enumerate(eps)),
+                       f"{role}: --{k} names every shard, in shard order", v)
 
 
 if __name__ == "__main__":

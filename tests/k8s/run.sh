@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tests/k8s/run.sh: deploy/k8s/riskpipe.yaml and the Secret deploy/k8s/make-secret.sh prints, checked against
 # the Kubernetes API schemas (kubernetes-validate, strict: no unknown field) for the oldest and the newest
-# version it carries, then checked for what the schemas cannot see (tests/k8s/check.py): StatefulSets of one
-# replica with a volume claim for state and reducer, a Deployment for mappers, every Secret item a key the
+# version it carries, then checked for what the schemas cannot see (tests/k8s/check.py): the state a
+# StatefulSet of one pod per shard (--shards), each told its shard by its pod index, the reducer one of one
+# replica, each with a volume claim, a Deployment for mappers, every endpoint list naming every shard in order, every Secret item a key the
 # Secret has, each role given its own key pair and no other role's, flags, ports and Services in agreement.
 # A manifest broken on purpose must be refused, and make-secret.sh must refuse an incomplete key set.
 # No cluster runs here: nothing is applied (README.md, "Kubernetes").
@@ -34,7 +35,7 @@ for v in "$oldest" "$newest"; do
         fail "Kubernetes $v schemas" "$(grep -v passed "$T/kv.out" | head -n 5 | tr '\n' ' ')"
     fi
 done
-sed 's/^  replicas: 2$/  replicas: two/' deploy/k8s/riskpipe.yaml >"$T/broken.yaml"
+sed -E 's/^  replicas: 2( .*)?$/  replicas: two/' deploy/k8s/riskpipe.yaml >"$T/broken.yaml"
 check "a manifest with replicas: two is refused by the validator" "it passed" -- \
     sh -c "! grep -q 'replicas: 2' '$T/broken.yaml' && ! '$KV' --strict --no-warn '$T/broken.yaml' >/dev/null 2>&1"
 rm "$T/keys/mapper.cert_secret"

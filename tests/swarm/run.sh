@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # tests/swarm/run.sh: the Docker Swarm stack (deploy/swarm/stack.yml, deployed by deploy/swarm/deploy.sh)
-# on a single-node swarm: a workload streamed from the host while mapper tasks are killed, the service is
-# scaled 2 -> 4 -> 1 -> 2, and the state's and the reducer's tasks are killed (swarm restarts them on their
-# labelled node, to their volumes); then every aggregate row must equal tests/compose/check_aggregates.py's
-# independent computation, and `docker stack rm` plus the volumes' removal must leave nothing behind.
+# on a single-node swarm: a pipeline of two state shards, a workload streamed from the host (riskctl send
+# routing each message to its shard's published port) while mapper tasks are killed, the service is
+# scaled 2 -> 4 -> 1 -> 2, and a state shard's and the reducer's tasks are killed (swarm restarts them on
+# their labelled node, to their volumes); then every aggregate row must equal
+# tests/compose/check_aggregates.py's independent computation, riskctl verify must find the aggregates
+# the rollup of both shards' state tables, and `docker stack rm` plus the volumes' removal must leave
+# nothing behind.
 # A swarm this test initialised is left again at the end; one that was already active is used as it is
 # (the test labels this node, and removes the labels it added).
 # Prints "N passed, M failed"; without a Docker engine or swarm mode, "SKIPPED: ..." and "0 passed, 0 failed".
@@ -84,7 +87,7 @@ active)
     ;;
 *) skip "swarm state $(docker info -f '{{.Swarm.LocalNodeState}}')" ;;
 esac
-for l in riskpipe.state riskpipe.reducer; do
+for l in riskpipe.state0 riskpipe.state1 riskpipe.reducer; do
     if [ -z "$(docker node inspect self -f "{{with index .Spec.Labels \"$l\"}}{{.}}{{end}}")" ]; then
         labelled+=("$l")
     fi
@@ -103,8 +106,9 @@ fi
 
 # ---- deploy ----------------------------------------------------------------------------------------------
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-export RISKPIPE_INGEST_PORT=$(free_port) RISKPIPE_DASHBOARD_PORT=$(free_port)
-INGEST=tcp://127.0.0.1:$RISKPIPE_INGEST_PORT
+export RISKPIPE_INGEST_PORT=$(free_port) RISKPIPE_INGEST_PORT_1=$(free_port) RISKPIPE_DASHBOARD_PORT=$(free_port)
+# the two state shards' published ingest ports, in shard order: riskctl send routes by TradeID
+INGEST=tcp://127.0.0.1:$RISKPIPE_INGEST_PORT,tcp://127.0.0.1:$RISKPIPE_INGEST_PORT_1
 task() { # the running container of service $1
     docker ps -q --filter "label=com.docker.swarm.service.name=${STACK}_$1" --filter status=running | head -n 1
 }
@@ -113,8 +117,9 @@ mappers() { docker ps -q --filter "label=com.docker.swarm.service.name=${STACK}_
 t0=$(now)
 deployed=1
 if timeout 300 deploy/swarm/deploy.sh "$STACK" "$T/keys" >"$T/deploy.log" 2>&1 &&
-    wait_for 180 healthy state && wait_for 120 healthy reducer && wait_for 60 test "$(mappers)" = 2; then
-    pass "stack deployed: state and reducer healthy, 2 mappers ($(since "$t0") s)"
+    wait_for 180 healthy state0 && wait_for 120 healthy state1 && wait_for 120 healthy reducer &&
+    wait_for 60 test "$(mappers)" = 2; then
+    pass "stack deployed: both state shards and the reducer healthy, 2 mappers ($(since "$t0") s)"
 else
     sed 's/^/  | /' "$T/deploy.log" | tail -n 20
     docker stack ps --no-trunc "$STACK" 2>&1 | sed 's/^/  | /' | head -n 20
@@ -126,9 +131,9 @@ placed() { # service $1 runs on the node labelled for it
     [ "$(docker service inspect -f '{{json .Spec.TaskTemplate.Placement.Constraints}}' "${STACK}_$1")" = \
         "[\"node.labels.riskpipe.$1 == true\"]" ]
 }
-check "state and reducer pinned by placement constraints" "constraints missing" -- \
-    sh -c "$(declare -f placed); STACK=$STACK; placed state && placed reducer"
-secret_mode=$(docker exec "$(task state)" stat -c '%a %U' /keys/state.cert_secret 2>&1)
+check "both state shards and the reducer pinned by placement constraints" "constraints missing" -- \
+    sh -c "$(declare -f placed); STACK=$STACK; placed state0 && placed state1 && placed reducer"
+secret_mode=$(docker exec "$(task state0)" stat -c '%a %U' /keys/state.cert_secret 2>&1)
 check "the state's key pair is a swarm secret, mode 400, owned by riskpipe" "got: $secret_mode" -- \
     test "$secret_mode" = "400 riskpipe"
 
@@ -143,11 +148,16 @@ workload=$T/workload.jsonl
 "$BIN/riskctl" gen --seed "$SEED" --count "$COUNT" --modify 25 --move 10 --dup 5 --ooo 5 >"$workload"
 
 # ---- stream while scaling mappers and killing tasks -----------------------------------------------------
-committed() { # the state's committed_seq, read through the reducer's task; -1 when it does not answer
-    local out
-    out="$(docker exec "$(task reducer)" riskctl stats --timeout-ms 1000 2>/dev/null || true)"
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["state"].get("committed_seq", -1))' \
-        <<<"$out" 2>/dev/null || echo -1
+committed() { # both shards' committed_seq summed, read through the reducer's task; -1 when one does not answer
+    local out sum=0 s v
+    for s in state0 state1; do
+        out="$(docker exec "$(task reducer)" riskctl stats --state-control "tcp://$s:5560" --timeout-ms 1000 2>/dev/null || true)"
+        v=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["state"].get("committed_seq", -1))' \
+            <<<"$out" 2>/dev/null || echo -1)
+        [ "$v" -ge 0 ] 2>/dev/null || { echo -1; return; }
+        sum=$((sum + v))
+    done
+    echo $sum
 }
 send_running() { [ -n "$send_pid" ] && kill -0 "$send_pid" 2>/dev/null; }
 t_send=$(now)
@@ -195,7 +205,7 @@ restarted=()
 timed() { local t0 rc; t0=$(now); "$@"; rc=$?; restarted+=("$2 $(since "$t0") s"); return $rc; }
 disturb 8 "killed a mapper task (docker kill), swarm replaced it" timed kill_task mapper
 disturb 18 "scaled mappers to 4 (docker service scale)" scale 4
-disturb 30 "killed the state's task, swarm restarted it on its node, healthy" timed kill_task state
+disturb 30 "killed state shard 1's task, swarm restarted it on its node, healthy" timed kill_task state1
 disturb 50 "killed the reducer's task, swarm restarted it on its node, healthy" timed kill_task reducer
 disturb 70 "scaled mappers to 1" scale 1
 note "$mid of 5 disturbances landed during the send; restart to healthy: ${restarted[*]}"
@@ -229,9 +239,14 @@ done
 sed 's/^/  /' "$T/check.out" | head -n 40
 check "every aggregate row equals the independent computation ($(since "$t_conv") s after the send)" \
     "rows differ" -- test $ok = 1
-check "riskctl verify over HTTP from the reducer's task: the aggregates are the rollup of the state table" \
-    "verify failed" -- timeout 120 docker exec "$(task reducer)" \
-    riskctl verify --url http://localhost:9556 --state-url http://state:9555 --token-file /keys/http.token
+# riskctl verify reads every shard's state table and the reducer's, in a one-off container on the
+# node that holds the three volumes (one node here)
+out=$(timeout 120 docker run --rm -v "${STACK}_state0-data:/s0" -v "${STACK}_state1-data:/s1" \
+    -v "${STACK}_reducer-data:/r" --entrypoint riskctl "$RISKPIPE_IMAGE" verify --state-data /s0,/s1 \
+    --reducer-data /r 2>&1)
+rc=$?
+check "riskctl verify across both shards' state tables: the aggregates are their rollup" \
+    "exit $rc: $(tail -n 3 <<<"$out")" -- test $rc = 0
 
 # ---- remove everything -----------------------------------------------------------------------------------
 t0=$(now)
