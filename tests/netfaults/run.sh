@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # tests/netfaults/run.sh: the pipeline with every process on a host of its own -- network namespaces
-# state, reducer, map1, map2 and prod (the producer), each linked by a veth pair to a bridge in a switch
+# shard0 and shard1 (the two state shards of a pipeline of K=2), reducer, map1, map2 and prod (the
+# producer, routing each message to its shard), each linked by a veth pair to a bridge in a switch
 # namespace, every socket CURVE (no process shares loopback with another) -- while a paced workload
 # streams and a seeded schedule cuts and heals the links: a link down (ip link set down on the switch
 # side), 30 % packet loss both ways (iptables' statistic match), a link slowed to 256 kbit/s (tc tbf),
 # and a host paused (SIGSTOP of all its processes, then SIGCONT). Then: the send acknowledged every
 # message, no acknowledged message is lost (every aggregate row equals tests/compose/check_aggregates.py's
-# computation from the whole workload, and riskctl verify agrees), the state's, the reducer's and the
-# producer's memory stayed bounded while cut, and the time to catch up after the last heal is printed.
+# computation from the whole workload, and riskctl verify across both shards agrees), the shards', the
+# reducer's and the producer's memory stayed bounded while cut, and the time to catch up after the last heal is printed.
 # The same seed gives the same schedule: RISKPIPE_NETFAULT_SEED=N tests/netfaults/run.sh replays it.
 # tc netem (loss and delay) is not in this machine's kernel ("Specified qdisc kind is unknown"): loss
 # comes from iptables and slowness from tbf instead; a kernel with netem is not needed.
@@ -22,9 +23,9 @@ SEED=${RISKPIPE_NETFAULT_SEED:-1}
 COUNT=${RISKPIPE_TEST_COUNT:-40000}
 RATE=${RISKPIPE_NETFAULT_RATE:-1500}
 MEM_MB=${RISKPIPE_NETFAULT_MEM_MB:-128}
-P=rpnf$$                       # namespace names: $P-state, ..., $P-sw
+P=rpnf$$                       # namespace names: $P-shard0, ..., $P-sw
 NET=10.231.$(($$ % 200 + 20))  # the hosts' subnet
-HOSTS=(state reducer map1 map2 prod)
+HOSTS=(shard0 shard1 reducer map1 map2 prod)
 T=$(mktemp -d /tmp/riskpipe-netfaults.XXXXXX)
 declare -A IP PIDS
 i=1
@@ -67,31 +68,39 @@ for h in "${HOSTS[@]}"; do
     i=$((i + 1))
 done
 swif() { local j; for j in "${!HOSTS[@]}"; do [ "${HOSTS[$j]}" = "$1" ] && echo "h$((j + 1))"; done; }
-pass "5 hosts (network namespaces on a bridge, $NET.0/24): ${HOSTS[*]}"
+pass "${#HOSTS[@]} hosts (network namespaces on a bridge, $NET.0/24): ${HOSTS[*]}"
 on() { local h=$1; shift; ip netns exec "$P-$h" "$@"; }
 ep() { echo "tcp://${IP[$1]}:$2"; }
 
 "$BIN/riskctl" keygen "$T/keys" >/dev/null || { fail "keys" "riskctl keygen failed"; exit 1; }
 # started by ip netns exec directly (not through a shell function): $! is then the daemon itself, the
 # process a pause stops and the sampler watches
-ip netns exec "$P-state" "$BIN/riskpipe-state" --data "$T/state" --ingest "$(ep state 5555)" --ingest-pull "$(ep state 5556)" \
-    --work "$(ep state 5557)" --acks "$(ep state 5559)" --control "$(ep state 5560)" --http "" \
-    --keys "$T/keys" 2>"$T/state.log" &
-PIDS[state]=$!
+for s in 0 1; do
+    ip netns exec "$P-shard$s" "$BIN/riskpipe-state" --shard $s --shards 2 --data "$T/state$s" \
+        --ingest "$(ep shard$s 5555)" --ingest-pull "$(ep shard$s 5556)" --work "$(ep shard$s 5557)" \
+        --acks "$(ep shard$s 5559)" --control "$(ep shard$s 5560)" --http "" --keys "$T/keys" \
+        2>"$T/shard$s.log" &
+    PIDS[shard$s]=$!
+done
 ip netns exec "$P-reducer" "$BIN/riskpipe-reducer" --data "$T/reducer" --results "$(ep reducer 5558)" \
-    --acks "$(ep state 5559)" --control "$(ep reducer 5561)" --http "" --keys "$T/keys" 2>"$T/reducer.log" &
+    --shards 2 --acks "$(ep shard0 5559),$(ep shard1 5559)" --control "$(ep reducer 5561)" --http "" \
+    --keys "$T/keys" 2>"$T/reducer.log" &
 PIDS[reducer]=$!
 for m in map1 map2; do
-    ip netns exec "$P-$m" "$BIN/riskpipe-mapper" --work "$(ep state 5557)" --results "$(ep reducer 5558)" --http "" \
-        --keys "$T/keys" 2>"$T/$m.log" &
+    ip netns exec "$P-$m" "$BIN/riskpipe-mapper" --work "$(ep shard0 5557),$(ep shard1 5557)" \
+        --results "$(ep reducer 5558)" --http "" --keys "$T/keys" 2>"$T/$m.log" &
     PIDS[$m]=$!
 done
-CTL=(--state-control "$(ep state 5560)" --reducer-control "$(ep reducer 5561)" --keys "$T/keys")
-if wait_for 20 on prod "$BIN/riskctl" ping state "${CTL[@]}" && wait_for 20 on prod "$BIN/riskctl" ping reducer "${CTL[@]}"; then
-    pass "state, reducer and 2 mappers up, each on its own host, CURVE on every socket"
+INGEST="$(ep shard0 5555),$(ep shard1 5555)"
+CONTROLS="$(ep shard0 5560),$(ep shard1 5560)"
+CTL=(--reducer-control "$(ep reducer 5561)" --keys "$T/keys")
+if wait_for 20 on prod "$BIN/riskctl" ping state --state-control "$(ep shard0 5560)" "${CTL[@]}" &&
+    wait_for 20 on prod "$BIN/riskctl" ping state --state-control "$(ep shard1 5560)" "${CTL[@]}" &&
+    wait_for 20 on prod "$BIN/riskctl" ping reducer "${CTL[@]}"; then
+    pass "2 state shards, reducer and 2 mappers up, each on its own host, CURVE on every socket"
 else
     tail -n 5 "$T"/*.log
-    fail "start" "state or reducer did not answer across the bridge"
+    fail "start" "a state shard or the reducer did not answer across the bridge"
     echo "$passed passed, $failed failed"
     exit 1
 fi
@@ -104,8 +113,10 @@ r = random.Random(seed)
 send_s = count / rate
 kinds = ["cut", "cut", "cut", "loss", "loss", "slow", "pause", "pause"]
 r.shuffle(kinds)
-targets = {"cut": ["state", "reducer", "map1", "map2", "prod"], "loss": ["state", "reducer", "map1", "prod"],
-           "slow": ["state", "reducer", "map2"], "pause": ["state", "reducer", "map1", "map2"]}
+targets = {"cut": ["shard0", "shard1", "reducer", "map1", "map2", "prod"],
+           "loss": ["shard0", "shard1", "reducer", "map1", "prod"],
+           "slow": ["shard0", "shard1", "reducer", "map2"],
+           "pause": ["shard0", "shard1", "reducer", "map1", "map2"]}
 step = (send_s * 0.8) / len(kinds)
 for i, k in enumerate(kinds):
     at = 1.5 + i * step + r.uniform(0, step * 0.2)
@@ -121,21 +132,21 @@ sed 's/^/#   t=/' "$T/schedule"
 t_send=$(now)
 {
     python3 tests/compose/pace.py "$RATE" "$T/work.jsonl" |
-        on prod timeout 600 "$BIN/riskctl" send - --ingest "$(ep state 5555)" --keys "$T/keys" \
+        on prod timeout 600 "$BIN/riskctl" send - --ingest "$INGEST" --keys "$T/keys" \
             --timeout-ms 2000 --retries 10000
 } >"$T/send.out" 2>"$T/send.err" &
 send_pid=$!
 # the riskctl send process itself (its memory is watched too)
 for _ in $(seq 1 50); do
-    PIDS[prod]=$(pgrep -f -n "^$BIN/riskctl send - --ingest $(ep state 5555)") && break
+    PIDS[prod]=$(pgrep -f -n "^$BIN/riskctl send - --ingest $INGEST") && break
     sleep 0.1
 done
-# VmRSS of state, reducer and the producer: the first sample (before any fault) and the peak, every
+# VmRSS of the shards, the reducer and the producer: the first sample (before any fault) and the peak, every
 # 0.2 s. The bound is on the growth: sanitized builds start at ~300 MB of shadow memory.
 (
     declare -A peak
     while :; do
-        for h in state reducer prod; do
+        for h in shard0 shard1 reducer prod; do
             p=${PIDS[$h]:-}
             [ -n "$p" ] || continue
             while read -r k v _; do
@@ -188,7 +199,7 @@ while read -r at kind host dur; do
         if apply "$kind" "$host" off 2>>"$T/faults.log"; then
             last_heal=$(now)
             # catch-up: until everything committed by now is aggregated
-            if ! on prod "$BIN/riskctl" wait --state-control "$(ep state 5560)" --keys "$T/keys" \
+            if ! on prod "$BIN/riskctl" wait --state-control "$CONTROLS" --keys "$T/keys" \
                 --timeout 60 >/dev/null 2>&1; then
                 fail "$kind $host at t=$t s" "not caught up 60 s after the heal"
             elif kill -0 "$send_pid" 2>/dev/null; then
@@ -215,14 +226,14 @@ else
     fail "send" "riskctl send exited $rc after $send_s s"
 fi
 t_heal=$(now)
-if on prod "$BIN/riskctl" wait --state-control "$(ep state 5560)" --keys "$T/keys" --timeout 120 >"$T/wait.out" 2>&1; then
+if on prod "$BIN/riskctl" wait --state-control "$CONTROLS" --keys "$T/keys" --timeout 120 >"$T/wait.out" 2>&1; then
     pass "caught up: every committed change aggregated $(since "$t_heal") s after the send ended ($(since "$last_heal") s after the last heal)"
 else
     fail "catch-up" "riskctl wait: $(tail -n 1 "$T/wait.out")"
 fi
 kill "$sampler" 2>/dev/null
 sampler=""
-for h in state reducer prod; do
+for h in shard0 shard1 reducer prod; do
     if [ -n "${RISKPIPE_SANITIZED:-}" ]; then # ASan's quarantine keeps 256 MB of freed memory
         note "$h: memory not judged under sanitizers"
         continue
@@ -241,11 +252,13 @@ else
     head -n 20 "$T/check.out" "$T/dump.err"
     fail "exact" "the aggregates differ from the workload's totals"
 fi
-check "riskctl verify: the aggregates are the rollup of the state table" "it differs" -- \
-    sh -c "'$BIN/riskctl' verify --state-data '$T/state' --reducer-data '$T/reducer' >'$T/verify.out' 2>&1"
+"$BIN/riskctl" verify --state-data "$T/state0,$T/state1" --reducer-data "$T/reducer" >"$T/verify.out" 2>&1
+rc=$?
+check "riskctl verify: the aggregates are the rollup of both shards' state tables" \
+    "exit $rc: $(tail -n 3 "$T/verify.out")" -- test $rc = 0
 note "replay: RISKPIPE_NETFAULT_SEED=$SEED tests/netfaults/run.sh"
 if [ "$failed" != 0 ]; then
-    for f in state reducer map1 map2; do
+    for f in shard0 shard1 reducer map1 map2; do
         echo "# last lines of $f.log:"
         tail -n 15 "$T/$f.log" | sed 's/^/#   /'
     done
