@@ -7,6 +7,14 @@ failed=0
 pass() { echo "PASS $1"; passed=$((passed + 1)); }
 fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
 
+# finish: prints the summary line and exits, 0 when nothing failed (a suite that stops early says
+# what it has).
+finish() {
+    echo "$passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+    exit
+}
+
 # check NAME WHY -- COMMAND...: PASS when COMMAND succeeds, else FAIL with WHY.
 check() {
     local name=$1 why=$2

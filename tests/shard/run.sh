@@ -45,11 +45,6 @@ cleanup() {
     rm -rf "$T"
 }
 trap cleanup EXIT
-finish() {
-    echo "$passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
-    exit
-}
 ctl() { "$BIN/riskctl" "$@"; }
 
 # start_state S [FLAGS...]: shard S of 2, in the background.

@@ -37,11 +37,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-finish() {
-    echo "$passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
-    exit
-}
 port() { echo $((BASE + $1)); }
 ep() { echo "tcp://127.0.0.1:$(port "$1")"; }
 url() { echo "http://127.0.0.1:$(port "$1")$2"; }
