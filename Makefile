@@ -62,7 +62,7 @@ CLIENT_OBJ := $(BUILD)/client/rp_client.o
 CLIENT_LIB := $(BIN)/libriskpipe-client.a
 CLIENT_LIB_OBJ := $(CLIENT_OBJ) $(addprefix $(BUILD)/,proto/shard.o proto/reply.o proto/mp.o \
                     common/rperr.o common/clock.o)
-CLIENT_LIBS = $(shell pkg-config --libs libzmq msgpack lmdb 2>/dev/null)
+CLIENT_LIBS = $(shell pkg-config --libs libzmq msgpack 2>/dev/null)
 RISKCTL_OBJ += $(CLIENT_OBJ)
 
 UNIT_SRC := $(wildcard tests/unit/*.c)

@@ -7,7 +7,7 @@
  *   rp-client-example tcp://10.0.0.6:5555,tcp://10.0.0.7:5555 1000   (two shards)
  *
  * Build against bin/libriskpipe-client.a with libzmq and msgpack-c:
- *   cc -Iclient example.c bin/libriskpipe-client.a -lzmq -lmsgpack-c -llmdb
+ *   cc -Iclient client/example.c bin/libriskpipe-client.a $(pkg-config --libs libzmq msgpack)
  * Exit status: 0 when every message was stored (or was a duplicate), 1 when
  * any was rejected or a shard stopped answering, 2 on a usage error. */
 #include "rp_client.h"

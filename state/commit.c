@@ -86,7 +86,8 @@ static int s_ack_is_ours(commit_t *self, const ack_t *a)
         frame_id_format(&a->state, got);
         frame_id_format(changelog_instance(self->log), want);
         log_warn("dropping an ACK of %u batch(es) for state instance %s: this is %s (a reducer "
-                 "of another pipeline, or of this data directory before it was replaced)",
+                 "of another pipeline, of this data directory before it was replaced, or one "
+                 "whose --acks lists the state shards out of order)",
                  a->n, got, want);
         self->st.foreign_acks++;
         return 0;

@@ -116,13 +116,19 @@ counts=$(sed -nE 's/.*trades per shard: \[([0-9]+), ([0-9]+)\].*/\1 \2/p' <<<"$o
 read -r c0 c1 <<<"$counts"
 check "every trade is in the shard of FNV-1a(TradeID) mod 2, computed independently" \
     "exit $rc: $out" -- [ $rc = 0 ]
-check "both shards hold a fair share ($c0 and $c1 trades)" "$out" -- \
-    [ -n "$c1" ] && [ "$c0" -gt $(((c0 + c1) * 4 / 10)) -a "$c1" -gt $(((c0 + c1) * 4 / 10)) ]
+fair() { [ -n "$c1" ] && [ "$c0" -gt $(((c0 + c1) * 4 / 10)) ] && [ "$c1" -gt $(((c0 + c1) * 4 / 10)) ]; }
+check "both shards hold a fair share ($c0 and $c1 trades)" "$out" -- fair
 out=$(ctl stats --state-control "$(sep 0 4)" --reducer-control "$RCONTROL" 2>&1)
 check "the reducer reports 2 shards and each shard's applied sequence" "$out" -- \
     eval '[ -n "$(grep -E "\"shards\": 2" <<<"$out")" ] && [ -n "$(grep -F "shard 1 applied_seq" <<<"$out")" ]'
 
 # --- the C client library's example producer --------------------------------------------------
+# built again here exactly as README.md and client/example.c tell a producer to build it
+cmd=$(grep -o 'cc -Iclient client/example.c bin/libriskpipe-client.a [^`]*' README.md | head -n 1)
+out=$(eval "${cmd/bin\/libriskpipe-client.a/$BIN/libriskpipe-client.a} -o $T/example" 2>&1)
+rc=$?
+check "the README's build line links the example against the library alone: $cmd" \
+    "exit $rc: $out" -- [ $rc = 0 -a -x "$T/example" ]
 # rp-client-example sends trades example-0..N-1 of Value (i % 100) + 0.5 on Delta::EMEA::Rates
 # (client/example.c); the totals must move by exactly that, computed here.
 before=$(ctl query Delta::EMEA::Rates --json --reducer-data "$T/reducer")
