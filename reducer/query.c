@@ -1,9 +1,11 @@
 /* GET /v1/aggregates and the routes of the reducer's HTTP endpoint; see
  * query.h. */
 #include "query.h"
+#include "apply.h"
 #include "web.h"
 #include "../common/log.h"
 #include "../common/rperr.h"
+#include "../proto/shard.h"
 #include "../proto/tables.h"
 #include "../svc/jsonw.h"
 
@@ -88,9 +90,19 @@ void query_row_json(metrics_buf_t *out, const char *path, size_t len, money_sum_
 
 int query_seq(store_t *store, MDB_txn *txn, uint64_t *seq)
 {
-    int rc = store_meta_get(txn, store_dbi(store, RDB_META), TABLES_META_APPLIED_SEQ, seq);
-    if (rc == RP_ENOTFOUND) *seq = 0;
-    return rc == RP_ENOTFOUND ? 0 : rc;
+    MDB_dbi meta = store_dbi(store, RDB_META);
+    uint64_t shards = 1, one;
+    int rc = store_meta_get(txn, meta, TABLES_META_SHARDS, &shards);
+    if (rc && rc != RP_ENOTFOUND) return rc;
+    *seq = 0;
+    for (uint32_t s = 0; s < shards && s < SHARD_MAX; s++) {
+        char key[APPLY_META_KEY_MAX];
+        apply_meta_key(key, TABLES_META_APPLIED_SEQ, s);
+        if ((rc = store_meta_get(txn, meta, key, &one)) == RP_ENOTFOUND) continue;
+        if (rc) return rc;
+        *seq += one;
+    }
+    return 0;
 }
 
 /* memcmp order of two byte strings, the shorter first on a tie: LMDB's. */

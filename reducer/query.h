@@ -56,7 +56,10 @@ void query_row_json(metrics_buf_t *out, const char *path, size_t len, money_sum_
                     int64_t count, uint64_t seq);
 
 /* The reducer's applied sequence number in txn (meta
- * TABLES_META_APPLIED_SEQ; 0 when absent). Returns 0 or an RP code. */
+ * TABLES_META_APPLIED_SEQ; 0 when absent): with state shards, the sum of
+ * every shard's (each shard's is at most its state's committed sequence, so
+ * the sums are equal exactly when every shard is caught up). Returns 0 or an
+ * RP code. */
 int query_seq(store_t *store, MDB_txn *txn, uint64_t *seq);
 
 /* Appends to out, comma-separated, the JSON objects (query_row_json) of the

@@ -178,18 +178,25 @@ static int s_http_seq(http_client_t *c, const char *role, const char *name, int6
     }
 }
 
-/* wait --url: the state's committed_seq once, then the reducer's
- * applied_seq until it reaches it. */
-static int s_wait_http(const char *url, const char *state_url, const char *token_file,
+/* wait --url: the states' committed_seq once (summed over the k shards'
+ * URLs), then the reducer's applied_seq (its sum over the shards) until it
+ * reaches it: each shard's applied is at most its committed, so the sums meet
+ * only when every shard is caught up. */
+static int s_wait_http(const char *url, char **state_urls, int k, const char *token_file,
                        int64_t timeout_s)
 {
     char why[HTTP_CLIENT_WHY_MAX] = "";
     int64_t t0 = clock_mono_ms(), deadline = t0 + timeout_s * 1000;
     http_client_t *r = http_client_new(url, token_file, 1000, why, sizeof why);
-    http_client_t *s = r ? http_client_new(state_url, token_file, 1000, why, sizeof why) : NULL;
-    long long target = -1, applied = -1;
-    int rc = s ? s_http_seq(s, CTL_ROLE_STATE, "committed_seq", deadline, &target, why, sizeof why)
+    long long target = -1, applied = -1, one;
+    int rc = r ? 0 : RP_EINVAL;
+    for (int i = 0; rc == 0 && i < k; i++) {
+        http_client_t *s = http_client_new(state_urls[i], token_file, 1000, why, sizeof why);
+        rc = s ? s_http_seq(s, CTL_ROLE_STATE, "committed_seq", deadline, &one, why, sizeof why)
                : RP_EINVAL;
+        if (rc == 0) target = (target < 0 ? 0 : target) + one;
+        http_client_destroy(&s);
+    }
     /* the target is what was committed when we were called; later commits
      * do not move it */
     while (rc == 0 &&
@@ -203,7 +210,6 @@ static int s_wait_http(const char *url, const char *state_url, const char *token
         }
         zclock_sleep(10); /* a poll every 10 ms plus the request's own time */
     }
-    http_client_destroy(&s);
     http_client_destroy(&r);
     double took = (double)(clock_mono_ms() - t0) / 1000.0;
     if (rc == 0) {
@@ -238,7 +244,8 @@ int cmd_wait(int argc, char **argv)
          "wait over HTTP: the reducer's HTTP API URL (http://HOST:PORT); needs "
          "--state-url",
          NULL},
-        {"state-url", "", "with --url: the state's HTTP API URL instead of --state-control", NULL},
+        {"state-url", "", "with --url: the state's HTTP API URL instead of --state-control; with "
+         "shards, every shard's, comma-separated", NULL},
         {"token-file", "", "with --url: file holding the bearer token the daemons require", NULL},
         CLI_SECURITY_OPTS,
         {NULL, NULL, NULL, NULL}};
@@ -253,10 +260,20 @@ int cmd_wait(int argc, char **argv)
         return code;
     int64_t timeout;
     if (config_int(opts, "timeout", 0, 86400 * 365, &timeout)) return CLI_USAGE;
-    const char *url = config_get(opts, "url"), *state_url = config_get(opts, "state-url");
-    int http = cli_http_urls("wait", url, state_url);
-    if (http < 0) return CLI_USAGE;
-    if (http) return s_wait_http(url, state_url, config_get(opts, "token-file"), timeout);
+    const char *url = config_get(opts, "url");
+    char urls[4096], *state_urls[SHARD_MAX];
+    snprintf(urls, sizeof urls, "%s", config_get(opts, "state-url"));
+    int nurls = urls[0] ? shard_split(urls, state_urls, SHARD_MAX) : 0;
+    if (nurls < 0) {
+        fprintf(stderr, "riskctl wait: --state-url: expected a URL, or one per state shard "
+                "comma-separated\n");
+        return CLI_USAGE;
+    }
+    int http = 0;
+    for (int i = 0; i < (nurls ? nurls : 1); i++) /* each URL checked, and --url with them */
+        if ((http = cli_http_urls("wait", url, nurls ? state_urls[i] : "")) < 0) return CLI_USAGE;
+    if (http)
+        return s_wait_http(url, state_urls, nurls, config_get(opts, "token-file"), timeout);
     char list[4096], *eps[SHARD_MAX];
     snprintf(list, sizeof list, "%s", config_get(opts, "state-control"));
     int k = shard_split(list, eps, SHARD_MAX);

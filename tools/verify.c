@@ -204,57 +204,71 @@ static int s_verify_lmdb(const char *state_dirs, const char *reducer_dir)
     return rc ? CLI_FAIL : s_result(rows, diffs, k > 1 ? "the state shards' tables" : "the state table");
 }
 
-/* 1 when both daemons' status says the reducer has not yet applied what
- * the state committed: paging through the trades now would be in vain.
- * Any answer that does not say so (a status without these numbers) is 0:
- * the pages' own sequence numbers decide. */
-static int s_behind(http_client_t *state, http_client_t *reducer, char *why, size_t whylen)
+/* 1 when the daemons' status says the reducer has not yet applied what the
+ * states (k of them, one per shard) committed: paging through the trades now
+ * would be in vain. Any answer that does not say so (a status without these
+ * numbers) is 0: the pages' own sequence numbers decide. */
+static int s_behind(http_client_t **states, int k, http_client_t *reducer, char *why,
+                    size_t whylen)
 {
-    json_t *s = NULL, *r = NULL;
-    long long committed, applied;
-    int behind = 0;
-    if (api_status(state, CTL_ROLE_STATE, &s, why, whylen) == 0 &&
-        api_status(reducer, CTL_ROLE_REDUCER, &r, why, whylen) == 0 &&
-        api_status_int(s, "committed_seq", &committed) == 0 &&
-        api_status_int(r, "applied_seq", &applied) == 0 && applied < committed) {
-        snprintf(why, whylen, "the reducer has applied change %lld of the state's %lld", applied,
-                 committed);
+    json_t *r = NULL;
+    long long committed = 0, one, applied;
+    int behind = 0, known = api_status(reducer, CTL_ROLE_REDUCER, &r, why, whylen) == 0 &&
+                            api_status_int(r, "applied_seq", &applied) == 0;
+    for (int i = 0; known && i < k; i++) {
+        json_t *s = NULL;
+        known = api_status(states[i], CTL_ROLE_STATE, &s, why, whylen) == 0 &&
+                api_status_int(s, "committed_seq", &one) == 0;
+        committed += one;
+        json_decref(s);
+    }
+    if (known && applied < committed) {
+        snprintf(why, whylen, "the reducer has applied change %lld of the state%s %lld", applied,
+                 k > 1 ? " shards'" : "'s", committed);
         behind = 1;
     }
-    json_decref(s);
     json_decref(r);
     return behind;
 }
 
-/* One attempt: the state's trades rolled up and the reducer's aggregates,
- * each from one snapshot, compared when both reflect the same change.
+/* One attempt: the states' trades rolled up and the reducer's aggregates,
+ * each from one snapshot, compared when both reflect the same changes (with
+ * shards: the sum of the shards' sequence numbers against the reducer's sum
+ * of what it applied of each; equal only when every shard is caught up).
  * Returns 0 after printing the result into *code; RP_EBUSY when there was
  * no common snapshot (why says why: try again); another RP code with why
  * on an error. */
-static int s_verify_once(http_client_t *state, http_client_t *reducer, int *code, char *why,
-                         size_t whylen)
+static int s_verify_once(http_client_t **states, int k, http_client_t *reducer, int *code,
+                         char *why, size_t whylen)
 {
     rollup_t exp = {0};
     api_rows_t act = {0};
     size_t ntrades = 0, rows = 0, diffs = 0;
     uint64_t sseq = 0, rseq = 0;
-    int rc = api_trades(state, &exp, &ntrades, &sseq, why, whylen);
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < k; i++) {
+        size_t n = 0;
+        uint64_t seq = 0;
+        rc = api_trades(states[i], &exp, &n, &seq, why, whylen);
+        ntrades += n;
+        sseq += seq;
+    }
     if (rc == 0) {
         rollup_finish(&exp);
         rc = api_aggregates(reducer, "", &act, &rseq, why, whylen);
     }
     if (rc == 0 && sseq != rseq) {
         snprintf(why, whylen,
-                 "the state's trades reflect change %llu, the reducer's aggregates "
+                 "the state%s trades reflect change %llu, the reducer's aggregates "
                  "change %llu",
-                 (unsigned long long)sseq, (unsigned long long)rseq);
+                 k > 1 ? " shards'" : "'s", (unsigned long long)sseq, (unsigned long long)rseq);
         rc = RP_EBUSY;
     }
     if (rc == 0) {
-        char what[96];
+        char what[128];
         s_compare_rows(&act, &exp, &rows, &diffs);
-        snprintf(what, sizeof what, "the state's %zu trades (at change %llu)", ntrades,
-                 (unsigned long long)sseq);
+        snprintf(what, sizeof what, "the state%s %zu trades (at change %llu)",
+                 k > 1 ? " shards'" : "'s", ntrades, (unsigned long long)sseq);
         *code = s_result(rows, diffs, what);
     }
     rollup_free(&exp);
@@ -264,37 +278,53 @@ static int s_verify_once(http_client_t *state, http_client_t *reducer, int *code
 
 /* Checks that each URL is the HTTP endpoint of the role it is given for,
  * so that a swap fails at once, naming the role that answered. */
-static int s_roles(http_client_t *state, http_client_t *reducer, char *why, size_t whylen)
+static int s_roles(http_client_t **states, int k, http_client_t *reducer, char *why,
+                   size_t whylen)
 {
     json_t *st = NULL;
-    int rc = api_status(state, CTL_ROLE_STATE, &st, why, whylen);
-    json_decref(st);
-    st = NULL;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < k; i++) {
+        rc = api_status(states[i], CTL_ROLE_STATE, &st, why, whylen);
+        json_decref(st);
+        st = NULL;
+    }
+    long long shards;
     if (rc == 0) rc = api_status(reducer, CTL_ROLE_REDUCER, &st, why, whylen);
+    /* a reducer of before shards has no "shards": one */
+    if (rc == 0 && api_status_int(st, "shards", &shards) == 0 && shards != k) {
+        snprintf(why, whylen, "the reducer at %s applies %lld state shard(s), but --state-url "
+                 "names %d: give every shard's URL, in shard order", http_client_url(reducer),
+                 shards, k);
+        rc = RP_EINVAL;
+    }
     json_decref(st);
     return rc;
 }
 
-/* Verifies over HTTP, retrying while the pipeline moves, until timeout_s. */
-static int s_verify_http(const char *url, const char *state_url, const char *token_file,
+/* Verifies over HTTP, retrying while the pipeline moves, until timeout_s;
+ * state_urls are the k shards' (one without shards). */
+static int s_verify_http(const char *url, char **state_urls, int k, const char *token_file,
                          int64_t timeout_s)
 {
     char why[HTTP_CLIENT_WHY_MAX] = "";
     int64_t deadline = clock_mono_ms() + timeout_s * 1000;
+    http_client_t *s[SHARD_MAX] = {NULL};
     http_client_t *r = http_client_new(url, token_file, timeout_s * 1000, why, sizeof why);
-    http_client_t *s =
-        r ? http_client_new(state_url, token_file, timeout_s * 1000, why, sizeof why) : NULL;
-    int code = CLI_FAIL, rc = s ? s_roles(s, r, why, sizeof why) : RP_EINVAL, tries = 0;
+    int ok = r != NULL;
+    for (int i = 0; ok && i < k; i++)
+        ok = (s[i] = http_client_new(state_urls[i], token_file, timeout_s * 1000, why,
+                                     sizeof why)) != NULL;
+    int code = CLI_FAIL, rc = ok ? s_roles(s, k, r, why, sizeof why) : RP_EINVAL, tries = 0;
     while (rc == 0 || rc == RP_EBUSY) {
         tries++;
-        if (!s_behind(s, r, why, sizeof why))
-            rc = s_verify_once(s, r, &code, why, sizeof why);
+        if (!s_behind(s, k, r, why, sizeof why))
+            rc = s_verify_once(s, k, r, &code, why, sizeof why);
         else
             rc = RP_EBUSY;
         int64_t left = deadline - clock_mono_ms();
         if (rc != RP_EBUSY || left <= 0) break;
         http_client_set_timeout(r, left);
-        http_client_set_timeout(s, left);
+        for (int i = 0; i < k; i++) http_client_set_timeout(s[i], left);
         usleep(20000); /* the pipeline is still moving */
     }
     if (rc == RP_EBUSY)
@@ -304,7 +334,7 @@ static int s_verify_http(const char *url, const char *state_url, const char *tok
                 (long long)timeout_s, tries, why);
     else if (rc)
         fprintf(stderr, "riskctl verify: %s\n", why);
-    http_client_destroy(&s);
+    for (int i = 0; i < k; i++) http_client_destroy(&s[i]);
     http_client_destroy(&r);
     return rc ? CLI_FAIL : code;
 }
@@ -319,7 +349,8 @@ int cmd_verify(int argc, char **argv)
          "compare over HTTP: the reducer's HTTP API URL (http://HOST:PORT) instead of "
          "--reducer-data; needs --state-url",
          NULL},
-        {"state-url", "", "with --url: the state's HTTP API URL instead of --state-data", NULL},
+        {"state-url", "", "with --url: the state's HTTP API URL instead of --state-data; with "
+         "shards, every shard's, comma-separated", NULL},
         {"token-file", "", "with --url: file holding the bearer token the daemons require", NULL},
         {"timeout", "60", "with --url: give up after this many seconds without a stable snapshot",
          NULL},
@@ -338,9 +369,18 @@ int cmd_verify(int argc, char **argv)
         return code;
     int64_t timeout;
     if (config_int(opts, "timeout", 1, 86400 * 365, &timeout)) return CLI_USAGE;
-    const char *url = config_get(opts, "url"), *state_url = config_get(opts, "state-url");
-    int http = cli_http_urls("verify", url, state_url);
-    if (http < 0) return CLI_USAGE;
-    if (http) return s_verify_http(url, state_url, config_get(opts, "token-file"), timeout);
+    const char *url = config_get(opts, "url");
+    char list[4096], *state_urls[SHARD_MAX];
+    snprintf(list, sizeof list, "%s", config_get(opts, "state-url"));
+    int k = list[0] ? shard_split(list, state_urls, SHARD_MAX) : 0;
+    if (k < 0) {
+        fprintf(stderr, "riskctl verify: --state-url: expected a URL, or one per state shard "
+                "comma-separated\n");
+        return CLI_USAGE;
+    }
+    int http = 0;
+    for (int i = 0; i < (k ? k : 1); i++) /* each URL checked, and --url with them */
+        if ((http = cli_http_urls("verify", url, k ? state_urls[i] : "")) < 0) return CLI_USAGE;
+    if (http) return s_verify_http(url, state_urls, k, config_get(opts, "token-file"), timeout);
     return s_verify_lmdb(config_get(opts, "state-data"), config_get(opts, "reducer-data"));
 }

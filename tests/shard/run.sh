@@ -53,12 +53,13 @@ start_state() {
     shift
     "$BIN/riskpipe-state" --data "$T/state$s" --shard "$s" --shards 2 --ingest "$(sep "$s" 0)" \
         --ingest-pull "$(sep "$s" 1)" --work "$(sep "$s" 2)" --acks "$(sep "$s" 3)" \
-        --control "$(sep "$s" 4)" --http "" --batch-size 256 "$@" 2>>"$T/state$s.log" &
+        --control "$(sep "$s" 4)" --http "127.0.0.1:$(port $((12 + s)))" --batch-size 256 "$@" \
+        2>>"$T/state$s.log" &
     STATE_PIDS[$s]=$!
 }
 start_reducer() {
     "$BIN/riskpipe-reducer" --data "$T/reducer" --shards 2 --results "$RESULTS" --acks "$ACKS" \
-        --control "$RCONTROL" --http "" 2>>"$T/reducer.log" &
+        --control "$RCONTROL" --http "127.0.0.1:$(port 14)" 2>>"$T/reducer.log" &
     REDUCER_PID=$!
 }
 start_mappers() {
@@ -110,6 +111,20 @@ out=$(verify 2>&1)
 rc=$?
 check "riskctl verify across both shards: OK" "exit $rc: $out" -- \
     [ $rc = 0 -a -n "$(grep 'verify OK' <<<"$out")" ]
+# the same over the daemons' HTTP API: every shard's URL in --state-url
+SURLS="http://127.0.0.1:$(port 12),http://127.0.0.1:$(port 13)" RURL=http://127.0.0.1:$(port 14)
+out=$(ctl wait --url "$RURL" --state-url "$SURLS" --timeout "$WAIT_S" 2>&1)
+rc=$?
+check "riskctl wait --url with both shards' --state-url: exit 0" "exit $rc: $out" -- [ $rc = 0 ]
+out=$(ctl verify --url "$RURL" --state-url "$SURLS" --timeout "$WAIT_S" 2>&1)
+rc=$?
+check "riskctl verify --url across both shards' trades: OK" "exit $rc: $out" -- \
+    eval '[ $rc = 0 ] && [ -n "$(grep -F "verify OK" <<<"$out")" ]'
+out=$(ctl verify --url "$RURL" --state-url "http://127.0.0.1:$(port 12)" --timeout 2 2>&1)
+rc=$?
+check "riskctl verify --url given one shard of two: refused, naming the reducer's 2 shards" \
+    "exit $rc: $out" -- \
+    eval '[ $rc = 1 ] && [ -n "$(grep -F "applies 2 state shard(s), but --state-url names 1" <<<"$out")" ]'
 out=$("$PY" "$HERE/route.py" placed 2 "$T/state0" "$T/state1" 2>&1)
 rc=$?
 counts=$(sed -nE 's/.*trades per shard: \[([0-9]+), ([0-9]+)\].*/\1 \2/p' <<<"$out")
