@@ -273,6 +273,12 @@ void tables_reduce_encode(msgpack_sbuffer *sb, uint64_t batch, const char *mappe
     msgpack_pack_int64(&pk, applied_ms);
 }
 
+void tables_shard_key(char out[TABLES_SHARD_KEY_MAX], const char *base, uint32_t shard)
+{
+    if (shard == 0) snprintf(out, TABLES_SHARD_KEY_MAX, "%s", base);
+    else snprintf(out, TABLES_SHARD_KEY_MAX, "%s.%u", base, shard);
+}
+
 int tables_meta_shards(store_t *store, MDB_dbi meta, int has_data, uint32_t shard,
                        uint32_t shards, char *why, size_t whylen)
 {

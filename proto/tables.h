@@ -24,15 +24,16 @@
  *   dlq_sources key source; value 16 bytes: its entries and their bytes
  *             (tables_dlq_usage_*), so a source's quota is checked at once
  * Reducer environment (riskpipe-reducer --data):
- *   reduce    key 8-byte big-endian batch id; value {"batch", "mapper",
+ *   reduce    key 4-byte big-endian shard and 8-byte big-endian batch id; value {"batch", "mapper",
  *             "changes", "deltas", "applied_ms"} (tables_reduce_encode)
  *   aggregate key path "Delta::AMER::FXSpot" (no NUL); value {"value": exact
  *             decimal with 6 fractional digits, "count": n} (tables_agg_*)
- *   meta      u64 TABLES_META_FLOOR: every batch id below it is applied;
- *             u64 _APPLIED_SEQ: the aggregate is the rollup of the state's
+ *   meta      per state shard (keys by tables_shard_key): u64
+ *             TABLES_META_FLOOR: every batch id below it is applied; u64
+ *             _APPLIED_SEQ: the aggregate is the rollup of the shard's
  *             change log up to this sequence number (0: nothing applied);
- *             16-byte ids _INSTANCE (this environment) and _PEER (the state
- *             whose batches it applies) */
+ *             16-byte _PEER (the state whose batches it applies); and u64
+ *             _SHARDS (K) and the 16-byte id _INSTANCE (this environment) */
 #ifndef RP_TABLES_H
 #define RP_TABLES_H
 
@@ -167,6 +168,13 @@ int tables_dlq_decode(const char *buf, size_t len, msgpack_unpacked *unp, dlq_ro
 void tables_dlq_usage_encode(uint8_t out[TABLES_DLQ_USAGE_SIZE], uint64_t entries,
                              uint64_t bytes);
 int tables_dlq_usage_decode(const void *buf, size_t len, uint64_t *entries, uint64_t *bytes);
+
+#define TABLES_SHARD_KEY_MAX 32
+
+/* The reducer's meta key of a per-shard value (TABLES_META_FLOOR,
+ * _APPLIED_SEQ, _PEER): base itself for shard 0, as before shards existed,
+ * and "base.S" for shard S >= 1. */
+void tables_shard_key(char out[TABLES_SHARD_KEY_MAX], const char *base, uint32_t shard);
 
 #define TABLES_NO_SHARD UINT32_MAX /* tables_meta_shards: the reducer has no shard index */
 

@@ -35,12 +35,6 @@ void apply_reduce_key(uint8_t key[APPLY_KEY_SIZE], uint32_t shard, uint64_t batc
     store_u64_put(key + 4, batch);
 }
 
-void apply_meta_key(char out[APPLY_META_KEY_MAX], const char *base, uint32_t shard)
-{
-    if (shard == 0) snprintf(out, APPLY_META_KEY_MAX, "%s", base);
-    else snprintf(out, APPLY_META_KEY_MAX, "%s.%u", base, shard);
-}
-
 /* Moves *next past every batch id of shard recorded in the reduce table. */
 static int s_skip_applied(apply_t *self, MDB_txn *txn, uint32_t shard, uint64_t *next)
 {
@@ -106,10 +100,10 @@ apply_t *apply_new(store_t *store, uint32_t shards, int *err)
     int has_data = 0;
     for (uint32_t s = 0; s < self->shards; s++) {
         lane_t *l = &self->lane[s];
-        char kf[APPLY_META_KEY_MAX], ks[APPLY_META_KEY_MAX], kp[APPLY_META_KEY_MAX];
-        apply_meta_key(kf, TABLES_META_FLOOR, s);
-        apply_meta_key(ks, TABLES_META_APPLIED_SEQ, s);
-        apply_meta_key(kp, TABLES_META_PEER, s);
+        char kf[TABLES_SHARD_KEY_MAX], ks[TABLES_SHARD_KEY_MAX], kp[TABLES_SHARD_KEY_MAX];
+        tables_shard_key(kf, TABLES_META_FLOOR, s);
+        tables_shard_key(ks, TABLES_META_APPLIED_SEQ, s);
+        tables_shard_key(kp, TABLES_META_PEER, s);
         store_meta_u64_t load[] = {{kf, &l->floor, 0}, {ks, &l->seq, 0}};
         if ((rc = store_meta_load(store, meta, load, 2))) goto fail;
         l->p_floor = l->floor;
@@ -236,7 +230,7 @@ int apply_result(apply_t *self, MDB_txn *txn, const result_t *r, int *duplicate)
     uint32_t shard = r->pos.shard;
     lane_t *l = &self->lane[shard]; /* apply_check checked it */
     uint8_t key[APPLY_KEY_SIZE];
-    char mk[APPLY_META_KEY_MAX];
+    char mk[TABLES_SHARD_KEY_MAX];
     apply_reduce_key(key, shard, r->batch_id);
     MDB_val k = {sizeof key, key}, v;
     *duplicate = 1;
@@ -246,7 +240,7 @@ int apply_result(apply_t *self, MDB_txn *txn, const result_t *r, int *duplicate)
     if (rc != MDB_NOTFOUND) return store_rc(rc);
     *duplicate = 0;
     if (!l->p_bound) { /* the first batch applied binds this shard's stream to its state */
-        apply_meta_key(mk, TABLES_META_PEER, shard);
+        tables_shard_key(mk, TABLES_META_PEER, shard);
         if ((rc = store_meta_put_raw(txn, meta, mk, r->state.b, FRAME_ID_SIZE))) return rc;
         l->p_peer = r->state;
         l->p_bound = 1;
@@ -265,7 +259,7 @@ int apply_result(apply_t *self, MDB_txn *txn, const result_t *r, int *duplicate)
     /* Batches are applied in id order and cover contiguous sequence ranges,
      * so the last one applied says which prefix of the log the aggregate is. */
     if (r->pos.last_seq > l->p_seq) {
-        apply_meta_key(mk, TABLES_META_APPLIED_SEQ, shard);
+        tables_shard_key(mk, TABLES_META_APPLIED_SEQ, shard);
         if ((rc = store_meta_put(txn, meta, mk, r->pos.last_seq))) return rc;
         l->p_seq = r->pos.last_seq;
     }
@@ -300,8 +294,8 @@ int apply_prune(apply_t *self, MDB_txn *txn, uint32_t shard, uint64_t watermark,
     if (r != 0 && r != MDB_NOTFOUND) return store_rc(r);
     l->p_floor = watermark;
     if (l->p_next < watermark) l->p_next = watermark;
-    char mk[APPLY_META_KEY_MAX];
-    apply_meta_key(mk, TABLES_META_FLOOR, shard);
+    char mk[TABLES_SHARD_KEY_MAX];
+    tables_shard_key(mk, TABLES_META_FLOOR, shard);
     return store_meta_put(txn, store_dbi(self->store, RDB_META), mk, watermark);
 }
 

@@ -3,9 +3,8 @@
  * transaction, and a batch whose shard and id are already recorded (or lie
  * below that shard's pruned watermark) is skipped. This is where a batch is
  * de-duplicated. Each state shard is its own stream: batch ids, floor,
- * applied sequence and bound state instance are per shard (shard 0's meta
- * keys are "floor", "applied_seq" and "peer", shard s's "floor.s",
- * "applied_seq.s" and "peer.s"). */
+ * applied sequence and bound state instance are per shard (meta keys by
+ * tables_shard_key). */
 #ifndef RP_APPLY_H
 #define RP_APPLY_H
 
@@ -18,14 +17,11 @@
 typedef struct apply_t apply_t;
 
 #define APPLY_KEY_SIZE 12     /* reduce table key: shard, batch id */
-#define APPLY_META_KEY_MAX 32
 
 /* The reduce table's key of a batch: 4-byte big-endian shard, 8-byte
  * big-endian batch id (each shard's rows contiguous, in id order). */
 void apply_reduce_key(uint8_t key[APPLY_KEY_SIZE], uint32_t shard, uint64_t batch);
 
-/* The meta key of a per-shard value: base for shard 0, "base.shard" else. */
-void apply_meta_key(char out[APPLY_META_KEY_MAX], const char *base, uint32_t shard);
 
 /* Loads each shard's pruning floor, applied sequence and bound state
  * instance, and the environment's instance id (made on first use), from the

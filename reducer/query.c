@@ -1,7 +1,6 @@
 /* GET /v1/aggregates and the routes of the reducer's HTTP endpoint; see
  * query.h. */
 #include "query.h"
-#include "apply.h"
 #include "web.h"
 #include "../common/log.h"
 #include "../common/rperr.h"
@@ -96,8 +95,8 @@ int query_seq(store_t *store, MDB_txn *txn, uint64_t *seq)
     if (rc && rc != RP_ENOTFOUND) return rc;
     *seq = 0;
     for (uint32_t s = 0; s < shards && s < SHARD_MAX; s++) {
-        char key[APPLY_META_KEY_MAX];
-        apply_meta_key(key, TABLES_META_APPLIED_SEQ, s);
+        char key[TABLES_SHARD_KEY_MAX];
+        tables_shard_key(key, TABLES_META_APPLIED_SEQ, s);
         if ((rc = store_meta_get(txn, meta, key, &one)) == RP_ENOTFOUND) continue;
         if (rc) return rc;
         *seq += one;

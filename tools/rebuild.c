@@ -4,13 +4,17 @@
  * version, so its rollup is the aggregate through every batch the state has
  * cut; the rebuilt reducer records that it has applied every batch below the
  * state's next one and is bound to that state, and the state is bound to
- * this reducer. The reducer must be stopped; the state may run. */
+ * this reducer. With K state shards, the same for each shard (--state-data
+ * lists them in shard order): the aggregate is the rollup of all their state
+ * tables, each read in one snapshot, so it is the rollup of a prefix of each
+ * shard's change log. The reducer must be stopped; the states may run. */
 #include "riskctl.h"
 #include "cli.h"
 #include "rollup.h"
 #include "scan.h"
 #include "../common/rperr.h"
 #include "../proto/frame.h"
+#include "../proto/shard.h"
 #include "../proto/tables.h"
 #include "../svc/daemon.h"
 
@@ -21,19 +25,27 @@
 #define REBUILD_MAP_SIZE ((size_t)256 << 20)
 #define REBUILD_MAP_MAX ((size_t)65536 << 20)
 
-/* What the state's snapshot says: its instance, its next batch id, and the
- * aggregate rows of everything before it. */
+/* What one shard's snapshot says: its instance, its next batch id and the
+ * last change in a batch. */
 typedef struct {
     frame_id_t state;
     uint64_t next_batch;
     uint64_t cut_seq; /* the last change in a batch: what the rows reflect */
+} shard_snap_t;
+
+/* Every shard's, and the aggregate rows of everything before them. */
+typedef struct {
+    shard_snap_t shard[SHARD_MAX];
+    int k;
     rollup_t rows;
     long long trades;
 } snapshot_t;
 
-/* Reads the snapshot in one read transaction of the state environment. */
-static int s_snapshot(const char *dir, snapshot_t *snap)
+/* Reads shard i's snapshot in one read transaction of the state
+ * environment in dir, adding its trades to snap->rows. */
+static int s_snapshot(const char *dir, int i, snapshot_t *all)
 {
+    shard_snap_t *snap = &all->shard[i];
     scan_t t;
     int rc = scan_open(&t, "rebuild", dir, tables_state_dbs, SDB_STATE, 1);
     if (rc) return rc;
@@ -53,21 +65,21 @@ static int s_snapshot(const char *dir, snapshot_t *snap)
         snap->cut_seq = 0;
         rc = 0;
     }
-    uint64_t shards = 1;
-    if (rc == 0 && (rc = store_meta_get(t.txn, meta, TABLES_META_SHARDS, &shards)) == RP_ENOTFOUND)
-        rc = 0;
-    if (rc == 0 && shards != 1) {
-        fprintf(stderr, "riskctl rebuild: %s is a shard of a pipeline of %llu state shards; "
-                "rebuild makes the reducer of a one-shard pipeline only (a sharded reducer "
-                "must be rebuilt from every shard's change log: not supported yet)\n", dir,
-                (unsigned long long)shards);
+    uint64_t shards = 1, shard = 0;
+    if (rc == 0 && (rc = store_meta_get(t.txn, meta, TABLES_META_SHARDS, &shards)) == 0)
+        rc = store_meta_get(t.txn, meta, TABLES_META_SHARD, &shard);
+    if (rc == RP_ENOTFOUND) rc = 0; /* before shards: shard 0 of 1 */
+    if (rc == 0 && (shards != (uint64_t)all->k || shard != (uint64_t)i)) {
+        fprintf(stderr, "riskctl rebuild: %s is shard %llu of %llu, but it is given as shard %d "
+                "of %d: list every shard's --state-data, comma-separated, in shard order\n",
+                dir, (unsigned long long)shard, (unsigned long long)shards, i, all->k);
         rc = RP_EINVAL;
     }
     if (rc == 0 && (rc = store_rc(mdb_stat(t.txn, t.dbi, &st))))
         cli_fail("rebuild", rc, "%s: cannot count the state table", dir);
     if (rc == 0) {
-        snap->trades = (long long)st.ms_entries;
-        rc = rollup_read(&t, &snap->rows);
+        all->trades += (long long)st.ms_entries;
+        rc = rollup_read(&t, &all->rows);
     }
     scan_close(&t);
     return rc;
@@ -96,10 +108,17 @@ static int s_write_reducer(void *arg)
         MDB_val k = {strlen(r->path), r->path}, v = {sb.size, sb.data};
         rc = store_rc(mdb_put(txn, agg, &k, &v, MDB_APPEND)); /* rows are in key order */
     }
-    if (rc == 0) rc = store_meta_put(txn, meta, TABLES_META_FLOOR, w->snap->next_batch);
-    if (rc == 0) rc = store_meta_put(txn, meta, TABLES_META_APPLIED_SEQ, w->snap->cut_seq);
-    if (rc == 0)
-        rc = store_meta_put_raw(txn, meta, TABLES_META_PEER, w->snap->state.b, FRAME_ID_SIZE);
+    for (int i = 0; rc == 0 && i < w->snap->k; i++) {
+        const shard_snap_t *sh = &w->snap->shard[i];
+        char kf[TABLES_SHARD_KEY_MAX], ks[TABLES_SHARD_KEY_MAX], kp[TABLES_SHARD_KEY_MAX];
+        tables_shard_key(kf, TABLES_META_FLOOR, (uint32_t)i);
+        tables_shard_key(ks, TABLES_META_APPLIED_SEQ, (uint32_t)i);
+        tables_shard_key(kp, TABLES_META_PEER, (uint32_t)i);
+        if ((rc = store_meta_put(txn, meta, kf, sh->next_batch)) == 0 &&
+            (rc = store_meta_put(txn, meta, ks, sh->cut_seq)) == 0)
+            rc = store_meta_put_raw(txn, meta, kp, sh->state.b, FRAME_ID_SIZE);
+    }
+    if (rc == 0) rc = store_meta_put(txn, meta, TABLES_META_SHARDS, (uint64_t)w->snap->k);
     if (rc == 0) rc = store_commit(&txn);
     store_abort(&txn);
     msgpack_sbuffer_destroy(&sb);
@@ -126,8 +145,9 @@ static int s_bind_state(const char *dir, const frame_id_t *r)
     return rc;
 }
 
-/* Rebuilds the reducer environment in rdir from snap and binds both ends. */
-static int s_rebuild(const char *sdir, const char *rdir, const snapshot_t *snap)
+/* Rebuilds the reducer environment in rdir from snap and binds both ends
+ * (sdirs: the k shards' state environments). */
+static int s_rebuild(char **sdirs, const char *rdir, const snapshot_t *snap)
 {
     int rc = 0, lock = -1;
     frame_id_t reducer;
@@ -148,14 +168,19 @@ static int s_rebuild(const char *sdir, const char *rdir, const snapshot_t *snap)
             cli_fail("rebuild", rc, "%s: cannot write the aggregate", rdir);
     }
     store_destroy(&st);
-    if (rc == 0) rc = s_bind_state(sdir, &reducer);
+    for (int i = 0; rc == 0 && i < snap->k; i++) rc = s_bind_state(sdirs[i], &reducer);
     if (rc == 0) {
         char s[2 * FRAME_ID_SIZE + 1], r[2 * FRAME_ID_SIZE + 1];
-        frame_id_format(&snap->state, s);
         frame_id_format(&reducer, r);
-        printf("rebuilt %zu aggregate rows from %lld trades of state instance %s, as of every "
-               "batch below %llu\nreducer instance %s is bound to it, and it to that reducer\n",
-               snap->rows.n, snap->trades, s, (unsigned long long)snap->next_batch, r);
+        printf("rebuilt %zu aggregate rows from %lld trades", snap->rows.n, snap->trades);
+        for (int i = 0; i < snap->k; i++) {
+            frame_id_format(&snap->shard[i].state, s);
+            printf("%s state instance %s%s as of every batch below %llu",
+                   i ? ";" : " of", s, snap->k > 1 ? " (shard)" : ",",
+                   (unsigned long long)snap->shard[i].next_batch);
+        }
+        printf("\nreducer instance %s is bound to %s, and %s to that reducer\n", r,
+               snap->k > 1 ? "them" : "it", snap->k > 1 ? "they" : "it");
     }
     if (lock >= 0) close(lock);
     return rc;
@@ -164,7 +189,8 @@ static int s_rebuild(const char *sdir, const char *rdir, const snapshot_t *snap)
 int cmd_rebuild(int argc, char **argv)
 {
     config_opt_t opts[] = {
-        {"state-data", "./data/state", "the state process's LMDB environment directory", NULL},
+        {"state-data", "./data/state", "the state process's LMDB environment directory; with "
+         "state shards, every shard's, comma-separated, in shard order", NULL},
         {"reducer-data", "./data/reducer", "the reducer's LMDB environment directory (created "
          "if absent; the reducer must be stopped)", NULL},
         {NULL, NULL, NULL, NULL}};
@@ -180,10 +206,17 @@ int cmd_rebuild(int argc, char **argv)
         fprintf(stderr, "riskctl rebuild: unexpected argument '%s'\n", argv[1]);
         return CLI_USAGE;
     }
-    snapshot_t snap = {0};
-    int rc = s_snapshot(config_get(opts, "state-data"), &snap);
-    if (rc == 0) rc = s_rebuild(config_get(opts, "state-data"), config_get(opts, "reducer-data"),
-                                &snap);
+    char list[4096], *dirs[SHARD_MAX];
+    snprintf(list, sizeof list, "%s", config_get(opts, "state-data"));
+    static snapshot_t snap; /* SHARD_MAX shards' worth: not on the stack */
+    if ((snap.k = shard_split(list, dirs, SHARD_MAX)) < 1) {
+        fprintf(stderr, "riskctl rebuild: --state-data: expected a directory, or one per state "
+                "shard comma-separated\n");
+        return CLI_USAGE;
+    }
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < snap.k; i++) rc = s_snapshot(dirs[i], i, &snap);
+    if (rc == 0) rc = s_rebuild(dirs, config_get(opts, "reducer-data"), &snap);
     rollup_free(&snap.rows);
     return rc ? CLI_FAIL : CLI_OK;
 }

@@ -216,6 +216,39 @@ out=$(verify 2>&1)
 check "after the kill: riskctl verify across both shards OK" "$out" -- \
     [ -n "$(grep 'verify OK' <<<"$out")" ]
 
+# --- the reducer's data lost: refused, then rebuilt from both shards ----------------------------
+stop_pids $REDUCER_PID
+REDUCER_PID=""
+rm -rf "$T/reducer"
+start_reducer
+ctl gen --count 2000 --seed 13 --trades 1000 >"$T/w3.jsonl"
+send "$T/w3.jsonl" >/dev/null 2>&1 &
+SENDER=$!
+refused() { grep -q "refusing .* RESULT frame(s): this reducer has applied nothing of shard" "$T/reducer.log"; }
+check "a reducer whose data was lost refuses both shards' streams, naming riskctl rebuild" \
+    "$(tail -n 3 "$T/reducer.log")" -- wait_for "$WAIT_S" refused
+stop_pids $REDUCER_PID
+REDUCER_PID=""
+out=$(ctl rebuild --state-data "$DATA" --reducer-data "$T/reducer" 2>&1)
+rc=$?
+check "riskctl rebuild from both shards' state tables: exit 0" "exit $rc: $out" -- \
+    eval '[ $rc = 0 ] && [ -n "$(grep -F "bound to them" <<<"$out")" ]'
+start_reducer
+wait "$SENDER"
+rc=$?
+check "the send that waited for the rebuilt reducer: exit 0" "exit $rc" -- [ $rc = 0 ]
+settled
+"$PY" "$CHECK" expected "$T/exp3.json" "$T/w1.jsonl" "$T/ex.jsonl" "$T/w2.jsonl" "$T/w3.jsonl"
+check "after the rebuild: the aggregate equals the independent computation" \
+    "$(totals_ok "$T/exp3.json")" -- totals_ok "$T/exp3.json"
+out=$(verify 2>&1)
+check "after the rebuild: riskctl verify across both shards OK" "$out" -- \
+    [ -n "$(grep 'verify OK' <<<"$out")" ]
+out=$(ctl rebuild --state-data "$T/state1,$T/state0" --reducer-data "$T/rebuilt-wrong" 2>&1)
+rc=$?
+check "riskctl rebuild given the shards out of order: exit 1 naming the shard" "exit $rc: $out" -- \
+    eval '[ $rc = 1 ] && [ -n "$(grep -F "is shard 1 of 2, but it is given as shard 0" <<<"$out")" ]'
+
 # --- mismatched shard counts are refused -----------------------------------------------------
 out=$(ctl verify --state-data "$T/state1,$T/state0" --reducer-data "$T/reducer" 2>&1)
 rc=$?
