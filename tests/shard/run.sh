@@ -140,7 +140,10 @@ check "the reducer reports 2 shards and each shard's applied sequence" "$out" --
 # --- the C client library's example producer --------------------------------------------------
 # built again here exactly as README.md and client/example.c tell a producer to build it
 cmd=$(grep -o 'cc -Iclient client/example.c bin/libriskpipe-client.a [^`]*' README.md | head -n 1)
-out=$(eval "${cmd/bin\/libriskpipe-client.a/$BIN/libriskpipe-client.a} -o $T/example" 2>&1)
+# (a sanitized build's library needs its sanitizer runtimes at link time too)
+san=""
+[ -n "${RISKPIPE_SANITIZED:-}" ] && san="-fsanitize=address,undefined"
+out=$(eval "${cmd/bin\/libriskpipe-client.a/$BIN/libriskpipe-client.a} $san -o $T/example" 2>&1)
 rc=$?
 check "the README's build line links the example against the library alone: $cmd" \
     "exit $rc: $out" -- [ $rc = 0 -a -x "$T/example" ]
