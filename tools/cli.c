@@ -83,6 +83,20 @@ int cli_http_urls(const char *cmd, const char *url, const char *state_url)
     return 1;
 }
 
+int cli_http_url_list(const char *cmd, const char *url, char *state_urls, char **out, int *k)
+{
+    *k = state_urls[0] ? shard_split(state_urls, out, SHARD_MAX) : 0;
+    if (*k < 0) {
+        fprintf(stderr, "riskctl %s: --state-url: expected a URL, or one per state shard "
+                "comma-separated\n", cmd);
+        return -1;
+    }
+    int http = 0;
+    for (int i = 0; i < (*k ? *k : 1); i++) /* each URL checked, and --url with each */
+        if ((http = cli_http_urls(cmd, url, *k ? out[i] : "")) < 0) return -1;
+    return http;
+}
+
 int cli_fail(const char *cmd, int rc, const char *fmt, ...)
 {
     va_list ap;

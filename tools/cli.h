@@ -10,6 +10,7 @@
 #define RP_CLI_H
 
 #include "../common/config.h"
+#include "../proto/shard.h"
 #include "../svc/keys.h"
 
 #include <czmq.h>
@@ -53,6 +54,11 @@ void cli_curve(keys_role_t server, const char **server_key, const char **public_
  * is given (the command uses its local mode), or -1 after printing the
  * usage error. */
 int cli_http_urls(const char *cmd, const char *url, const char *state_url);
+
+/* cli_http_urls for a --state-url that may list every state shard's URL,
+ * comma-separated: splits state_urls in place into out[0..SHARD_MAX)
+ * and sets *k to how many (0 when none). Returns as cli_http_urls does. */
+int cli_http_url_list(const char *cmd, const char *url, char *state_urls, char **out, int *k);
 
 /* Prints "riskctl CMD: <message>: <rp_strerror(rc)>" to stderr and returns
  * CLI_FAIL, so a failure reads `return cli_fail(...)`. */

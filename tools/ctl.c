@@ -263,15 +263,8 @@ int cmd_wait(int argc, char **argv)
     const char *url = config_get(opts, "url");
     char urls[4096], *state_urls[SHARD_MAX];
     snprintf(urls, sizeof urls, "%s", config_get(opts, "state-url"));
-    int nurls = urls[0] ? shard_split(urls, state_urls, SHARD_MAX) : 0;
-    if (nurls < 0) {
-        fprintf(stderr, "riskctl wait: --state-url: expected a URL, or one per state shard "
-                "comma-separated\n");
-        return CLI_USAGE;
-    }
-    int http = 0;
-    for (int i = 0; i < (nurls ? nurls : 1); i++) /* each URL checked, and --url with them */
-        if ((http = cli_http_urls("wait", url, nurls ? state_urls[i] : "")) < 0) return CLI_USAGE;
+    int nurls, http = cli_http_url_list("wait", url, urls, state_urls, &nurls);
+    if (http < 0) return CLI_USAGE;
     if (http)
         return s_wait_http(url, state_urls, nurls, config_get(opts, "token-file"), timeout);
     char list[4096], *eps[SHARD_MAX];

@@ -372,15 +372,8 @@ int cmd_verify(int argc, char **argv)
     const char *url = config_get(opts, "url");
     char list[4096], *state_urls[SHARD_MAX];
     snprintf(list, sizeof list, "%s", config_get(opts, "state-url"));
-    int k = list[0] ? shard_split(list, state_urls, SHARD_MAX) : 0;
-    if (k < 0) {
-        fprintf(stderr, "riskctl verify: --state-url: expected a URL, or one per state shard "
-                "comma-separated\n");
-        return CLI_USAGE;
-    }
-    int http = 0;
-    for (int i = 0; i < (k ? k : 1); i++) /* each URL checked, and --url with them */
-        if ((http = cli_http_urls("verify", url, k ? state_urls[i] : "")) < 0) return CLI_USAGE;
+    int k, http = cli_http_url_list("verify", url, list, state_urls, &k);
+    if (http < 0) return CLI_USAGE;
     if (http) return s_verify_http(url, state_urls, k, config_get(opts, "token-file"), timeout);
     return s_verify_lmdb(config_get(opts, "state-data"), config_get(opts, "reducer-data"));
 }
