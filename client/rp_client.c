@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define RP_CLIENT_REPLY_MAX (1 << 20) /* largest answer taken from a state, bytes */
+
 /* A frame of messages: filled, then sent until answered. */
 typedef struct {
     uint64_t id;        /* correlation id, echoed by the state */
@@ -75,9 +77,13 @@ static int s_connect(rp_client_t *c, link_t *l, char *why, size_t whylen)
         snprintf(why, whylen, "cannot create a socket: %s", zmq_strerror(errno));
         return RP_EZMQ;
     }
+    /* an answer is a few KiB at most (REPLY_MAX_ERRORS reasons): a peer that
+     * sends more is not a state, and libzmq drops its connection */
+    int64_t max_msg = RP_CLIENT_REPLY_MAX;
     zmq_setsockopt(l->sock, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(l->sock, ZMQ_SNDHWM, &zero, sizeof zero);
     zmq_setsockopt(l->sock, ZMQ_RCVHWM, &zero, sizeof zero);
+    zmq_setsockopt(l->sock, ZMQ_MAXMSGSIZE, &max_msg, sizeof max_msg);
     if (c->o.server_key &&
         (zmq_setsockopt(l->sock, ZMQ_CURVE_SERVERKEY, c->o.server_key, 41) ||
          zmq_setsockopt(l->sock, ZMQ_CURVE_PUBLICKEY, c->o.public_key, 41) ||
