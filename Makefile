@@ -170,7 +170,8 @@ $(SECURITY_BIN): $(SECURITY_SRC:%.c=$(BUILD)/%.o)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcriterion -o $@
 
 test: deps
-	$(MAKE) all $(UNIT_BIN) $(INTEG_BIN) $(SECURITY_BIN) $(BIN)/bench-ceiling $(BIN)/bench-latency
+	$(MAKE) all $(UNIT_BIN) $(INTEG_BIN) $(SECURITY_BIN) $(BIN)/bench-ceiling $(BIN)/bench-latency \
+	  $(BIN)/bench-reducer-ceiling
 	tests/run-all.sh
 
 test-security: all $(SECURITY_BIN)
