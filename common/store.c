@@ -96,10 +96,14 @@ store_t *store_open(const char *dir, const char *const *dbnames, size_t mapsize,
      * MDB_NORDAHEAD goes with MDB_WRITEMAP: a write to a page past the
      * file's data faults it in, and readahead would zero a large folio of
      * holes around it every time (measured: 23% of the state process's CPU
-     * in the kernel's memset, gone with MADV_RANDOM). */
+     * in the kernel's memset, gone with MADV_RANDOM).
+     * MDB_NOTLS ties a reader slot to its read transaction, not its thread:
+     * the state's writer reads committed batches to send them while its own
+     * write transaction is open (state/commit.c). */
     unsigned envflags = readonly                      ? MDB_RDONLY
                         : (flags & STORE_WRITEMAP) ? MDB_WRITEMAP | MDB_NORDAHEAD | MDB_NOMETASYNC
                                                     : MDB_NOMETASYNC;
+    envflags |= MDB_NOTLS;
     if ((r = mdb_env_open(self->env, dir, envflags, 0640))) {
         log_error("cannot open LMDB environment %s: %s", dir, mdb_strerror(r));
         rc = r == ENOENT ? RP_ENOTFOUND : store_rc(r);

@@ -1,9 +1,12 @@
 /* The state process's group commit: every ingest frame and reducer ACK that
  * arrived while the previous commit ran is applied in one LMDB transaction
- * (one fsync), then every acknowledged producer gets its reply. Over the lag
- * limit, acknowledged frames are answered "busy, retry" unread. A full map is
- * grown and the group applied again; a storage failure is answered "retry"
- * and nothing of the group is kept. */
+ * (one fsync), then every acknowledged producer gets its reply. The frames
+ * are decoded on a second thread a few frames ahead of the writer (prep.h),
+ * and between two frames of a long group the batches committed before it go
+ * out to the mappers and ACKs come in. Over the lag limit, acknowledged
+ * frames are answered "busy, retry" unread. A full map is grown and the
+ * group applied again; a storage failure is answered "retry" and nothing of
+ * the group is kept. */
 #ifndef RP_COMMIT_H
 #define RP_COMMIT_H
 
@@ -11,6 +14,7 @@
 #include "dispatch.h"
 #include "dlq.h"
 #include "ingest.h"
+#include "prep.h"
 #include "../common/store.h"
 #include "../proto/ctl.h"
 #include "../svc/metrics.h"
@@ -22,6 +26,10 @@ typedef struct {
     int group_max;     /* most ingest frames in one commit */
     uint64_t max_lag;  /* changes committed but not applied before ingest is busy */
     size_t map_max;    /* largest LMDB map in bytes the store may grow to */
+    int decode_ahead;  /* frames decoded ahead of the writer on a second thread (prep.h);
+                        * 0: the writer decodes them itself */
+    int serve_ms;      /* during a group, batches go out and ACKs come in between two frames
+                        * at most this often (0: between every two) */
 } commit_opts_t;
 
 /* Counters since start. */

@@ -28,7 +28,9 @@ void dispatch_destroy(dispatch_t **self_p);
  * call). watermark is stamped on every frame. Returns 0 or an RP_* code. */
 int dispatch_run(dispatch_t *self, uint64_t watermark, int64_t now_ms);
 
-/* Forgets an acknowledged batch (call after the ack's prune committed). */
+/* Forgets an acknowledged batch, freeing its place in the window (the
+ * reducer holds it; should its prune not commit, the batch is re-sent after a
+ * restart and the reducer skips it). */
 void dispatch_acked(dispatch_t *self, uint64_t id);
 
 /* Milliseconds until the next redelivery is due (capped at cap_ms). */

@@ -4,7 +4,6 @@
 #include "../common/log.h"
 #include "../common/rperr.h"
 #include "../proto/risk.h"
-#include "../proto/shard.h"
 #include "../proto/tables.h"
 
 #include <stdio.h>
@@ -15,10 +14,8 @@ struct ingest_t {
     store_t *store;
     changelog_t *log;
     dlq_t *dlq;
-    hier_levels_t levels;
-    uint32_t max_batch;
-    uint32_t shard, shards; /* this state's shard of the pipeline's */
-    msgpack_sbuffer row;
+    prep_rules_t rules;
+    prep_frame_t scratch; /* ingest_frame decodes here */
 };
 
 ingest_t *ingest_new(store_t *store, changelog_t *log, dlq_t *dlq, const hier_levels_t *levels,
@@ -29,35 +26,36 @@ ingest_t *ingest_new(store_t *store, changelog_t *log, dlq_t *dlq, const hier_le
     self->store = store;
     self->log = log;
     self->dlq = dlq;
-    self->levels = *levels;
-    self->max_batch = max_batch;
-    self->shard = changelog_shard(log, &self->shards);
-    msgpack_sbuffer_init(&self->row);
+    self->rules.levels = *levels;
+    self->rules.max_batch = max_batch;
+    self->rules.shard = changelog_shard(log, &self->rules.shards);
+    prep_frame_init(&self->scratch);
     return self;
 }
 
 void ingest_destroy(ingest_t **self_p)
 {
     if (!self_p || !*self_p) return;
-    msgpack_sbuffer_destroy(&(*self_p)->row);
+    prep_frame_destroy(&(*self_p)->scratch);
     free(*self_p);
     *self_p = NULL;
 }
 
-/* Applies one validated message; raw[0..rlen) are its bytes in the frame.
- * Returns 0 or an RP_* store error. */
-static int s_apply(ingest_t *self, MDB_txn *txn, const char *raw, size_t rlen, const risk_msg_t *m,
+const prep_rules_t *ingest_rules(const ingest_t *self)
+{
+    return &self->rules;
+}
+
+/* Applies one valid message of frame f. Returns 0 or an RP_* store error. */
+static int s_apply(ingest_t *self, MDB_txn *txn, const prep_frame_t *f, const prep_msg_t *m,
                    size_t index, const char *source, reply_t *reply)
 {
-    char path[HIER_PATH_MAX];
-    size_t plen = risk_msg_path(m, &self->levels, path);
-    msgpack_sbuffer_clear(&self->row);
-    if (tables_state_encode(m, &self->levels, &self->row)) return RP_ENOMEM;
-
+    const char *row = prep_str(f, m->row_off);
     MDB_dbi sdb = store_dbi(self->store, SDB_STATE);
-    MDB_val k = {m->trade_id_len, (void *)m->trade_id};
-    MDB_val old = {self->row.size, self->row.data};
-    change_t c = {.has_new = 1, .new_value = m->value, .new_path = path, .new_len = plen};
+    MDB_val k = {m->id_len, (void *)prep_str(f, m->id_off)};
+    MDB_val old = {m->row_len, (void *)row};
+    change_t c = {.has_new = 1, .new_value = m->value, .new_path = prep_str(f, m->path_off),
+                  .new_len = m->path_len};
     state_row_t prev;
     /* One B-tree search for a new trade: MDB_NOOVERWRITE inserts the row, or
      * finds the stored one and points old at it. Only a trade already
@@ -69,14 +67,14 @@ static int s_apply(ingest_t *self, MDB_txn *txn, const char *raw, size_t rlen, c
         return 0;
     }
     if (rc == MDB_KEYEXIST) {
-        if (tables_state_decode(old.mv_data, old.mv_size, &self->levels, &prev)) {
+        if (tables_state_decode(old.mv_data, old.mv_size, &self->rules.levels, &prev)) {
             /* A corrupt row cannot be subtracted from the totals; refuse the
              * update loudly rather than silently skewing aggregates. */
             log_error("state row for trade '%.*s' is unreadable; update refused",
-                      (int)m->trade_id_len, m->trade_id);
+                      (int)m->id_len, prep_str(f, m->id_off));
             reply_reject(reply, index, "stored state row is unreadable");
-            return dlq_add(self->dlq, txn, raw, rlen, index, "stored state row is unreadable",
-                           source);
+            return dlq_add(self->dlq, txn, m->raw, m->raw_len, index,
+                           "stored state row is unreadable", source);
         }
         if (m->version < prev.version) {
             reply->duplicates++;
@@ -84,7 +82,7 @@ static int s_apply(ingest_t *self, MDB_txn *txn, const char *raw, size_t rlen, c
         }
         if (m->version == prev.version) {
             reply->duplicates++;
-            if (old.mv_size != self->row.size || memcmp(old.mv_data, self->row.data, old.mv_size))
+            if (old.mv_size != m->row_len || memcmp(old.mv_data, row, old.mv_size))
                 reply->conflicts++;
             return 0;
         }
@@ -95,47 +93,46 @@ static int s_apply(ingest_t *self, MDB_txn *txn, const char *raw, size_t rlen, c
     } else {
         return store_rc(rc);
     }
-    MDB_val v = {self->row.size, self->row.data};
+    MDB_val v = {m->row_len, (void *)row};
     if ((rc = store_rc(mdb_put(txn, sdb, &k, &v, 0)))) return rc;
     if ((rc = changelog_append(self->log, txn, &c))) return rc;
     reply->accepted++;
     return 0;
 }
 
+int ingest_apply(ingest_t *self, MDB_txn *txn, const prep_frame_t *f, const char *buf, size_t len,
+                 const char *source, reply_t *reply)
+{
+    if (f->bad) {
+        reply_reject(reply, 0, f->why);
+        return dlq_add(self->dlq, txn, buf, len, 0, f->why, source);
+    }
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < f->n; i++) {
+        const prep_msg_t *m = &f->msg[i];
+        if (m->kind == PREP_BAD) {
+            reply_reject(reply, i, prep_str(f, m->why_off));
+            rc = dlq_add(self->dlq, txn, m->raw, m->raw_len, i, prep_str(f, m->why_off), source);
+        } else if (m->kind == PREP_FOREIGN) {
+            /* A routing mistake, not bad data: the producer still holds the
+             * message and learns where it goes; nothing is dead-lettered. */
+            char why[RISK_WHY_MAX];
+            snprintf(why, sizeof why, "wrong shard: TradeID belongs to shard %u of %u, this is "
+                     "shard %u", m->home, self->rules.shards, self->rules.shard);
+            reply_reject_shard(reply, i, why, m->home);
+        } else {
+            rc = s_apply(self, txn, f, m, i, source, reply);
+        }
+    }
+    return rc;
+}
+
 int ingest_frame(ingest_t *self, MDB_txn *txn, const char *buf, size_t len, const char *source,
                  reply_t *reply)
 {
-    char why[RISK_WHY_MAX];
-    risk_frame_t f;
-    const char *msg;
-    size_t mlen;
-    int rc = 0;
-    if (risk_frame_open(buf, len, self->max_batch, &f, why, sizeof why)) {
-        reply_reject(reply, 0, why);
-        return dlq_add(self->dlq, txn, buf, len, 0, why, source);
-    }
-    /* Each message is bounded and unpacked on its own, one at a time: a
-     * malformed one is rejected alone, and memory follows one message. */
-    for (size_t i = 0; rc == 0 && risk_frame_next(&f, &msg, &mlen); i++) {
-        msgpack_unpacked unp;
-        risk_msg_t m;
-        uint32_t home = 0;
-        if (risk_msg_unpack(msg, mlen, &unp, why, sizeof why) ||
-            risk_msg_decode(&unp.data, &self->levels, &m, why, sizeof why)) {
-            reply_reject(reply, i, why);
-            rc = dlq_add(self->dlq, txn, msg, mlen, i, why, source);
-        } else if ((home = shard_of(m.trade_id, m.trade_id_len, self->shards)) != self->shard) {
-            /* A routing mistake, not bad data: the producer still holds the
-             * message and learns where it goes; nothing is dead-lettered. */
-            snprintf(why, sizeof why, "wrong shard: TradeID belongs to shard %u of %u, this is "
-                     "shard %u", home, self->shards, self->shard);
-            reply_reject_shard(reply, i, why, home);
-        } else {
-            rc = s_apply(self, txn, msg, mlen, &m, i, source, reply);
-        }
-        msgpack_unpacked_destroy(&unp);
-    }
-    return rc;
+    int rc = prep_decode(&self->rules, buf, len, &self->scratch);
+    if (rc) return rc;
+    return ingest_apply(self, txn, &self->scratch, buf, len, source, reply);
 }
 
 /* Records TABLES_STATE_FORMAT in an environment whose state table is empty,

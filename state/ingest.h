@@ -7,6 +7,7 @@
 
 #include "changelog.h"
 #include "dlq.h"
+#include "prep.h"
 #include "../common/hier.h"
 #include "../common/store.h"
 #include "../proto/reply.h"
@@ -41,5 +42,14 @@ void ingest_destroy(ingest_t **self_p);
  * must be aborted (the reply is then meaningless). */
 int ingest_frame(ingest_t *self, MDB_txn *txn, const char *buf, size_t len, const char *source,
                  reply_t *reply);
+
+/* ingest_frame for a frame already decoded (prep.h) from buf[0..len) with
+ * ingest_rules: f and buf are borrowed. Same results and errors. */
+int ingest_apply(ingest_t *self, MDB_txn *txn, const prep_frame_t *f, const char *buf, size_t len,
+                 const char *source, reply_t *reply);
+
+/* The rules a message must pass in this ingester (borrowed, valid as long as
+ * it lives): what a prep_t decoding ahead of it is created with. */
+const prep_rules_t *ingest_rules(const ingest_t *self);
 
 #endif

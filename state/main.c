@@ -45,6 +45,8 @@ static config_opt_t s_opts[] = {
     {"max-frame", "16777216", "largest ingest frame in bytes", NULL},
     {"max-batch", "10000", "most messages in one ingest frame", NULL},
     {"group-max", "256", "most ingest frames in one commit (group commit)", NULL},
+    {"decode-ahead", "8", "ingest frames checked and decoded on a second thread ahead of the "
+     "LMDB writer (0: the writer decodes them itself)", NULL},
     {"max-lag", "2000000", "changes committed but not yet aggregated before ingest answers busy",
      NULL},
     {"dlq-max", "100000", "dead-letter entries kept per source (its oldest evicted first)", NULL},
@@ -85,7 +87,7 @@ enum {
 /* Reads and checks every flag. Returns 0 or RP_EINVAL (printed). */
 static int s_flags(flags_t *f)
 {
-    int64_t group_max, max_lag, max_frame;
+    int64_t group_max, max_lag, max_frame, decode_ahead;
     char why[160];
     if (config_int(s_opts, "batch-size", 1, FRAME_MAX_CHANGES, &f->batch_size) ||
         config_int(s_opts, "window", 1, 100000, &f->window) ||
@@ -93,6 +95,7 @@ static int s_flags(flags_t *f)
         config_int(s_opts, "max-frame", 1024, 1 << 30, &max_frame) ||
         config_int(s_opts, "max-batch", 1, 1000000, &f->max_batch) ||
         config_int(s_opts, "group-max", 1, 100000, &group_max) ||
+        config_int(s_opts, "decode-ahead", 0, 1024, &decode_ahead) ||
         config_int(s_opts, "max-lag", 1, INT64_MAX, &max_lag) ||
         config_int(s_opts, "dlq-max", 1, INT64_MAX, &f->dlq_max) ||
         config_int(s_opts, "dlq-max-bytes", 1, INT64_MAX, &f->dlq_max_bytes) ||
@@ -111,6 +114,8 @@ static int s_flags(flags_t *f)
     }
     f->commit.max_frame = max_frame;
     f->commit.group_max = (int)group_max;
+    f->commit.decode_ahead = (int)decode_ahead;
+    f->commit.serve_ms = 2; /* a frame of 1,000 messages takes about as long */
     f->commit.max_lag = (uint64_t)max_lag;
     return 0;
 }

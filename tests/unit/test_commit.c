@@ -26,6 +26,8 @@ static commit_t *g_c;
 static void *g_ctx;
 /* daemon side: router, pull, acks, work; client side: producer, pusher, reducer */
 static void *g_router, *g_pull, *g_acks, *g_work, *g_producer, *g_pusher, *g_reducer;
+static int g_ahead;          /* commit_opts_t.decode_ahead of the next s_open */
+static char g_work_ep[32];   /* the work socket's endpoint tag, for a mapper to connect */
 
 static void *s_socket(int type, const char *ep, int bind)
 {
@@ -62,18 +64,20 @@ static void s_open(size_t map_size, size_t map_max, uint64_t max_lag, int64_t ma
     g_pull = s_socket(ZMQ_PULL, ep[1], 1);
     g_acks = s_socket(ZMQ_PULL, ep[2], 1);
     g_work = s_socket(ZMQ_PUSH, ep[3], 1);
+    snprintf(g_work_ep, sizeof g_work_ep, "%s", ep[3]);
     g_producer = s_socket(ZMQ_DEALER, ep[0], 0);
     g_pusher = s_socket(ZMQ_PUSH, ep[1], 0);
     g_reducer = s_socket(ZMQ_PUSH, ep[2], 0);
     cr_assert_not_null(g_d = dispatch_new(g_log, g_fx.st, g_work, 4, 1000));
     commit_opts_t opts = {.max_frame = max_frame, .group_max = 64, .max_lag = max_lag,
-                          .map_max = map_max};
+                          .map_max = map_max, .decode_ahead = g_ahead};
     g_c = commit_new(g_fx.st, g_log, g_in, g_dlq, g_d, &opts, &err);
     cr_assert_not_null(g_c, "commit_new: %s", rp_strerror(err));
 }
 
 static void s_teardown(void)
 {
+    g_ahead = 0;
     commit_destroy(&g_c);
     dispatch_destroy(&g_d);
     void *socks[] = {g_router, g_pull, g_acks, g_work, g_producer, g_pusher, g_reducer};
@@ -365,6 +369,118 @@ Test(commit, a_full_map_at_its_cap_answers_retry_and_keeps_nothing)
     cr_assert_eq(fixture_entries(&g_fx, SDB_STATE), 0, "nothing of the group was kept");
     cr_assert_eq(fixture_entries(&g_fx, SDB_DLQ), 0);
     cr_assert_eq(commit_progress(g_c)->committed, 0);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* The stored version of trade id (asserts it is stored). */
+static int64_t s_stored_version(const char *id)
+{
+    MDB_txn *txn = NULL;
+    RP_ASSERT_OK(store_begin(g_fx.st, 1, &txn));
+    MDB_val k = {strlen(id), (void *)id}, v;
+    cr_assert_eq(mdb_get(txn, store_dbi(g_fx.st, SDB_STATE), &k, &v), 0, "%s is stored", id);
+    hier_levels_t levels;
+    char why[128];
+    RP_ASSERT_OK(hier_levels_parse(HIER_DEFAULT, &levels, why, sizeof why));
+    state_row_t row;
+    RP_ASSERT_OK(tables_state_decode(v.mv_data, v.mv_size, &levels, &row));
+    store_abort(&txn);
+    return row.version;
+}
+
+Test(commit, frames_decoded_ahead_on_a_thread_are_applied_in_order_with_a_reply_each)
+{
+    g_ahead = 2; /* fewer buffers than frames: each is reused */
+    s_open(16 << 20, 16 << 20, 1000000, 1 << 20);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    /* Frame f: trade SAME at version f + 1 and trade U<f>; frame 4 also one
+     * invalid message; frame 7 repeats frame 3. */
+    for (int f = 0; f < 10; f++) {
+        int src = f == 7 ? 3 : f;
+        char value[16], uid[16];
+        snprintf(value, sizeof value, "%d", src);
+        snprintf(uid, sizeof uid, "U%d", src);
+        msgpack_sbuffer_clear(&sb);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_array(&pk, f == 4 ? 3 : 2);
+        fixture_pack_msg(&pk, "SAME", src + 1, value, "Delta", "AMER", "FXSpot");
+        fixture_pack_msg(&pk, uid, 1, "1", "Delta", "AMER", "FXSpot");
+        if (f == 4) fixture_pack_msg(&pk, "BAD", 1, "x", "Delta", "AMER", "FXSpot");
+        s_send(g_producer, &sb);
+    }
+    int replies = 0;
+    while (replies < 10) {
+        /* the frames that had arrived form one group; the rest the next */
+        if (replies == (int)commit_stats(g_c)->frames)
+            RP_ASSERT_OK(s_cycle_when_ready(g_router));
+        reply_view_t r = s_reply();
+        int f = replies++;
+        if (f == 7) {
+            cr_assert_eq(r.duplicates, 2, "frame 7 repeats frame 3: both stale by then");
+            cr_assert_eq(r.accepted, 0);
+        } else {
+            cr_assert_eq(r.accepted, 2, "frame %d", f);
+            cr_assert_eq(r.rejected, f == 4, "frame %d", f);
+        }
+    }
+    cr_assert_eq(s_stored_version("SAME"), 10, "the last frame's version won");
+    cr_assert_eq(fixture_entries(&g_fx, SDB_STATE), 10, "SAME and U0..U9 but U7");
+    cr_assert_eq(fixture_entries(&g_fx, SDB_DLQ), 1, "the invalid message");
+    cr_assert_eq(commit_progress(g_c)->committed, 18, "two changes per frame but frame 7");
+    msgpack_sbuffer_destroy(&sb);
+}
+
+Test(commit, a_map_grown_in_the_middle_of_a_group_decoded_ahead_applies_it_once)
+{
+    g_ahead = 2;
+    s_open(64 << 10, 16 << 20, 1000000, 1 << 20);
+    size_t before = store_map_size(g_fx.st);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    for (int f = 0; f < 6; f++) {
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "GROW-%d-A-LONGER-TRADE-ID-TO-FILL-PAGES", f);
+        s_frame(&sb, prefix, 100);
+        s_send(g_producer, &sb);
+    }
+    int answered = 0;
+    while (answered < 6) {
+        if (answered == (int)commit_stats(g_c)->frames) RP_ASSERT_OK(s_cycle_when_ready(g_router));
+        reply_view_t r = s_reply();
+        cr_assert_eq(r.accepted, 100, "frame %d: retry=%d error=%s", answered, r.retry, r.error);
+        answered++;
+    }
+    cr_assert_gt(store_map_size(g_fx.st), before, "the map grew");
+    cr_assert_eq(fixture_entries(&g_fx, SDB_STATE), 600);
+    cr_assert_eq(commit_progress(g_c)->committed, 600, "every change once");
+    cr_assert_eq(commit_stats(g_c)->commit_failures, 0);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+Test(commit, batches_committed_before_a_group_go_out_while_it_is_applied)
+{
+    s_open(16 << 20, 16 << 20, 1000000, 1 << 20);
+    void *mapper = zmq_socket(g_ctx, ZMQ_PULL);
+    char ep[96];
+    snprintf(ep, sizeof ep, "inproc://commit-%s-0", g_work_ep);
+    cr_assert_eq(zmq_connect(mapper, ep), 0, "%s", ep);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    s_commit_one_batch(&sb, "FIRST");
+    cr_assert_eq(dispatch_stats(g_d)->dispatched, 0, "commit_cycle sends nothing of its own group");
+    s_frame(&sb, "SECOND-A", 2);
+    s_send(g_producer, &sb);
+    s_frame(&sb, "SECOND-B", 2);
+    s_send(g_producer, &sb);
+    RP_ASSERT_OK(s_cycle_when_ready(g_router));
+    cr_assert_eq(dispatch_stats(g_d)->dispatched, 1, "batch 1 went out during the next group");
+    zmq_pollitem_t it = {mapper, 0, ZMQ_POLLIN, 0};
+    cr_assert_eq(zmq_poll(&it, 1, 2000), 1, "the mapper has it");
+    int linger = 0;
+    zmq_setsockopt(mapper, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_close(mapper);
     msgpack_sbuffer_destroy(&sb);
 }
 
