@@ -1,6 +1,15 @@
 /* Change log and batch boundaries in LMDB. Keys are 8-byte big-endian
- * integers so cursors walk them in numeric order. */
+ * integers so cursors walk them in numeric order.
+ *
+ * A `log` row holds a run of consecutive change records, keyed by the
+ * sequence number of its first: records are gathered in memory and written
+ * as rows of at most LOG_ROW_MAX bytes, never across a batch boundary. One
+ * put per ~30 records instead of one per record, and a batch pruned with a
+ * few deletes: measured on the 1M UUID file (bench-ceiling, 8 commits), the
+ * per-record rows cost 15 % of the writer's time. A row of one record (what
+ * riskpipe wrote before) is a run of one, so older logs read the same. */
 #include "changelog.h"
+#include "../proto/mp.h"
 #include "../proto/tables.h"
 #include "../common/clock.h"
 #include "../common/log.h"
@@ -8,6 +17,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+/* Rows up to this size stay inside a 4 KiB B-tree page (LMDB moves larger
+ * values to overflow pages of their own). */
+#define LOG_ROW_MAX 1900
 
 struct changelog_t {
     store_t *store;
@@ -18,6 +31,11 @@ struct changelog_t {
     frame_id_t instance; /* names this change log's stream in every WORK frame */
     uint32_t shard, shards; /* which state shard of the pipeline this is */
     msgpack_sbuffer sb;
+    /* records appended since the last write, the first of them seq run_seq */
+    msgpack_sbuffer run;
+    size_t *run_off; /* where record i of the run starts in run */
+    uint32_t run_n;
+    uint64_t run_seq;
 };
 
 changelog_t *changelog_new(store_t *store, uint32_t batch_max, uint32_t shard, uint32_t shards,
@@ -30,6 +48,8 @@ changelog_t *changelog_new(store_t *store, uint32_t batch_max, uint32_t shard, u
     self->store = store;
     self->batch_max = batch_max ? batch_max : 1;
     msgpack_sbuffer_init(&self->sb);
+    msgpack_sbuffer_init(&self->run);
+    if (!(self->run_off = calloc(self->batch_max + 1, sizeof *self->run_off))) goto fail;
     /* Sequence numbers and batch ids start at 1. */
     store_meta_u64_t load[] = {{TABLES_META_NEXT_SEQ, &self->next_seq, 1},
                                {TABLES_META_NEXT_BATCH, &self->next_batch, 1},
@@ -46,6 +66,17 @@ changelog_t *changelog_new(store_t *store, uint32_t batch_max, uint32_t shard, u
     self->shard = shard;
     self->shards = shards;
     changelog_aborted(self);
+    /* Every commit cuts what it appended; records left uncut by an older
+     * riskpipe are cut now, so that the rows written from here on start
+     * where a batch starts. */
+    if (self->cut_seq + 1 < self->next_seq) {
+        MDB_txn *txn = NULL;
+        if ((rc = store_begin(store, 0, &txn)) == 0 && (rc = changelog_cut(self, txn)) == 0)
+            rc = store_commit(&txn);
+        store_abort(&txn);
+        if (rc) goto fail;
+        changelog_committed(self);
+    }
     return self;
 fail:
     changelog_destroy(&self); /* accepts NULL and a half-made one */
@@ -57,6 +88,8 @@ void changelog_destroy(changelog_t **self_p)
 {
     if (!self_p || !*self_p) return;
     msgpack_sbuffer_destroy(&(*self_p)->sb);
+    msgpack_sbuffer_destroy(&(*self_p)->run);
+    free((*self_p)->run_off);
     free(*self_p);
     *self_p = NULL;
 }
@@ -80,23 +113,50 @@ static int s_seek(MDB_txn *txn, MDB_dbi dbi, uint64_t id, MDB_cursor **cur, MDB_
     return rc;
 }
 
+/* Writes the records gathered in memory as log rows of at most LOG_ROW_MAX
+ * bytes each (a larger record alone). Returns 0 or an RP_* store code. */
+static int s_write_run(changelog_t *self, MDB_txn *txn)
+{
+    MDB_dbi dbi = store_dbi(self->store, SDB_LOG);
+    self->run_off[self->run_n] = self->run.size;
+    for (uint32_t i = 0; i < self->run_n;) {
+        uint32_t j = i + 1;
+        while (j < self->run_n && self->run_off[j + 1] - self->run_off[i] <= LOG_ROW_MAX) j++;
+        uint8_t key[8];
+        store_u64_put(key, self->run_seq + i);
+        MDB_val k = {8, key};
+        MDB_val v = {self->run_off[j] - self->run_off[i], self->run.data + self->run_off[i]};
+        /* Sequence numbers only grow, so MDB_APPEND is valid and fast. */
+        int rc = store_rc(mdb_put(txn, dbi, &k, &v, MDB_APPEND));
+        if (rc) return rc;
+        i = j;
+    }
+    self->run_seq += self->run_n;
+    self->run_n = 0;
+    msgpack_sbuffer_clear(&self->run);
+    return 0;
+}
+
 int changelog_append(changelog_t *self, MDB_txn *txn, const change_t *c)
 {
-    uint8_t key[8];
     msgpack_packer pk;
-    msgpack_sbuffer_clear(&self->sb);
-    msgpack_packer_init(&pk, &self->sb, msgpack_sbuffer_write);
+    msgpack_packer_init(&pk, &self->run, msgpack_sbuffer_write);
+    if (self->run_n == 0) self->run_seq = self->p_next_seq;
+    self->run_off[self->run_n] = self->run.size;
     frame_change_pack(&pk, c);
-    store_u64_put(key, self->p_next_seq);
-    MDB_val k = {8, key}, v = {self->sb.size, self->sb.data};
-    /* Sequence numbers only grow, so MDB_APPEND is valid and fast. */
-    int rc = store_rc(mdb_put(txn, store_dbi(self->store, SDB_LOG), &k, &v, MDB_APPEND));
-    if (rc == 0) self->p_next_seq++;
-    return rc;
+    if (!self->run.data) return RP_ENOMEM;
+    self->run_n++;
+    self->p_next_seq++;
+    /* A full batch is written at once: rows never span two batches, and
+     * memory stays one batch however large the group commit. */
+    if (self->run_n == self->batch_max) return s_write_run(self, txn);
+    return 0;
 }
 
 int changelog_cut(changelog_t *self, MDB_txn *txn)
 {
+    int rc = s_write_run(self, txn);
+    if (rc) return rc;
     uint64_t last = self->p_next_seq - 1;
     MDB_dbi bdb = store_dbi(self->store, SDB_BATCHES);
     /* The time of this commit, taken just before it: the start of the
@@ -109,13 +169,11 @@ int changelog_cut(changelog_t *self, MDB_txn *txn)
         store_u64_put(key, self->p_next_batch);
         tables_batch_encode(val, &(batch_row_t){first, end, now_us});
         MDB_val k = {8, key}, v = {sizeof val, val};
-        int rc = store_rc(mdb_put(txn, bdb, &k, &v, MDB_APPEND));
-        if (rc) return rc;
+        if ((rc = store_rc(mdb_put(txn, bdb, &k, &v, MDB_APPEND)))) return rc;
         self->p_next_batch++;
         self->p_cut_seq = end;
     }
     MDB_dbi meta = store_dbi(self->store, SDB_META);
-    int rc;
     if ((rc = store_meta_put(txn, meta, TABLES_META_NEXT_SEQ, self->p_next_seq)) ||
         (rc = store_meta_put(txn, meta, TABLES_META_NEXT_BATCH, self->p_next_batch)) ||
         (rc = store_meta_put(txn, meta, TABLES_META_CUT_SEQ, self->p_cut_seq)))
@@ -171,6 +229,8 @@ void changelog_committed(changelog_t *self)
 
 void changelog_aborted(changelog_t *self)
 {
+    self->run_n = 0; /* records of the aborted transaction */
+    msgpack_sbuffer_clear(&self->run);
     self->p_next_seq = self->next_seq;
     self->p_next_batch = self->next_batch;
     self->p_cut_seq = self->cut_seq;
@@ -204,19 +264,33 @@ int changelog_work_frame(changelog_t *self, MDB_txn *txn, uint64_t id, const bat
     int rc = s_seek(txn, store_dbi(self->store, SDB_LOG), first, &cur, &k, &v);
     if (rc == RP_ENOTFOUND) return RP_ENOTFOUND; /* acknowledged and pruned meanwhile */
     if (rc) return rc;
-    uint64_t got = 0;
+    /* The batch's rows, each keyed by the number of its first record: every
+     * sequence number from first to last is accounted for, as the records
+     * are counted (they are skipped, not decoded). */
+    uint64_t expect = first, at = 0;
     int r = 0;
-    for (; r == 0 && got < n; got++) {
-        if (k.mv_size != 8 || store_u64_get(k.mv_data) != first + got) break;
+    char why[160];
+    while (r == 0 && k.mv_size == 8 && (at = store_u64_get(k.mv_data)) == expect &&
+           expect <= row->last) {
+        size_t off = 0;
+        while (off < v.mv_size && mp_skip(v.mv_data, v.mv_size, &off, why, sizeof why) == 0)
+            expect++;
+        if (off < v.mv_size) {
+            log_error("change log row %llu of batch %llu is malformed: %s",
+                      (unsigned long long)at, (unsigned long long)id, why);
+            mdb_cursor_close(cur);
+            return RP_EPROTO;
+        }
         msgpack_sbuffer_write(sb, v.mv_data, v.mv_size);
         r = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cur);
     if (r != 0 && r != MDB_NOTFOUND) return store_rc(r);
-    if (got == n) return 0;
-    if (got == 0) return RP_ENOTFOUND; /* acknowledged and pruned meanwhile */
+    if (expect == row->last + 1) return 0;
+    if (expect == first && at > row->last) return RP_ENOTFOUND; /* pruned meanwhile */
     log_error("change log is missing records of batch %llu (%llu of %llu present)",
-              (unsigned long long)id, (unsigned long long)got, (unsigned long long)n);
+              (unsigned long long)id, (unsigned long long)(expect - first),
+              (unsigned long long)n);
     return RP_EPROTO;
 }
 

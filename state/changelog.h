@@ -2,7 +2,8 @@
  * sequence number and a change record (old and new value and path) in the
  * same transaction that updates its state row; changes are cut into batches
  * whose boundaries are stored too, so a re-sent batch is always identical.
- * Acknowledged batches are pruned from both tables. */
+ * Acknowledged batches are pruned from both tables. A log row holds a run of
+ * consecutive records of one batch, keyed by the first one's number. */
 #ifndef RP_CHANGELOG_H
 #define RP_CHANGELOG_H
 
@@ -28,12 +29,16 @@ changelog_t *changelog_new(store_t *store, uint32_t batch_max, uint32_t shard, u
 void changelog_destroy(changelog_t **self_p);
 
 /* Appends one change under the next sequence number inside the caller's
- * write transaction. Counters advance provisionally until
- * changelog_committed/changelog_aborted. Returns 0 or an RP_* store code. */
+ * write transaction. Records are gathered in memory and written a batch at a
+ * time (as log rows of several records each); changelog_cut writes the rest,
+ * so a transaction that appends must cut before it commits. Counters advance
+ * provisionally until changelog_committed/changelog_aborted. Returns 0 or an
+ * RP_* store code. */
 int changelog_append(changelog_t *self, MDB_txn *txn, const change_t *c);
 
-/* Cuts every change appended since the last cut into batches of at most
- * batch_max changes and stores their boundaries. Returns 0 or an RP_* code. */
+/* Writes the change records still in memory, cuts every change appended
+ * since the last cut into batches of at most batch_max changes and stores
+ * their boundaries. Returns 0 or an RP_* code. */
 int changelog_cut(changelog_t *self, MDB_txn *txn);
 
 /* Marks batch id applied: deletes its boundary row and its log records.

@@ -76,6 +76,73 @@ size_t fixture_entries(fixture_store_t *f, int idx)
     return st.ms_entries;
 }
 
+/* Walks every record of the log: calls fn with its sequence number and bytes
+ * until fn returns non-zero. */
+static void s_log_walk(fixture_store_t *f, int (*fn)(uint64_t, const char *, size_t, void *),
+                       void *arg)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    RP_ASSERT_OK(store_begin(f->st, 1, &txn));
+    RP_ASSERT_OK(store_rc(mdb_cursor_open(txn, store_dbi(f->st, 1 /* SDB_LOG */), &cur)));
+    int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    for (int stop = 0; r == 0 && !stop; r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        cr_assert_eq(k.mv_size, 8, "a log key is 8 bytes");
+        uint64_t seq = store_u64_get(k.mv_data);
+        size_t off = 0;
+        while (off < v.mv_size && !stop) {
+            size_t start = off;
+            msgpack_unpacked u;
+            msgpack_unpacked_init(&u);
+            cr_assert_eq(msgpack_unpack_next(&u, v.mv_data, v.mv_size, &off),
+                         MSGPACK_UNPACK_SUCCESS, "log row %llu holds whole records",
+                         (unsigned long long)store_u64_get(k.mv_data));
+            msgpack_unpacked_destroy(&u);
+            stop = fn(seq++, (const char *)v.mv_data + start, off - start, arg);
+        }
+    }
+    mdb_cursor_close(cur);
+    store_abort(&txn);
+}
+
+static int s_count(uint64_t seq, const char *rec, size_t len, void *arg)
+{
+    (void)seq, (void)rec, (void)len;
+    ++*(size_t *)arg;
+    return 0;
+}
+
+size_t fixture_log_records(fixture_store_t *f)
+{
+    size_t n = 0;
+    s_log_walk(f, s_count, &n);
+    return n;
+}
+
+typedef struct {
+    uint64_t seq;
+    char *buf;
+    size_t cap, len;
+} s_find_t;
+
+static int s_find(uint64_t seq, const char *rec, size_t len, void *arg)
+{
+    s_find_t *w = arg;
+    if (seq != w->seq) return 0;
+    cr_assert_leq(len, w->cap);
+    memcpy(w->buf, rec, len);
+    w->len = len;
+    return 1;
+}
+
+size_t fixture_log_record(fixture_store_t *f, uint64_t seq, char *buf, size_t cap)
+{
+    s_find_t w = {seq, buf, cap, 0};
+    s_log_walk(f, s_find, &w);
+    return w.len;
+}
+
 static void s_cstr(msgpack_packer *pk, const char *s)
 {
     msgpack_pack_str(pk, strlen(s));

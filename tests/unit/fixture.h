@@ -49,6 +49,14 @@ void fixture_rmdir(const char *dir);
 /* Number of entries in database idx of f's store (a read transaction). */
 size_t fixture_entries(fixture_store_t *f, int idx);
 
+/* The state's change log as stored: rows keyed by the sequence number of
+ * their first record, each holding one or more records. fixture_log_records
+ * counts the records of every row; fixture_log_record finds record seq,
+ * copies its bytes into buf[cap] and returns their length (0: no such
+ * record). Both assert on a malformed row. */
+size_t fixture_log_records(fixture_store_t *f);
+size_t fixture_log_record(fixture_store_t *f, uint64_t seq, char *buf, size_t cap);
+
 /* Two stream ids for frames built by tests: a state's and a reducer's. */
 extern const frame_id_t fixture_sid, fixture_rid;
 

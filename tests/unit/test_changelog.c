@@ -172,7 +172,7 @@ Test(changelog, ten_changes_with_batch_max_4_cut_into_4_4_2)
     }
     uint64_t id, f, l;
     cr_assert_eq(s_batch(from, &id, &f, &l), RP_ENOTFOUND);
-    cr_assert_eq(fixture_entries(&g_fx, SDB_LOG), 10);
+    cr_assert_eq(fixture_log_records(&g_fx), 10);
     cr_assert_eq(fixture_entries(&g_fx, SDB_BATCHES), 3);
 }
 
@@ -289,7 +289,7 @@ Test(changelog, ack_prunes_batch_and_its_log_records)
     s_append(0, 10);
     s_ack(1, 1);
     cr_assert_eq(fixture_entries(&g_fx, SDB_BATCHES), 2);
-    cr_assert_eq(fixture_entries(&g_fx, SDB_LOG), 6);
+    cr_assert_eq(fixture_log_records(&g_fx), 6);
     uint64_t id, first, last;
     cr_assert_eq(s_batch(0, &id, &first, &last), 0);
     cr_assert_eq(id, 2);
@@ -307,7 +307,7 @@ Test(changelog, ack_of_middle_batch_keeps_neighbours_records)
 {
     s_append(0, 10);
     s_ack(2, 1);
-    cr_assert_eq(fixture_entries(&g_fx, SDB_LOG), 6);
+    cr_assert_eq(fixture_log_records(&g_fx), 6);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     cr_assert_eq(s_work(1, 1, 4, 1, &sb), 0, "batch 1 lost records");
@@ -322,7 +322,7 @@ Test(changelog, ack_of_unknown_or_pruned_batch_is_harmless)
     s_ack(7, 0);
     s_ack(1, 1);
     s_ack(1, 0);
-    cr_assert_eq(fixture_entries(&g_fx, SDB_LOG), 1);
+    cr_assert_eq(fixture_log_records(&g_fx), 1);
     cr_assert_eq(fixture_entries(&g_fx, SDB_BATCHES), 1);
 }
 
@@ -407,20 +407,190 @@ Test(changelog, progress_with_out_of_order_ack_waits_for_the_gap)
     cr_assert_eq(p.unacked_batches, 0);
 }
 
-Test(changelog, work_frame_with_missing_records_is_refused_as_corrupt)
+/* The log's rows in key order: keys[i] and how many records row i holds. */
+static size_t s_rows(uint64_t *keys, size_t *records, size_t *bytes, size_t cap)
 {
-    s_append(0, 4);
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    size_t n = 0;
+    cr_assert_eq(store_begin(g_fx.st, 1, &txn), 0);
+    cr_assert_eq(mdb_cursor_open(txn, store_dbi(g_fx.st, SDB_LOG), &cur), 0);
+    for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0 && n < cap;
+         r = mdb_cursor_get(cur, &k, &v, MDB_NEXT), n++) {
+        keys[n] = store_u64_get(k.mv_data);
+        bytes[n] = v.mv_size;
+        records[n] = 0;
+        size_t off = 0;
+        msgpack_unpacked u;
+        msgpack_unpacked_init(&u);
+        while (off < v.mv_size &&
+               msgpack_unpack_next(&u, v.mv_data, v.mv_size, &off) == MSGPACK_UNPACK_SUCCESS)
+            records[n]++;
+        msgpack_unpacked_destroy(&u);
+        cr_assert_eq(off, v.mv_size, "row %zu holds whole records", n);
+    }
+    mdb_cursor_close(cur);
+    store_abort(&txn);
+    return n;
+}
+
+static void s_del_row(uint64_t key)
+{
     MDB_txn *txn;
     cr_assert_eq(store_begin(g_fx.st, 0, &txn), 0);
     uint8_t k[8];
-    store_u64_put(k, 3);
+    store_u64_put(k, key);
     MDB_val kv = {8, k};
     cr_assert_eq(mdb_del(txn, store_dbi(g_fx.st, SDB_LOG), &kv, NULL), 0);
     cr_assert_eq(store_commit(&txn), 0);
+}
+
+Test(changelog, rows_hold_runs_of_records_and_never_span_two_batches)
+{
+    s_close();
+    s_open(16);
+    s_append(0, 40); /* batches 1-16, 17-32, 33-40 */
+    uint64_t keys[64];
+    size_t recs[64], bytes[64];
+    size_t n = s_rows(keys, recs, bytes, 64);
+    cr_assert_lt(n, 40, "%zu rows for 40 records: rows hold several", n);
+    uint64_t next = 1;
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(keys[i], next, "row %zu is keyed by its first record's number", i);
+        uint64_t last = keys[i] + recs[i] - 1;
+        cr_assert_eq((keys[i] - 1) / 16, (last - 1) / 16, "row %zu (records %llu-%llu) stays in "
+                     "one batch", i, (unsigned long long)keys[i], (unsigned long long)last);
+        cr_assert(bytes[i] <= 1900 || recs[i] == 1, "row %zu: %zu bytes", i, bytes[i]);
+        next = last + 1;
+    }
+    cr_assert_eq(next, 41, "every record is in a row");
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    int rc = s_work(1, 1, 4, 1, &sb);
-    RP_ASSERT_RC(rc, RP_EPROTO);
+    cr_assert_eq(s_work(2, 17, 32, 1, &sb), 0);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+Test(changelog, work_frame_with_missing_records_is_refused_as_corrupt)
+{
+    s_close();
+    s_open(64);
+    /* 20 changes of ~420 bytes in one batch: rows of under 1900 bytes, several */
+    char path[201];
+    memset(path, 'P', 200);
+    path[200] = '\0';
+    MDB_txn *txn;
+    cr_assert_eq(store_begin(g_fx.st, 0, &txn), 0);
+    for (int i = 0; i < 20; i++) {
+        change_t c = {.has_new = 1, .new_value = i, .new_path = path, .new_len = 200,
+                      .has_old = 1, .old_value = -i, .old_path = path, .old_len = 200};
+        RP_ASSERT_OK(changelog_append(g_log, txn, &c));
+    }
+    RP_ASSERT_OK(changelog_cut(g_log, txn));
+    RP_ASSERT_OK(store_commit(&txn));
+    changelog_committed(g_log);
+    uint64_t keys[64];
+    size_t recs[64], bytes[64];
+    size_t n = s_rows(keys, recs, bytes, 64);
+    cr_assert_geq(n, 2);
+    s_del_row(keys[1]); /* a row in the middle of the batch */
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    RP_ASSERT_RC(s_work(1, 1, 20, 1, &sb), RP_EPROTO);
+    s_del_row(keys[0]); /* and its first row */
+    msgpack_sbuffer_clear(&sb);
+    RP_ASSERT_RC(s_work(1, 1, 20, 1, &sb), RP_EPROTO);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* Rewrites the log as an earlier riskpipe wrote it: one record per row. */
+static void s_split_rows(void)
+{
+    uint64_t keys[64];
+    size_t recs[64], bytes[64];
+    size_t n = s_rows(keys, recs, bytes, 64);
+    MDB_txn *txn;
+    cr_assert_eq(store_begin(g_fx.st, 0, &txn), 0);
+    MDB_dbi dbi = store_dbi(g_fx.st, SDB_LOG);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t k[8];
+        store_u64_put(k, keys[i]);
+        MDB_val kv = {8, k}, v;
+        cr_assert_eq(mdb_get(txn, dbi, &kv, &v), 0);
+        char row[4096];
+        memcpy(row, v.mv_data, v.mv_size);
+        size_t len = v.mv_size, off = 0;
+        cr_assert_eq(mdb_del(txn, dbi, &kv, NULL), 0);
+        for (uint64_t seq = keys[i]; off < len; seq++) {
+            size_t start = off;
+            msgpack_unpacked u;
+            msgpack_unpacked_init(&u);
+            cr_assert_eq(msgpack_unpack_next(&u, row, len, &off), MSGPACK_UNPACK_SUCCESS);
+            msgpack_unpacked_destroy(&u);
+            uint8_t sk[8];
+            store_u64_put(sk, seq);
+            MDB_val skv = {8, sk}, sv = {off - start, row + start};
+            cr_assert_eq(mdb_put(txn, dbi, &skv, &sv, 0), 0);
+        }
+    }
+    cr_assert_eq(store_commit(&txn), 0);
+}
+
+Test(changelog, a_log_of_one_record_per_row_builds_the_same_frames)
+{
+    s_append(0, 10); /* batches 1-4, 5-8, 9-10 */
+    msgpack_sbuffer rows[3], single[3];
+    const uint64_t want[3][3] = {{1, 1, 4}, {2, 5, 8}, {3, 9, 10}};
+    for (int b = 0; b < 3; b++) {
+        msgpack_sbuffer_init(&rows[b]);
+        cr_assert_eq(s_work(want[b][0], want[b][1], want[b][2], 1, &rows[b]), 0);
+    }
+    s_split_rows();
+    cr_assert_eq(fixture_entries(&g_fx, SDB_LOG), 10, "one row per record now");
+    for (int b = 0; b < 3; b++) {
+        msgpack_sbuffer_init(&single[b]);
+        cr_assert_eq(s_work(want[b][0], want[b][1], want[b][2], 1, &single[b]), 0);
+        cr_assert_eq(single[b].size, rows[b].size, "batch %d", b);
+        cr_assert_eq(memcmp(single[b].data, rows[b].data, rows[b].size), 0, "batch %d", b);
+        msgpack_sbuffer_destroy(&rows[b]);
+        msgpack_sbuffer_destroy(&single[b]);
+    }
+    s_ack(2, 1);
+    cr_assert_eq(fixture_entries(&g_fx, SDB_LOG), 6, "the batch's four rows pruned");
+}
+
+Test(changelog, records_an_earlier_riskpipe_left_uncut_are_cut_at_open)
+{
+    /* Four records, one per row, committed with no batch around them. */
+    MDB_txn *txn;
+    cr_assert_eq(store_begin(g_fx.st, 0, &txn), 0);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    for (int i = 0; i < 4; i++) {
+        msgpack_sbuffer_clear(&sb);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        change_t c = s_change(i);
+        frame_change_pack(&pk, &c);
+        uint8_t k[8];
+        store_u64_put(k, (uint64_t)i + 1);
+        MDB_val kv = {8, k}, v = {sb.size, sb.data};
+        cr_assert_eq(mdb_put(txn, store_dbi(g_fx.st, SDB_LOG), &kv, &v, 0), 0);
+    }
+    RP_ASSERT_OK(store_meta_put(txn, store_dbi(g_fx.st, SDB_META), TABLES_META_NEXT_SEQ, 5));
+    cr_assert_eq(store_commit(&txn), 0);
+    s_close();
+    s_open(4);
+    uint64_t id, first, last;
+    RP_ASSERT_OK(s_batch(0, &id, &first, &last));
+    cr_assert_eq(first, 1);
+    cr_assert_eq(last, 4);
+    msgpack_sbuffer_clear(&sb);
+    RP_ASSERT_OK(s_work(id, 1, 4, id, &sb));
+    s_append(4, 6); /* and what comes next starts a batch of its own */
+    RP_ASSERT_OK(s_batch(id + 1, &id, &first, &last));
+    cr_assert_eq(first, 5);
+    cr_assert_eq(last, 6);
     msgpack_sbuffer_destroy(&sb);
 }
 

@@ -100,7 +100,7 @@ static void s_counts(const reply_t *r, uint64_t acc, uint64_t dup, uint64_t conf
 
 static size_t s_log_size(void)
 {
-    return fixture_entries(&g_fx, SDB_LOG);
+    return fixture_log_records(&g_fx);
 }
 
 /* Reads dead-letter entry id: its index, reason and source must match, and
@@ -139,16 +139,12 @@ static void s_expect_dlq(uint64_t id, uint64_t index, const char *reason_part, c
 static void s_expect_log(uint64_t seq, const char *old_path, money_t old_value,
                          const char *new_path, money_t new_value)
 {
-    MDB_txn *txn;
-    cr_assert_eq(store_begin(g_fx.st, 1, &txn), 0);
-    uint8_t k[8];
-    store_u64_put(k, seq);
-    MDB_val kv = {8, k}, v;
-    int r = mdb_get(txn, store_dbi(g_fx.st, SDB_LOG), &kv, &v);
-    cr_assert_eq(r, 0, "log record %llu: %s", (unsigned long long)seq, mdb_strerror(r));
+    char rec[1024];
+    size_t len = fixture_log_record(&g_fx, seq, rec, sizeof rec);
+    cr_assert_gt(len, 0, "log record %llu is stored", (unsigned long long)seq);
     msgpack_unpacked u;
     char why[128];
-    cr_assert_eq(mp_unpack(v.mv_data, v.mv_size, 2, 8, &u, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(mp_unpack(rec, len, 2, 8, &u, why, sizeof why), 0, "%s", why);
     change_t c;
     cr_assert_eq(frame_change_get(&u.data, &c), 0);
     cr_assert_eq(c.has_old, old_path != NULL, "record %llu has_old", (unsigned long long)seq);
@@ -164,7 +160,6 @@ static void s_expect_log(uint64_t seq, const char *old_path, money_t old_value,
     cr_assert_eq(memcmp(c.new_path, new_path, c.new_len), 0, "new path '%.*s'", (int)c.new_len,
                  c.new_path);
     msgpack_unpacked_destroy(&u);
-    store_abort(&txn);
 }
 
 Test(ingest, new_trade_is_accepted_and_logged)
