@@ -50,23 +50,77 @@ void frame_head(msgpack_packer *pk, int type, uint32_t nfields)
     msgpack_pack_int(pk, type);
 }
 
-void frame_change_pack(msgpack_packer *pk, const change_t *c)
+/* msgpack's smallest encoding of v, as msgpack_pack_int64 writes it. */
+static char *s_put_int(char *o, int64_t v)
 {
-    msgpack_pack_array(pk, 4);
-    if (c->has_old) {
-        msgpack_pack_int64(pk, c->old_value);
-        mp_pack_str(pk, c->old_path, c->old_len);
+    int n;
+    if (v < -(1LL << 5)) {
+        if (v < -(1LL << 31)) *o++ = (char)0xd3, n = 8;
+        else if (v < -(1LL << 15)) *o++ = (char)0xd2, n = 4;
+        else if (v < -(1LL << 7)) *o++ = (char)0xd1, n = 2;
+        else *o++ = (char)0xd0, n = 1;
+    } else if (v < (1LL << 7)) {
+        *o++ = (char)(uint8_t)v;
+        return o;
+    } else if (v < (1LL << 8)) {
+        *o++ = (char)0xcc, n = 1;
+    } else if (v < (1LL << 16)) {
+        *o++ = (char)0xcd, n = 2;
+    } else if (v < (1LL << 32)) {
+        *o++ = (char)0xce, n = 4;
     } else {
-        msgpack_pack_nil(pk);
-        msgpack_pack_nil(pk);
+        *o++ = (char)0xcf, n = 8;
+    }
+    for (int i = n - 1; i >= 0; i--) *o++ = (char)(uint8_t)((uint64_t)v >> (8 * i));
+    return o;
+}
+
+/* A str header and body, as msgpack_pack_str writes them. */
+static char *s_put_str(char *o, const char *s, size_t len)
+{
+    if (len < 32) {
+        *o++ = (char)(0xa0 | len);
+    } else if (len < 256) {
+        *o++ = (char)0xd9;
+        *o++ = (char)len;
+    } else if (len < 65536) {
+        *o++ = (char)0xda;
+        *o++ = (char)(len >> 8);
+        *o++ = (char)len;
+    } else {
+        *o++ = (char)0xdb;
+        for (int i = 3; i >= 0; i--) *o++ = (char)(len >> (8 * i));
+    }
+    memcpy(o, s, len);
+    return o + len;
+}
+
+size_t frame_change_encode(const change_t *c, char *out)
+{
+    char *o = out;
+    *o++ = (char)0x94; /* array of 4 */
+    if (c->has_old) {
+        o = s_put_int(o, c->old_value);
+        o = s_put_str(o, c->old_path, c->old_len);
+    } else {
+        *o++ = (char)0xc0;
+        *o++ = (char)0xc0;
     }
     if (c->has_new) {
-        msgpack_pack_int64(pk, c->new_value);
-        mp_pack_str(pk, c->new_path, c->new_len);
+        o = s_put_int(o, c->new_value);
+        o = s_put_str(o, c->new_path, c->new_len);
     } else {
-        msgpack_pack_nil(pk);
-        msgpack_pack_nil(pk);
+        *o++ = (char)0xc0;
+        *o++ = (char)0xc0;
     }
+    return (size_t)(o - out);
+}
+
+void frame_change_pack(msgpack_packer *pk, const change_t *c)
+{
+    char buf[FRAME_CHANGE_MAX(HIER_PATH_MAX, HIER_PATH_MAX)];
+    if (c->old_len > HIER_PATH_MAX || c->new_len > HIER_PATH_MAX) return; /* never a path */
+    pk->callback(pk->data, buf, frame_change_encode(c, buf));
 }
 
 /* One side of a change: (value, path) both present and valid, or both nil. */

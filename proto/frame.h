@@ -97,7 +97,17 @@ typedef struct {
     const msgpack_object *deltas; /* n validated delta arrays, borrowed */
 } result_t;
 
-/* Packs one change record (the log value / WORK element) with pk. */
+/* Bytes the encoding of a change with paths of these lengths may take. */
+#define FRAME_CHANGE_MAX(old_len, new_len) (1 + 2 * (9 + 5) + (old_len) + (new_len))
+
+/* Encodes one change record (the log value / WORK element) into out, which
+ * holds FRAME_CHANGE_MAX(c->old_len, c->new_len) bytes: the bytes msgpack-c
+ * writes for [old_value, old_path, new_value, new_path] (nil, nil for a side
+ * that is absent), without a call per field. Returns their length. */
+size_t frame_change_encode(const change_t *c, char *out);
+
+/* The same record written with pk (paths longer than HIER_PATH_MAX, which
+ * no change has, write nothing). */
 void frame_change_pack(msgpack_packer *pk, const change_t *c);
 
 /* Decodes a validated change object (from a decoded WORK frame, or a log

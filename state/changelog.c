@@ -30,9 +30,9 @@ struct changelog_t {
     uint64_t p_next_seq, p_next_batch, p_cut_seq;
     frame_id_t instance; /* names this change log's stream in every WORK frame */
     uint32_t shard, shards; /* which state shard of the pipeline this is */
-    msgpack_sbuffer sb;
     /* records appended since the last write, the first of them seq run_seq */
-    msgpack_sbuffer run;
+    char *run;
+    size_t run_len, run_cap;
     size_t *run_off; /* where record i of the run starts in run */
     uint32_t run_n;
     uint64_t run_seq;
@@ -47,8 +47,6 @@ changelog_t *changelog_new(store_t *store, uint32_t batch_max, uint32_t shard, u
     if (!self) goto fail;
     self->store = store;
     self->batch_max = batch_max ? batch_max : 1;
-    msgpack_sbuffer_init(&self->sb);
-    msgpack_sbuffer_init(&self->run);
     if (!(self->run_off = calloc(self->batch_max + 1, sizeof *self->run_off))) goto fail;
     /* Sequence numbers and batch ids start at 1. */
     store_meta_u64_t load[] = {{TABLES_META_NEXT_SEQ, &self->next_seq, 1},
@@ -87,8 +85,7 @@ fail:
 void changelog_destroy(changelog_t **self_p)
 {
     if (!self_p || !*self_p) return;
-    msgpack_sbuffer_destroy(&(*self_p)->sb);
-    msgpack_sbuffer_destroy(&(*self_p)->run);
+    free((*self_p)->run);
     free((*self_p)->run_off);
     free(*self_p);
     *self_p = NULL;
@@ -118,14 +115,14 @@ static int s_seek(MDB_txn *txn, MDB_dbi dbi, uint64_t id, MDB_cursor **cur, MDB_
 static int s_write_run(changelog_t *self, MDB_txn *txn)
 {
     MDB_dbi dbi = store_dbi(self->store, SDB_LOG);
-    self->run_off[self->run_n] = self->run.size;
+    self->run_off[self->run_n] = self->run_len;
     for (uint32_t i = 0; i < self->run_n;) {
         uint32_t j = i + 1;
         while (j < self->run_n && self->run_off[j + 1] - self->run_off[i] <= LOG_ROW_MAX) j++;
         uint8_t key[8];
         store_u64_put(key, self->run_seq + i);
         MDB_val k = {8, key};
-        MDB_val v = {self->run_off[j] - self->run_off[i], self->run.data + self->run_off[i]};
+        MDB_val v = {self->run_off[j] - self->run_off[i], self->run + self->run_off[i]};
         /* Sequence numbers only grow, so MDB_APPEND is valid and fast. */
         int rc = store_rc(mdb_put(txn, dbi, &k, &v, MDB_APPEND));
         if (rc) return rc;
@@ -133,19 +130,24 @@ static int s_write_run(changelog_t *self, MDB_txn *txn)
     }
     self->run_seq += self->run_n;
     self->run_n = 0;
-    msgpack_sbuffer_clear(&self->run);
+    self->run_len = 0;
     return 0;
 }
 
 int changelog_append(changelog_t *self, MDB_txn *txn, const change_t *c)
 {
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &self->run, msgpack_sbuffer_write);
+    size_t need = self->run_len + FRAME_CHANGE_MAX(c->old_len, c->new_len);
+    if (need > self->run_cap) {
+        size_t cap = self->run_cap ? self->run_cap : 1 << 16;
+        while (cap < need) cap *= 2;
+        char *run = realloc(self->run, cap);
+        if (!run) return RP_ENOMEM;
+        self->run = run;
+        self->run_cap = cap;
+    }
     if (self->run_n == 0) self->run_seq = self->p_next_seq;
-    self->run_off[self->run_n] = self->run.size;
-    frame_change_pack(&pk, c);
-    if (!self->run.data) return RP_ENOMEM;
-    self->run_n++;
+    self->run_off[self->run_n++] = self->run_len;
+    self->run_len += frame_change_encode(c, self->run + self->run_len);
     self->p_next_seq++;
     /* A full batch is written at once: rows never span two batches, and
      * memory stays one batch however large the group commit. */
@@ -230,7 +232,7 @@ void changelog_committed(changelog_t *self)
 void changelog_aborted(changelog_t *self)
 {
     self->run_n = 0; /* records of the aborted transaction */
-    msgpack_sbuffer_clear(&self->run);
+    self->run_len = 0;
     self->p_next_seq = self->next_seq;
     self->p_next_batch = self->next_batch;
     self->p_cut_seq = self->cut_seq;

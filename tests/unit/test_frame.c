@@ -826,3 +826,61 @@ Test(frame, work_and_result_carry_the_state_stream_id)
     frame_id_format(&other, hex);
     cr_assert_str_eq(hex, "09090900000000000000000000000000");
 }
+
+/* msgpack-c's own packing of a change, the encoder's oracle. */
+static void s_pack_change_msgpack_c(msgpack_sbuffer *sb, const change_t *c)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 4);
+    if (c->has_old) {
+        msgpack_pack_int64(&pk, c->old_value);
+        msgpack_pack_str(&pk, c->old_len);
+        msgpack_pack_str_body(&pk, c->old_path, c->old_len);
+    } else {
+        msgpack_pack_nil(&pk);
+        msgpack_pack_nil(&pk);
+    }
+    if (c->has_new) {
+        msgpack_pack_int64(&pk, c->new_value);
+        msgpack_pack_str(&pk, c->new_len);
+        msgpack_pack_str_body(&pk, c->new_path, c->new_len);
+    } else {
+        msgpack_pack_nil(&pk);
+        msgpack_pack_nil(&pk);
+    }
+}
+
+Test(frame, a_change_is_encoded_with_the_bytes_msgpack_c_writes)
+{
+    const int64_t values[] = {0, 1, 31, 32, 127, 128, 255, 256, 65535, 65536, 4294967295LL,
+                              4294967296LL, INT64_MAX, -1, -32, -33, -128, -129, -32768, -32769,
+                              -2147483648LL, -2147483649LL, INT64_MIN, 1000000000000000000LL,
+                              -1000000000000000000LL, 12500000};
+    const size_t lens[] = {0, 1, 31, 32, 255, 256, HIER_PATH_MAX};
+    static char path[HIER_PATH_MAX];
+    memset(path, 'x', sizeof path);
+    msgpack_sbuffer want;
+    msgpack_sbuffer_init(&want);
+    char got[FRAME_CHANGE_MAX(HIER_PATH_MAX, HIER_PATH_MAX)];
+    int cases = 0;
+    for (size_t v = 0; v < sizeof values / sizeof values[0]; v++)
+        for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++)
+            for (int sides = 1; sides < 4; sides++) {
+                change_t c = {.has_old = sides & 1, .old_value = values[v], .old_path = path,
+                              .old_len = lens[l], .has_new = (sides >> 1) & 1,
+                              .new_value = -values[v] / 3, .new_path = path + 1,
+                              .new_len = lens[(l + 3) % 7] - (lens[(l + 3) % 7] > 0)};
+                msgpack_sbuffer_clear(&want);
+                s_pack_change_msgpack_c(&want, &c);
+                size_t n = frame_change_encode(&c, got);
+                cr_assert_leq(n, FRAME_CHANGE_MAX(c.old_len, c.new_len));
+                cr_assert_eq(n, want.size, "value %lld, path %zu: %zu bytes, msgpack-c %zu",
+                             (long long)values[v], lens[l], n, want.size);
+                cr_assert_eq(memcmp(got, want.data, n), 0, "value %lld, path %zu",
+                             (long long)values[v], lens[l]);
+                cases++;
+            }
+    cr_assert_eq(cases, 26 * 7 * 3);
+    msgpack_sbuffer_destroy(&want);
+}
