@@ -44,6 +44,7 @@ struct commit_t {
     frame_id_t peer; /* the reducer instance whose ACKs count, once bound */
     int bound;
     void *acks_sock;  /* the cycle's ACK socket, read between frames too */
+    uint64_t used;    /* bytes of the map in use after the last commit */
     double served_s;  /* when s_serve_between_frames last ran */
     commit_stats_t st;
 };
@@ -135,7 +136,9 @@ commit_t *commit_new(store_t *store, changelog_t *log, ingest_t *ingest, dlq_t *
     self->dlq = dlq;
     self->dispatch = dispatch;
     self->opts = *opts;
+    uint64_t map;
     if ((rc = s_load_peer(self)) == RP_ENOTFOUND) rc = 0;
+    if (rc == 0) rc = store_usage(store, &map, &self->used);
     if (rc == 0 && (rc = s_refresh_progress(self)) == 0) return self;
 fail:
     if (self) {
@@ -354,6 +357,26 @@ static void s_refuse_busy(commit_t *self, void *router)
     s_pending_clear(self);
 }
 
+/* Grows the map between commits when the next group might not fit (room
+ * for twice what the last one added): a group that finds the map full is
+ * aborted and applied again after growing, which cost 0.35 s of a 3.3 s run
+ * of 1M messages the one time the 256 MB map filled. */
+static void s_grow_ahead(commit_t *self)
+{
+    uint64_t map, used;
+    if (store_usage(self->store, &map, &used)) return;
+    uint64_t added = used > self->used ? used - self->used : 0;
+    self->used = used;
+    while (used + 2 * added > map && map < self->opts.map_max) {
+        int rc = store_grow(self->store, self->opts.map_max);
+        if (rc) {
+            log_warn("cannot grow the LMDB map ahead of the next commit: %s", rp_strerror(rc));
+            return;
+        }
+        map = store_map_size(self->store);
+    }
+}
+
 int commit_cycle(commit_t *self, void *router, void *pull, void *acks)
 {
     if (self->progress.committed - self->progress.applied >= self->opts.max_lag) {
@@ -381,6 +404,7 @@ int commit_cycle(commit_t *self, void *router, void *pull, void *acks)
     } else {
         self->st.commits++;
         self->nacks = 0;
+        s_grow_ahead(self);
         /* what a producer waits for to see its messages in the aggregates */
         uint64_t seq = changelog_last_seq(self->log);
         for (int i = 0; i < self->npend; i++) self->pend[i].reply.seq = seq;

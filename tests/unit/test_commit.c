@@ -484,6 +484,34 @@ Test(commit, batches_committed_before_a_group_go_out_while_it_is_applied)
     msgpack_sbuffer_destroy(&sb);
 }
 
+Test(commit, after_each_commit_the_map_has_room_for_twice_what_it_added)
+{
+    s_open(256 << 10, 64 << 20, 1000000, 1 << 20);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    uint64_t map, used, before;
+    RP_ASSERT_OK(store_usage(g_fx.st, &map, &before));
+    int grew = 0;
+    for (int f = 0; f < 6; f++) {
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "AHEAD-%d-A-LONGER-TRADE-ID-TO-FILL-PAGES", f);
+        s_frame(&sb, prefix, 300);
+        s_send(g_producer, &sb);
+        RP_ASSERT_OK(s_cycle_when_ready(g_router));
+        cr_assert_eq(s_reply().accepted, 300);
+        uint64_t old_map = map;
+        RP_ASSERT_OK(store_usage(g_fx.st, &map, &used));
+        grew += map > old_map;
+        cr_assert_geq(map - used, 2 * (used - before),
+                      "commit %d: %llu bytes free after adding %llu", f,
+                      (unsigned long long)(map - used), (unsigned long long)(used - before));
+        before = used;
+    }
+    cr_assert_gt(grew, 0, "the map grew");
+    cr_assert_eq(commit_stats(g_c)->commit_failures, 0);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 Test(commit, destroy_clears_the_pointer_and_accepts_null)
 {
     s_open(16 << 20, 16 << 20, 1000000, 1 << 20);
