@@ -63,30 +63,33 @@ def shards_table(runs):
     (checked against the runs), and what it predicts for K shards on K hosts."""
     rows = runs["shards"]
     ks = sorted({int(r["shards"]) for r in rows})
-    print("| K shards | runs | median s | median msg/s | range msg/s | CPU us/msg: states,"
-          " mappers, reducer, send | predicted here | reducer frames |")
+    print("| K shards | runs | median s | median msg/s | range msg/s | CPU us/msg: states"
+          " (their writer threads), mappers, reducer, send | predicted here | reducer frames |")
     print("|---|---|---|---|---|---|---|---|")
     cost = {}
     for kk in ks:
         rr = [r for r in rows if int(r["shards"]) == kk]
         rt = rates(rr)
+        for r in rr:  # results from before the writer thread was measured apart
+            r.setdefault("cpu_writer", r["cpu_state"])
         per = [statistics.median(float(r[c]) / float(r["msgs"]) * 1e6 for r in rr)
-               for c in ("cpu_state", "cpu_mappers", "cpu_reducer", "cpu_send")]
+               for c in ("cpu_state", "cpu_mappers", "cpu_reducer", "cpu_send", "cpu_writer")]
         cost[kk] = per
-        # each state process has at most one core; all of them share CORES
-        pred = min(min(kk, CORES) * 1e6 / per[0], CORES * 1e6 / sum(per))
-        print("| %d | %d | %.2f | %s | %s - %s | %.2f, %.2f, %.2f, %.2f | %s | %d |"
+        # each state's writer thread has at most one core; all the threads of
+        # all the processes share CORES
+        pred = min(min(kk, CORES) * 1e6 / per[4], CORES * 1e6 / sum(per[:4]))
+        print("| %d | %d | %.2f | %s | %s - %s | %.2f (%.2f), %.2f, %.2f, %.2f | %s | %d |"
               % (kk, len(rr), statistics.median(float(r["seconds"]) for r in rr),
-                 k(statistics.median(rt)), k(min(rt)), k(max(rt)), per[0], per[1], per[2],
-                 per[3], k(pred), statistics.median(int(r["batches"]) for r in rr)))
-    c_state = cost[ks[0]][0]
+                 k(statistics.median(rt)), k(min(rt)), k(max(rt)), per[0], per[4], per[1],
+                 per[2], per[3], k(pred), statistics.median(int(r["batches"]) for r in rr)))
+    c_state = cost[ks[0]][4]
     print()
-    print("predicted here = min(min(K, %d cores) / state CPU per message, %d cores / all the"
-          " CPU per message): one state process is one LMDB writer on one core, so with K=1"
-          " it alone bounds the pipeline; with K >= %d shards the state processes use every"
-          " core and the bound is the machine's CPU. The measured rates fall short of it by"
-          " the fsync waits and hand-offs the CPU figures do not count."
-          % (CORES, CORES, CORES))
+    print("predicted here = min(min(K, %d cores) / writer CPU per message, %d cores / all the"
+          " CPU per message): each state process has one LMDB writer thread on one core (its"
+          " second thread decodes ahead of it), so with K=1 that thread alone bounds the"
+          " pipeline; with K >= %d shards the writers use every core and the bound is the"
+          " machine's CPU. The measured rates fall short of it by the fsync waits and"
+          " hand-offs the CPU figures do not count." % (CORES, CORES, CORES))
     one = [r for r in rows if int(r["shards"]) == ks[0]]
     msgs_per_batch = statistics.median(float(r["msgs"]) / float(r["batches"]) for r in one)
     ceil = runs.get("reducer_ceiling")
@@ -99,15 +102,16 @@ def shards_table(runs):
               " changes on 150 paths, group commits fsynced): median %.0f frames/s over %d"
               " runs; at %.0f messages per batch as in the K=%d runs, %s msg/s."
               % (fps, len(ceil), msgs_per_batch, ks[0], k(red)))
-    # K shards on K hosts: each state has a core of its own and needs c_state
-    # CPU-us per message (the K=1 figure: a shard holding every trade, the
-    # dearest); mappers and producers run on hosts of their own, enough of
-    # them; one reducer applies everything.
+    # K shards on K hosts: each state's writer has a core of its own and needs
+    # c_state CPU-us per message (the K=1 figure: a shard holding every trade,
+    # the dearest), its decoding thread another core of the host; mappers and
+    # producers run on hosts of their own, enough of them; one reducer
+    # applies everything.
     shard_rate = 1e6 / c_state
     print()
     print("Model, K shards on K hosts (one state per host; mappers and producers on hosts of"
-          " their own, enough of them; one reducer): msg/s = min(K x %s (a state's core at"
-          " %.2f CPU-us/msg, the K=%d figure), reducer ceiling %s)."
+          " their own, enough of them; one reducer): msg/s = min(K x %s (a state's writer"
+          " thread at %.2f CPU-us/msg, the K=%d figure), reducer ceiling %s)."
           % (k(shard_rate), c_state, ks[0], k(red) if red else "?"))
     print()
     print("| hosts = K | predicted msg/s | limited by |")

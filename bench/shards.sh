@@ -7,6 +7,8 @@
 # Prints one line of key=value pairs:
 #   shards=K seconds (first byte sent until wait returned) msgs msgps
 #   cpu_state cpu_mappers cpu_reducer cpu_send: CPU seconds (user + system)
+#   cpu_writer: of cpu_state, the CPU seconds of the states' main threads (the
+#            LMDB writers; each state also decodes on a second thread)
 #            each kind of process used in the run (states and mappers summed)
 #   batches  RESULT frames the reducer applied
 # Usage: bench/shards.sh K FILE. Environment: BIN (bin), MAPPERS (2),
@@ -70,7 +72,11 @@ t0=$(date +%s.%N)
 "$BIN/riskctl" wait --timeout 3600 --state-control "$(join "${ctl[@]}")" >/dev/null
 t1=$(date +%s.%N)
 cs=0 cm=0
-for p in "${states[@]}"; do cs=$(awk -v a="$cs" -v b="$(cpu "$p")" 'BEGIN { printf "%.3f", a + b }'); done
+cw=0
+for p in "${states[@]}"; do
+  cs=$(awk -v a="$cs" -v b="$(cpu "$p")" 'BEGIN { printf "%.3f", a + b }')
+  cw=$(awk -v a="$cw" -v b="$(cpu "$p/task/$p")" 'BEGIN { printf "%.3f", a + b }')
+done
 for p in "${mappers[@]}"; do cm=$(awk -v a="$cm" -v b="$(cpu "$p")" 'BEGIN { printf "%.3f", a + b }'); done
 cr=$(cpu "$reducer")
 csend=$(awk '{ printf "%.3f", $1 + $2 }' "$DIR/send.time")
@@ -83,4 +89,4 @@ fi
 secs=$(echo "$t1 - $t0" | bc -l | sed 's/^\./0./')
 msgs=$(wc -l <"$FILE")
 echo "shards=$K seconds=$secs msgs=$msgs msgps=$(echo "$msgs / $secs" | bc) cpu_state=$cs" \
-  "cpu_mappers=$cm cpu_reducer=$cr cpu_send=$csend batches=$batches"
+  "cpu_writer=$cw cpu_mappers=$cm cpu_reducer=$cr cpu_send=$csend batches=$batches"
