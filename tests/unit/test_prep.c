@@ -210,16 +210,18 @@ static void s_take_all(prep_t *p, const prep_input_t *in)
     }
 }
 
-Test(prep, the_thread_hands_every_frame_of_a_group_in_order_through_fewer_buffers)
+/* Decodes a test group `rounds` times with one decoder of `ahead` buffers,
+ * checking every frame each time. */
+static void s_decode_groups(int ahead, int rounds)
 {
     prep_rules_t r = s_rules(0, 1);
     msgpack_sbuffer sb[GROUP];
     prep_input_t in[GROUP];
     s_group(sb, in);
     int err = 0;
-    prep_t *p = prep_new(&r, 3, &err);
+    prep_t *p = prep_new(&r, ahead, &err);
     cr_assert_not_null(p, "%s", rp_strerror(err));
-    for (int round = 0; round < 3; round++) { /* the same decoder, group after group */
+    for (int round = 0; round < rounds; round++) {
         prep_start(p, in, GROUP);
         s_take_all(p, in);
         prep_finish(p);
@@ -229,19 +231,14 @@ Test(prep, the_thread_hands_every_frame_of_a_group_in_order_through_fewer_buffer
     s_group_destroy(sb);
 }
 
+Test(prep, the_thread_hands_every_frame_of_a_group_in_order_through_fewer_buffers)
+{
+    s_decode_groups(3, 3); /* the same decoder, group after group */
+}
+
 Test(prep, without_a_thread_the_writer_decodes_the_same_frames)
 {
-    prep_rules_t r = s_rules(0, 1);
-    msgpack_sbuffer sb[GROUP];
-    prep_input_t in[GROUP];
-    s_group(sb, in);
-    prep_t *p = prep_new(&r, 0, NULL);
-    cr_assert_not_null(p);
-    prep_start(p, in, GROUP);
-    s_take_all(p, in);
-    prep_finish(p);
-    prep_destroy(&p);
-    s_group_destroy(sb);
+    s_decode_groups(0, 1);
 }
 
 Test(prep, a_group_finished_early_leaves_the_next_one_whole)
