@@ -9,6 +9,8 @@ BUILD=${BUILD:-build}
 export RISKPIPE_BIN=${RISKPIPE_BIN:-$PWD/bin}
 passed=0
 failed=0
+failures=$(mktemp) # "suite: line" for every failing check, listed before the totals
+trap 'rm -f "$failures"' EXIT
 
 # Runs one suite (kind "criterion": a Criterion binary, whose synthesis line
 # is read; kind "script": its last "N passed, M failed" line) and adds its
@@ -30,8 +32,11 @@ run_suite() {
     p=$(awk '{ print $1 }' <<<"$line")
     f=$(awk '{ print $3 }' <<<"$line")
   fi
+  # what failed, by name: Criterion's [FAIL] lines, a script's FAIL lines
+  grep -E '^\[FAIL\]|^\[----\] [^ ]+:[0-9]+:|^FAIL|^!! ' "$log" | sed "s/^/$name: /" >>"$failures"
   rm -f "$log"
   if [ -z "$line" ]; then
+    echo "$name: printed no summary (exit $rc)" >>"$failures"
     echo "!! $name printed no summary (exit $rc): counted as one failure"
     failed=$((failed + 1))
     return
@@ -40,6 +45,7 @@ run_suite() {
   failed=$((failed + f))
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
     echo "!! $name exited $rc"
+    echo "$name: exited $rc with no failure counted" >>"$failures"
     failed=$((failed + 1))
   fi
 }
@@ -59,6 +65,11 @@ if [ -x tests/compose/compose_test.sh ] && [ -z "${RISKPIPE_SKIP_COMPOSE:-}" ] &
   for tool in v2 v1; do
     run_suite "compose-$tool" script env RISKPIPE_COMPOSE_TOOL=$tool tests/compose/compose_test.sh
   done
+fi
+# The failing checks by name just above the totals, where a log's tail shows them.
+if [ -s "$failures" ]; then
+  echo "== failing checks ($(wc -l <"$failures")):"
+  head -40 "$failures"
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
